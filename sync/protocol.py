@@ -1,0 +1,164 @@
+"""The wire shared by the agent and the center (DESIGN.md §6).
+
+A batch travels as ``{"payload": {...}, "signature": "<header>..<signature>"}``: the payload is signed as its
+canonical JSON (sorted keys, no whitespace, UTF-8) and the signature is a detached compact JWS (RFC 7515
+Appendix F) with ES256 and the signer's certificate chain in ``x5c``. The card signs a SHA-256 digest, which is
+exactly what ES256 needs of the signing input, so one card operation covers a whole batch.
+
+The center answers ``{"batch_id", "results": [...], "receipt": "<compact JWS>"}``; the receipt is signed with the
+center's receipt key, whose certificate chains to the center CA that the agent pins.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.serialization import Encoding
+
+API_BATCHES = "/api/v1/batches"
+API_PORTS = "/api/v1/ports"
+PROTOCOL_VERSION = 1
+
+# A signer takes the SHA-256 digest of the signing input and returns a DER ECDSA signature (what a PIV card gives).
+DigestSigner = Callable[[bytes], bytes]
+
+
+class SignatureError(Exception):
+    """A JWS is malformed, or its signature or certificate does not verify."""
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, TypeError) as exc:
+        raise SignatureError("malformed base64url") from exc
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The one byte form of a JSON document that is signed and hashed."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _signing_input(protected_b64: str, payload: bytes) -> bytes:
+    return f"{protected_b64}.{b64url(payload)}".encode("ascii")
+
+
+def _raw_from_der(der_signature: bytes) -> bytes:
+    r, s = decode_dss_signature(der_signature)
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def _der_from_raw(raw: bytes) -> bytes:
+    if len(raw) != 64:
+        raise SignatureError("an ES256 signature is 64 bytes")
+    return encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+
+
+def _header(chain: Sequence[x509.Certificate]) -> str:
+    header = {"alg": "ES256", "x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in chain]}
+    return b64url(canonical_json(header))
+
+
+def sign_detached(payload: bytes, chain: Sequence[x509.Certificate], sign_digest: DigestSigner) -> str:
+    """A detached compact JWS over ``payload``; ``sign_digest`` is called exactly once."""
+    protected = _header(chain)
+    digest = hashlib.sha256(_signing_input(protected, payload)).digest()
+    return f"{protected}..{b64url(_raw_from_der(sign_digest(digest)))}"
+
+
+def software_signer(key: ec.EllipticCurvePrivateKey) -> DigestSigner:
+    """A digest signer backed by a key in memory (the center's receipt key, test keys)."""
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    return lambda digest: key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+
+
+def sign_compact(payload: bytes, chain: Sequence[x509.Certificate], sign_digest: DigestSigner) -> str:
+    """An attached compact JWS (the center's receipts)."""
+    protected, _, signature = sign_detached(payload, chain, sign_digest).partition("..")
+    return f"{protected}.{b64url(payload)}.{signature}"
+
+
+def _verify(protected: str, payload: bytes, signature: str) -> list[x509.Certificate]:
+    try:
+        header = json.loads(b64url_decode(protected))
+        if header.get("alg") != "ES256":
+            raise SignatureError(f"unsupported JWS algorithm {header.get('alg')!r}")
+        chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in header["x5c"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SignatureError("malformed JWS header") from exc
+    if not chain:
+        raise SignatureError("the JWS carries no certificate")
+    key = chain[0].public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise SignatureError("the signing certificate is not an ECC P-256 certificate")
+    try:
+        key.verify(_der_from_raw(b64url_decode(signature)), _signing_input(protected, payload),
+                   ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature as exc:
+        raise SignatureError("the signature does not match the signed content") from exc
+    return chain
+
+
+def verify_detached(jws: str, payload: bytes) -> list[x509.Certificate]:
+    """Check a detached JWS over ``payload``; returns the certificate chain from its header (leaf first).
+
+    Only the signature is checked here; whether the chain is trusted is the caller's decision
+    (see :func:`check_issued_by`).
+    """
+    protected, sep, signature = jws.partition("..")
+    if not sep or "." in signature:
+        raise SignatureError("not a detached compact JWS")
+    return _verify(protected, payload, signature)
+
+
+def verify_compact(jws: str, trusted_ca: x509.Certificate, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Check an attached compact JWS whose signer chains to ``trusted_ca``; returns its JSON payload."""
+    parts = jws.split(".")
+    if len(parts) != 3:
+        raise SignatureError("not a compact JWS")
+    payload = b64url_decode(parts[1])
+    chain = _verify(parts[0], payload, parts[2])
+    check_issued_by(chain[0], trusted_ca, now)
+    try:
+        result: dict[str, Any] = json.loads(payload)
+    except ValueError as exc:
+        raise SignatureError("the JWS payload is not JSON") from exc
+    return result
+
+
+def check_issued_by(cert: x509.Certificate, ca: x509.Certificate, now: dt.datetime | None = None) -> None:
+    """Raise unless ``cert`` was signed by ``ca`` and both are inside their validity period."""
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise SignatureError("the certificate was not issued by the center's authority") from exc
+    for c in (cert, ca):
+        if not c.not_valid_before_utc <= now <= c.not_valid_after_utc:
+            raise SignatureError(f"certificate {c.subject.rfc4514_string()} is outside its validity period")
+
+
+def batch_document(payload: dict[str, Any], signature: str) -> dict[str, Any]:
+    return {"payload": payload, "signature": signature}
