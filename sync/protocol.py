@@ -162,3 +162,38 @@ def check_issued_by(cert: x509.Certificate, ca: x509.Certificate, now: dt.dateti
 
 def batch_document(payload: dict[str, Any], signature: str) -> dict[str, Any]:
     return {"payload": payload, "signature": signature}
+
+
+def receipt_claims(batch_id: str, enterprise: str, payload: dict[str, Any], results: list[dict[str, Any]],
+                   received_at: str) -> dict[str, Any]:
+    """What the center's receipt states about a batch; the agent recomputes it to check the answer."""
+    return {
+        "batch_id": batch_id,
+        "enterprise": enterprise,
+        "batch_sha256": sha256_hex(canonical_json(payload)),
+        "results_sha256": sha256_hex(canonical_json(results)),
+        "ok": sum(1 for r in results if r["status"] == "OK"),
+        "error": sum(1 for r in results if r["status"] != "OK"),
+        "received_at": received_at,
+    }
+
+
+def verify_answer(answer: dict[str, Any], payload: dict[str, Any], trusted_ca: x509.Certificate) -> dict[str, Any]:
+    """Check that the center's answer is signed by it and is about exactly this batch and these results.
+
+    Returns the receipt's claims. Raises SignatureError if anything does not match.
+    """
+    try:
+        claims = verify_compact(str(answer["receipt"]), trusted_ca)
+        results = answer["results"]
+        expected = receipt_claims(payload["batch_id"], payload["enterprise"], payload, results,
+                                  claims.get("received_at", ""))
+    except (KeyError, TypeError) as exc:
+        raise SignatureError("the center's answer is incomplete") from exc
+    for name, value in expected.items():
+        if claims.get(name) != value:
+            raise SignatureError(f"the receipt does not match the answer ({name})")
+    seqs = sorted(int(r["seq"]) for r in results)
+    if seqs != sorted(int(r["seq"]) for r in payload["records"]):
+        raise SignatureError("the answer does not hold exactly one result per record")
+    return claims

@@ -1,0 +1,50 @@
+"""agent.toml, read once at start-up into plain values."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from agent.workspace import Workspace
+
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+class ConfigError(Exception):
+    """agent.toml is missing, unreadable or holds a value the agent cannot use."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    center_url: str
+    ca_file: Path
+    card_reader: str
+    sync_interval: float
+
+    @classmethod
+    def load(cls, workspace: Workspace) -> AgentConfig:
+        try:
+            data = tomllib.loads(workspace.config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{workspace.config_file} not found: run 'eport-agent init' first") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{workspace.config_file} is not valid TOML: {exc}") from exc
+        center, card, sync = data.get("center", {}), data.get("card", {}), data.get("sync", {})
+        url = str(center.get("url", "")).rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"[center] url {url!r} is not an http(s) address")
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            raise ConfigError(f"[center] url {url!r}: plain http is allowed on loopback only; use https")
+        interval = float(sync.get("interval_seconds", 60))
+        if interval < 1:
+            raise ConfigError("[sync] interval_seconds must be at least 1")
+        ca_file = Path(str(center.get("ca_file", "state/center-ca.pem")))
+        return cls(
+            center_url=url,
+            ca_file=ca_file if ca_file.is_absolute() else workspace.root / ca_file,
+            card_reader=str(card.get("reader", "auto")),
+            sync_interval=interval,
+        )

@@ -1,0 +1,282 @@
+"""The agent's engine and facade: intake → sign → send → deliver, each step a store transaction.
+
+Front ends (CLI, demo, tray) only call the facade methods (`start`, `stop`, `unlock`, `sync_now`, `status`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from agent import store as st
+from agent.card.errors import CardError
+from agent.operator_card import CardState, OperatorCard
+from agent.store import Store
+from agent.workspace import Workspace
+from inbox.reader import FieldError, parse_csv
+from inbox.schema import KINDS
+from inbox.watcher import InboxWatcher
+from outbox.delivery import errors_csv, result_csv
+from outbox.files import free_path, safe_stem, write_atomic
+from sync.client import BatchRefused, CenterClient, CenterUnavailable
+from sync.protocol import PROTOCOL_VERSION, SignatureError, batch_document, canonical_json, sign_detached, verify_answer
+
+log = logging.getLogger("eport.agent")
+T = TypeVar("T")
+
+
+def enterprise_of(certificate: x509.Certificate) -> str:
+    """The operator certificate names its enterprise in O (the center's CA puts it there)."""
+    values = certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return str(values[0].value) if values else ""
+
+
+class Agent:
+    def __init__(
+        self,
+        workspace: Workspace,
+        card: OperatorCard,
+        client: CenterClient,
+        center_ca: x509.Certificate,
+        sync_interval: float = 60,
+        settle_quiet: float = 0.1,
+    ) -> None:
+        self.workspace = workspace
+        self.card = card
+        self.client = client
+        self.center_ca = center_ca
+        self.sync_interval = sync_interval
+        self.store = Store(workspace.store_file)
+        self.watcher = InboxWatcher(workspace.inbox, self.intake, quiet=settle_quiet)
+        self.last_sync: str | None = None
+        self.last_problem: str | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-work")
+        self._sync_lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._kicked = False
+
+    # -- facade -------------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._scheduler = AsyncIOScheduler(event_loop=self._loop)
+        self._scheduler.add_job(self.sync_now, "interval", seconds=self.sync_interval, id="sync",
+                                coalesce=True, max_instances=1)
+        self._scheduler.start()
+        self.watcher.start()
+        log.info("watching %s", self.workspace.inbox)
+        self._kick()
+
+    async def stop(self) -> None:
+        self.watcher.stop()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        async with self._sync_lock:  # let a running sync finish its step
+            pass
+        await self.client.close()
+        self._worker.shutdown(wait=True)
+        self.card.close()
+
+    def unlock(self, pin: str) -> None:
+        """Give the PIN to the card once; waiting batches are signed right after."""
+        self.card.unlock(pin)
+        self._kick()
+
+    async def sync_now(self) -> None:
+        """Sign what waits for the card, send what is signed, deliver what is answered. One at a time."""
+        async with self._sync_lock:
+            self._kicked = False
+            await self._run(self._sign_waiting)
+            await self._send_signed()
+            await self._run(self._deliver_answered)
+            self.last_sync = st.now_iso()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "workspace": str(self.workspace.root),
+            "card": self.card.state.value,
+            "pin_tries_left": self.card.tries_left,
+            "batches": self.store.counts(),
+            "last_sync": self.last_sync,
+            "problem": self.last_problem,
+        }
+
+    # -- plumbing -----------------------------------------------------------------------------------------------
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    def _kick(self) -> None:
+        """Ask for a sync soon, from any thread; requests made before it starts are folded into one."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or self._kicked:
+            return
+        self._kicked = True
+        loop.call_soon_threadsafe(lambda: loop.create_task(self.sync_now()))
+
+    # -- intake (watcher thread) --------------------------------------------------------------------------------
+
+    def intake(self, path: Path) -> None:
+        kind = self._kind_of(path)
+        data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        known = self.store.file(sha)
+        if known is not None and known["archived_as"] is None:
+            self._resume_intake(path, sha, known, data, kind)
+            return
+        if known is not None:
+            self._report_duplicate(path, known)
+            return
+        stem = safe_stem(path.name)
+        if kind is None:
+            errors = [FieldError(0, "", path.name,
+                                 "无法判断文件的业务类型：请放入 inbox/<业务类型>/ 文件夹",
+                                 "cannot tell the batch kind: drop the file into inbox/<kind>/")]
+        else:
+            parsed = parse_csv(data, KINDS[kind])
+            errors = parsed.errors
+        if errors:
+            report = free_path(self.workspace.errors, f"{stem}.errors.csv", self.store.claimed_outputs())
+            self.store.add_rejected_file(sha, path.name, str(report))
+            write_atomic(report, errors_csv(errors))
+            log.info("file %s rejected: %d errors, see %s", path.name, len(errors), report.name)
+        else:
+            assert kind is not None
+            batch_id = self.store.add_batch(sha, path.name, stem, kind, parsed.records)
+            log.info("batch %s received from %s: %d records", batch_id, path.name, len(parsed.records))
+        self._archive(path, sha)
+        self._kick()
+
+    def _kind_of(self, path: Path) -> str | None:
+        folder = path.parent.name
+        return folder if path.parent.parent == self.workspace.inbox and folder in KINDS else None
+
+    def _resume_intake(self, path: Path, sha: str, known: dict[str, Any], data: bytes, kind: str | None) -> None:
+        """The agent stopped between recording a file and archiving it: finish the job, don't report it twice."""
+        if known["outcome"] == "rejected" and kind is not None:
+            write_atomic(Path(known["report_file"]), errors_csv(parse_csv(data, KINDS[kind]).errors))
+        self._archive(path, sha)
+
+    def _report_duplicate(self, path: Path, known: dict[str, Any]) -> None:
+        first = f"{known['name']} ({known['received_at']})"
+        state = self.store.batch(known["batch_id"])["state"] if known["batch_id"] else "rejected"
+        error = FieldError(0, "", path.name,
+                           f"重复文件：内容与已处理的 {first} 相同（状态：{state}），未再次发送",
+                           f"duplicate: same content as {first} (state: {state}); not sent again")
+        report = free_path(self.workspace.errors, f"{safe_stem(path.name)}.errors.csv")
+        write_atomic(report, errors_csv([error]))
+        log.info("file %s is a duplicate of %s; not sent again", path.name, known["name"])
+        self._archive(path, hashlib.sha256(path.read_bytes()).hexdigest(), record=False)
+
+    def _archive(self, path: Path, sha: str, record: bool = True) -> None:
+        """Move the source out of the inbox under a name that cannot collide; it is never deleted."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        target = free_path(self.workspace.archive, f"{stamp}-{sha[:8]}-{safe_stem(path.name)}{path.suffix[:10]}")
+        os.replace(path, target)
+        if record:
+            self.store.mark_archived(sha, str(target))
+
+    # -- signing (worker thread) --------------------------------------------------------------------------------
+
+    def _sign_waiting(self) -> None:
+        for batch in self.store.batches_in(st.RECEIVED, st.AWAITING_SIGNATURE):
+            if self.card.state is not CardState.UNLOCKED:
+                if self.store.move(batch["id"], [st.RECEIVED], st.AWAITING_SIGNATURE):
+                    log.info("batch %s (%s) awaits the card (%s)", batch["id"], batch["source_name"],
+                             self.card.state.value)
+                continue
+            try:
+                self._sign(batch)
+            except CardError as exc:
+                self.last_problem = f"card: {exc}"
+                log.warning("batch %s not signed: %s", batch["id"], exc)
+                self.store.move(batch["id"], [st.RECEIVED], st.AWAITING_SIGNATURE)
+                return
+
+    def _sign(self, batch: dict[str, Any]) -> None:
+        certificate = self.card.certificate()
+        payload = {
+            "v": PROTOCOL_VERSION,
+            "batch_id": batch["id"],
+            "kind": batch["kind"],
+            "enterprise": enterprise_of(certificate),
+            "created_at": batch["created_at"],
+            "records": self.store.records(batch["id"]),
+        }
+        signature = sign_detached(canonical_json(payload), [certificate], self.card.sign_digest)
+        payload_text = json.dumps(payload, ensure_ascii=False)
+        if self.store.move(batch["id"], [st.RECEIVED, st.AWAITING_SIGNATURE], st.SIGNED,
+                           payload=payload_text, signature=signature):
+            log.info("batch %s signed: %d records, one card signature", batch["id"], batch["record_count"])
+
+    # -- sending (event loop) -----------------------------------------------------------------------------------
+
+    async def _send_signed(self) -> None:
+        for batch in await self._run(self.store.batches_in, st.SIGNED, st.SENT):
+            payload = json.loads(batch["payload"])
+            # Marked sent before the request: after a crash we know it may have been applied, and resending the
+            # same batch id is answered from the center's stored answer, never applied twice.
+            await self._run(self.store.move, batch["id"], [st.SIGNED], st.SENT)
+            try:
+                answer = await self.client.send_batch(batch_document(payload, batch["signature"]))
+                verify_answer(answer, payload, self.center_ca)
+            except CenterUnavailable as exc:
+                self.last_problem = str(exc)
+                log.warning("batch %s stays queued: %s", batch["id"], exc)
+                return
+            except BatchRefused as exc:
+                await self._run(self._refuse, batch, payload, exc)
+                continue
+            except SignatureError as exc:
+                self.last_problem = f"batch {batch['id']}: the center's answer did not verify: {exc}"
+                log.error("batch %s: answer rejected: %s", batch["id"], exc)
+                continue
+            self.last_problem = None
+            ok = sum(1 for r in answer["results"] if r["status"] == "OK")
+            await self._run(self.store.move, batch["id"], [st.SENT], st.ACKNOWLEDGED,
+                            answer=json.dumps(answer, ensure_ascii=False))
+            log.info("batch %s acknowledged: %d OK, %d refused", batch["id"], ok, len(answer["results"]) - ok)
+
+    def _refuse(self, batch: dict[str, Any], payload: dict[str, Any], refusal: BatchRefused) -> None:
+        """A whole-batch refusal is final: every row gets its result, with the center's reason."""
+        results = [{"seq": r["seq"], "status": "ERROR", "code": refusal.code, "message_zh": refusal.zh,
+                    "message_en": refusal.en} for r in payload["records"]]
+        answer = json.dumps({"results": results, "refused": refusal.code}, ensure_ascii=False)
+        self.store.move(batch["id"], [st.SENT], st.ACKNOWLEDGED, answer=answer, problem=str(refusal))
+        log.warning("batch %s refused by the center: %s", batch["id"], refusal)
+
+    # -- delivery (worker thread) -------------------------------------------------------------------------------
+
+    def _deliver_answered(self) -> None:
+        for batch in self.store.batches_in(st.ACKNOWLEDGED):
+            answer = json.loads(batch["answer"])
+            result_file, receipt_file = self._output_paths(batch)
+            write_atomic(result_file, result_csv(self.store.records(batch["id"]), answer["results"]))
+            if "receipt" in answer:
+                write_atomic(receipt_file, answer["receipt"].encode("ascii"))
+            final = st.REJECTED if "refused" in answer else st.DELIVERED
+            self.store.move(batch["id"], [st.ACKNOWLEDGED], final)
+            log.info("batch %s %s: results in %s", batch["id"], final, result_file.name)
+
+    def _output_paths(self, batch: dict[str, Any]) -> tuple[Path, Path]:
+        """Chosen once and recorded, so a delivery re-run after a crash rewrites the same two files."""
+        if batch["result_file"]:
+            return Path(batch["result_file"]), Path(batch["receipt_file"])
+        taken = self.store.claimed_outputs()
+        result = free_path(self.workspace.results, f"{batch['stem']}.result.csv", taken)
+        receipt = free_path(self.workspace.receipts, f"{batch['stem']}.receipt.jws", taken)
+        self.store.move(batch["id"], [st.ACKNOWLEDGED], st.ACKNOWLEDGED, result_file=str(result),
+                        receipt_file=str(receipt))
+        return result, receipt

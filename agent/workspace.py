@@ -1,0 +1,99 @@
+"""The agent's workspace folders (DESIGN.md §3): fixed names that clerks and tests rely on."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+KINDS = ("applications", "filings", "cancellations", "submissions", "losses", "queries")
+CONFIG_NAME = "agent.toml"
+
+DEFAULT_CONFIG = """\
+# eport-agent configuration (see README.md, "Configuration").
+
+[center]
+# The data center's address. Plain http is accepted on loopback only.
+url = "http://127.0.0.1:8710"
+# The center's CA certificate, pinned: receipts and the connection are checked against it.
+ca_file = "state/center-ca.pem"
+
+[card]
+# "auto" uses the first PC/SC reader holding a card; a reader name picks one;
+# "emulated" uses the emulated card in state/emulated-card.json (demo only, NOT for production).
+reader = "auto"
+
+[sync]
+# Seconds between unattended syncs (a signed batch is also sent at once).
+interval_seconds = 60
+"""
+
+
+def default_root() -> Path:
+    """EPORT_AGENT_HOME, else the per-user data folder of the platform."""
+    if env := os.environ.get("EPORT_AGENT_HOME"):
+        return Path(env)
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "eport-agent"
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "eport-agent"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def results(self) -> Path:
+        return self.outbox / "results"
+
+    @property
+    def receipts(self) -> Path:
+        return self.outbox / "receipts"
+
+    @property
+    def errors(self) -> Path:
+        return self.outbox / "errors"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def store_file(self) -> Path:
+        return self.state / "agent.db"
+
+    def folders(self) -> list[Path]:
+        outbox = [self.outbox / name for name in ("results", "receipts", "errors", "updates", "queries")]
+        fixed = [self.archive, self.root / "templates", self.state, self.logs]
+        return [self.inbox, *(self.inbox / kind for kind in KINDS), *outbox, *fixed]
+
+    def init(self) -> None:
+        """Create every folder and a default agent.toml; an existing configuration is kept."""
+        for folder in self.folders():
+            folder.mkdir(parents=True, exist_ok=True)
+        if not self.config_file.exists():
+            self.config_file.write_text(DEFAULT_CONFIG, encoding="utf-8")
+
+    def is_initialised(self) -> bool:
+        return self.config_file.exists() and self.inbox.is_dir()
