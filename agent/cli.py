@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import getpass
 import json
 import logging
@@ -49,8 +50,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     workspace.root.mkdir(parents=True, exist_ok=True)
     workspace.init()
     _setup_logging(workspace, args.verbose)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_demo(workspace.root, args.port))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_demo(workspace.root, args.port))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"eport-agent: port {args.port} is in use (is a demo already running?): pass --port N", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -98,9 +99,13 @@ class Agent:
         """Sign what waits for the card, send what is signed, deliver what is answered. One at a time."""
         async with self._sync_lock:
             self._kicked = False
-            await self._run(self._sign_waiting)
-            await self._send_signed()
-            await self._run(self._deliver_answered)
+            try:
+                await self._run(self._sign_waiting)
+                await self._send_signed()
+                await self._run(self._deliver_answered)
+            except Exception as exc:  # a failed cycle is reported and retried next time; the agent keeps running
+                self.last_problem = f"sync failed: {exc!r}"
+                log.exception("sync failed")
             self.last_sync = st.now_iso()
 
     def status(self) -> dict[str, Any]:
@@ -115,8 +120,9 @@ class Agent:
 
     # -- plumbing -----------------------------------------------------------------------------------------------
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Blocking work (store, card, files) runs on the one worker thread, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._worker, functools.partial(fn, *args, **kwargs))
 
     def _kick(self) -> None:
         """Ask for a sync soon, from any thread; requests made before it starts are folded into one."""

@@ -1,0 +1,113 @@
+"""The pieces of intake and delivery a clerk meets directly: reading files, settling, writing Excel-safe files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+import time
+from pathlib import Path
+
+from inbox.reader import parse_csv
+from inbox.schema import FILINGS
+from inbox.watcher import InboxWatcher
+from outbox.delivery import errors_csv
+from outbox.files import csv_bytes, excel_cell, free_path, safe_stem, write_atomic
+
+
+def test_filing_csv_with_bom_and_chinese_headers_is_read() -> None:
+    data = "核销单号,口岸\r\n123456789,2200\r\n 12345678A , 上海海关 \r\n,\r\n".encode("utf-8-sig")
+    parsed = parse_csv(data, FILINGS)
+    assert parsed.errors == []
+    assert parsed.records == [
+        {"seq": 2, "form_no": "123456789", "port": "2200"},
+        {"seq": 3, "form_no": "12345678A", "port": "上海海关"},
+    ]
+
+
+def test_every_bad_cell_is_reported_with_row_and_column() -> None:
+    parsed = parse_csv(b"form_no,port\n12345,2200\n123456789,\nabcdefghi,5100\n", FILINGS)
+    assert [(e.row, e.column, e.value) for e in parsed.errors] == [
+        (2, "form_no", "12345"),
+        (3, "port", ""),
+        (4, "form_no", "abcdefghi"),
+    ]
+    assert "9 digits or capital letters" in parsed.errors[0].en
+
+
+def test_missing_column_empty_file_and_not_utf8_are_refused() -> None:
+    assert parse_csv(b"form_no\n123456789\n", FILINGS).errors[0].column == "port"
+    assert parse_csv(b"", FILINGS).errors[0].en == "the file is empty"
+    assert parse_csv(b"form_no,port\n", FILINGS).errors[0].en == "the file has no data rows"
+    assert "not UTF-8" in parse_csv("核销单号,口岸\n".encode("gbk"), FILINGS).errors[0].en
+
+
+def test_csv_for_excel_has_bom_crlf_and_neutralised_formulas() -> None:
+    data = csv_bytes(["a", "b"], [["=HYPERLINK(\"x\")", "-5"], ["+1+1", "@SUM(A1)"]])
+    assert data.startswith(b"\xef\xbb\xbf") and b"\r\n" in data
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[1] == ["'=HYPERLINK(\"x\")", "-5"]  # a negative number stays a number
+    assert rows[2] == ["'+1+1", "'@SUM(A1)"]
+    assert excel_cell(None) == ""
+
+
+def test_errors_file_is_bilingual() -> None:
+    parsed = parse_csv(b"form_no,port\n1,2200\n", FILINGS)
+    text = errors_csv(parsed.errors).decode("utf-8-sig")
+    assert "“核销单号”格式不对" in text and "'form_no' is malformed" in text
+
+
+def test_untrusted_names_never_escape_the_folder(tmp_path: Path) -> None:
+    assert safe_stem("../../etc/passwd.csv") == "passwd"
+    assert safe_stem("..\\..\\x:y*?.csv") == "x_y_"
+    assert safe_stem("备案 2026.csv") == "备案 2026"
+    assert safe_stem("....") == "batch"
+
+
+def test_free_path_never_overwrites(tmp_path: Path) -> None:
+    write_atomic(tmp_path / "a.result.csv", b"1")
+    second = free_path(tmp_path, "a.result.csv")
+    assert second.name == "a (2).result.csv"
+    third = free_path(tmp_path, "a.result.csv", taken={str(second)})
+    assert third.name == "a (3).result.csv"
+    assert (tmp_path / "a.result.csv").read_bytes() == b"1"
+
+
+def test_file_written_in_several_pieces_is_reported_once_complete(tmp_path: Path) -> None:
+    seen: list[tuple[Path, bytes]] = []
+    done = threading.Event()
+
+    def on_complete(path: Path) -> None:
+        seen.append((path, path.read_bytes()))
+        done.set()
+
+    watcher = InboxWatcher(tmp_path, on_complete, quiet=0.3)
+    watcher.start()
+    try:
+        target = tmp_path / "slow.csv"
+        with target.open("wb") as out:
+            for n in range(5):
+                out.write(b"123456789,2200\n")
+                out.flush()
+                time.sleep(0.1)
+        assert done.wait(5)
+        time.sleep(0.5)
+    finally:
+        watcher.stop()
+    assert seen == [(target, b"123456789,2200\n" * 5)]
+
+
+def test_temporary_and_lock_files_are_ignored(tmp_path: Path) -> None:
+    seen: list[Path] = []
+    watcher = InboxWatcher(tmp_path, seen.append, quiet=0.05)
+    watcher.start()
+    try:
+        for name in ("~$book.csv", ".hidden.csv", "x.tmp", "real.csv"):
+            (tmp_path / name).write_bytes(b"x")
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+    finally:
+        watcher.stop()
+    assert seen == [tmp_path / "real.csv"]
