@@ -29,12 +29,16 @@ def is_candidate(path: Path) -> bool:
     return not name.startswith(IGNORED_PREFIXES) and not name.lower().endswith(IGNORED_SUFFIXES)
 
 
+# Events that mean content may have changed; opening and reading (ours included) are not among them.
+CHANGE_EVENTS = frozenset({"created", "modified", "moved", "closed"})
+
+
 class _Handler(FileSystemEventHandler):
     def __init__(self, watcher: InboxWatcher) -> None:
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type == "deleted":
+        if event.is_directory or event.event_type not in CHANGE_EVENTS:
             return
         target = getattr(event, "dest_path", "") or event.src_path
         self.watcher.touch(Path(str(target)))

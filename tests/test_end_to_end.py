@@ -1,0 +1,221 @@
+"""A filing file dropped into inbox/ comes back as a signed result, through real pcscd + vpcd + the emulated card
+and a real center on loopback (issue 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from agent.card.emulated import EmulatedPivCard
+from agent.card.errors import InvalidPinError, PinBlockedError
+from agent.card.pcsc import PcscConnection
+from agent.card.piv import PivSession
+from agent.config import AgentConfig
+from agent.engine import Agent
+from agent.runtime import build_agent
+from agent.store import Store
+from agent.workspace import DEFAULT_CONFIG, Workspace
+from center.app import create_app
+from center.service import Center
+from sync.client import BatchRefused, CenterClient
+from sync.protocol import batch_document, verify_compact
+
+PIN = "123456"
+ENTERPRISE = "1101230001"
+OTHER = "3102450002"
+
+pytestmark = pytest.mark.pcsc
+
+
+@dataclass
+class Rig:
+    center: Center
+    url: str
+    workspace: Workspace
+    card: EmulatedPivCard
+    reader: str
+    mine: list[str]
+    others: list[str]
+
+    def config(self) -> AgentConfig:
+        return AgentConfig.load(self.workspace)
+
+
+@pytest.fixture
+def center_db(tmp_path: Path) -> Iterator[Center]:
+    center = Center.open(str(tmp_path / "center.db"))
+    center.create_enterprise(ENTERPRISE, "测试进出口有限公司")
+    center.create_enterprise(OTHER, "另一家公司")
+    yield center
+    center.close()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, center_db: Center, vpcd_card: tuple[EmulatedPivCard, object, str]) -> AsyncIterator[Rig]:
+    card, _vpcd, reader = vpcd_card
+    # Enrollment through the real stack: key generated on the card, certified by the center, written back.
+    connection = PcscConnection(reader)
+    session = PivSession(connection)
+    session.verify_pin(PIN)
+    certificate = center_db.enroll_operator(ENTERPRISE, session.generate_key(), "操作员", session.get_serial())
+    session.put_certificate(certificate)
+    connection.close()
+    card.reset()
+
+    runner = web.AppRunner(create_app(center_db))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}"
+
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init()
+    text = DEFAULT_CONFIG.replace('url = "http://127.0.0.1:8710"', f'url = "{url}"')
+    workspace.config_file.write_text(text.replace('reader = "auto"', f'reader = "{reader}"'), encoding="utf-8")
+    (workspace.state / "center-ca.pem").write_bytes(center_db.ca_certificate().public_bytes(Encoding.PEM))
+    yield Rig(center_db, url, workspace, card, reader, center_db.issue_forms(ENTERPRISE, 6),
+              center_db.issue_forms(OTHER, 1))
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def agent(rig: Rig) -> AsyncIterator[Agent]:
+    agent = build_agent(rig.workspace, rig.config())
+    await agent.start()
+    yield agent
+    await agent.stop()
+
+
+async def unlock(agent: Agent, pin: str) -> None:
+    await asyncio.get_running_loop().run_in_executor(None, agent.unlock, pin)
+
+
+def drop(workspace: Workspace, name: str, rows: list[tuple[str, str]]) -> Path:
+    lines = ["form_no,port", *(f"{f},{p}" for f, p in rows)]
+    path = workspace.inbox / "filings" / name
+    path.write_bytes("\r\n".join(lines).encode("utf-8"))
+    return path
+
+
+async def wait_for(path: Path, timeout: float = 10) -> Path:
+    for _ in range(int(timeout / 0.05)):
+        if path.exists():
+            return path
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path} did not appear")
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+
+
+async def test_dropped_filing_comes_back_as_signed_result(rig: Rig, agent: Agent) -> None:
+    await unlock(agent, PIN)
+    m = rig.mine
+    rows = [
+        (m[0], "2200"),
+        (m[1], "深圳海关"),
+        ("ZZZ999999", "2200"),  # unknown form
+        (rig.others[0], "2200"),  # another enterprise's form
+        (m[2], "9999"),  # unknown port
+        (m[0], "5100"),  # already filed by the first row
+    ]
+    source = drop(rig.workspace, "备案0601.csv", rows)
+    result = await wait_for(rig.workspace.results / "备案0601.result.csv")
+    got = [(r["row"], r["form_no"], r["status"], r["code"]) for r in read_csv(result)]
+    assert got == [
+        ("2", m[0], "OK", "OK"),
+        ("3", m[1], "OK", "OK"),
+        ("4", "ZZZ999999", "ERROR", "FORM_NOT_FOUND"),
+        ("5", rig.others[0], "ERROR", "FORM_NOT_FOUND"),
+        ("6", m[2], "ERROR", "PORT_NOT_FOUND"),
+        ("7", m[0], "ERROR", "FORM_ALREADY_FILED"),
+    ]
+    messages = [r["message"] for r in read_csv(result)]
+    assert "撤销备案" in messages[5] and " / " in messages[5]
+    # Another enterprise's form is answered exactly like one that does not exist, apart from its number.
+    assert messages[3].replace(rig.others[0], "X") == messages[2].replace("ZZZ999999", "X")
+
+    receipt = await wait_for(rig.workspace.receipts / "备案0601.receipt.jws")
+    claims = verify_compact(receipt.read_text(), rig.center.ca_certificate())
+    assert (claims["ok"], claims["error"]) == (2, 4)
+    assert not source.exists()
+    assert [p.name.endswith("备案0601.csv") for p in rig.workspace.archive.iterdir()] == [True]
+    assert rig.center.form(m[0])["customs_status"] == "filed"  # type: ignore[index]
+    assert rig.card.signatures == 1  # one card signature for the whole batch
+
+
+async def test_a_batch_changed_after_signing_is_refused(rig: Rig, agent: Agent) -> None:
+    await unlock(agent, PIN)
+    drop(rig.workspace, "a.csv", [(rig.mine[0], "2200")])
+    await wait_for(rig.workspace.results / "a.result.csv")
+    batch = Store(rig.workspace.store_file).batches_in("delivered")[0]
+    payload = json.loads(batch["payload"])
+    payload["batch_id"] = "tampered-" + payload["batch_id"][:20]  # fresh id, so no stored answer applies
+    client = CenterClient(rig.url)
+    try:
+        unchanged = dict(payload, records=[dict(payload["records"][0], form_no=rig.mine[1])])
+        with pytest.raises(BatchRefused) as refused:
+            await client.send_batch(batch_document(unchanged, batch["signature"]))
+    finally:
+        await client.close()
+    assert refused.value.code == "SIGNATURE_INVALID"
+    assert rig.center.form(rig.mine[1])["customs_status"] == "unused"  # type: ignore[index]
+
+
+async def test_the_same_batch_sent_twice_is_applied_once(rig: Rig, agent: Agent) -> None:
+    await unlock(agent, PIN)
+    drop(rig.workspace, "b.csv", [(rig.mine[3], "2200")])
+    first = read_csv(await wait_for(rig.workspace.results / "b.result.csv"))
+    assert first[0]["code"] == "OK"
+    batch = Store(rig.workspace.store_file).batches_in("delivered")[0]
+    client = CenterClient(rig.url)
+    try:
+        again = await client.send_batch(batch_document(json.loads(batch["payload"]), batch["signature"]))
+    finally:
+        await client.close()
+    # The stored answer comes back: the row is still OK, not "already filed".
+    assert again == json.loads(batch["answer"])
+    assert again["results"][0]["code"] == "OK"
+
+
+async def test_wrong_pin_reports_tries_left_and_is_never_retried(rig: Rig, agent: Agent) -> None:
+    before = rig.card.verify_attempts  # enrollment verified the PIN once
+    with pytest.raises(InvalidPinError) as wrong:
+        await unlock(agent, "000000")
+    assert wrong.value.tries_left == 2
+    assert rig.card.verify_attempts == before + 1
+    drop(rig.workspace, "c.csv", [(rig.mine[4], "2200")])
+    await asyncio.sleep(1.0)
+    await agent.sync_now()
+    assert rig.card.verify_attempts == before + 1  # the agent never tried the PIN again by itself
+    assert Store(rig.workspace.store_file).counts() == {"awaiting_signature": 1}
+    assert not (rig.workspace.results / "c.result.csv").exists()
+
+    await unlock(agent, PIN)  # the clerk types the right PIN: the waiting batch goes out
+    rows = read_csv(await wait_for(rig.workspace.results / "c.result.csv"))
+    assert rows[0]["code"] == "OK"
+
+
+async def test_the_card_blocks_after_three_wrong_pins(rig: Rig, agent: Agent) -> None:
+    before = rig.card.verify_attempts
+    for tries_left in (2, 1):
+        with pytest.raises(InvalidPinError) as wrong:
+            await unlock(agent, "000000")
+        assert wrong.value.tries_left == tries_left
+    with pytest.raises(PinBlockedError):
+        await unlock(agent, "000000")
+    with pytest.raises(PinBlockedError):
+        await unlock(agent, PIN)  # even the right PIN is refused now
+    assert agent.status()["card"] == "blocked"
+    assert rig.card.verify_attempts == before + 4
