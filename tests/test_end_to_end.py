@@ -219,3 +219,47 @@ async def test_the_card_blocks_after_three_wrong_pins(rig: Rig, agent: Agent) ->
         await unlock(agent, PIN)  # even the right PIN is refused now
     assert agent.status()["card"] == "blocked"
     assert rig.card.verify_attempts == before + 4
+
+
+async def test_a_file_with_mistakes_is_not_signed_and_gets_an_errors_file(rig: Rig, agent: Agent) -> None:
+    await unlock(agent, PIN)
+    source = drop(rig.workspace, "bad.csv", [(rig.mine[0], "2200"), ("12AB", "2200"), (rig.mine[1], "")])
+    errors = read_csv(await wait_for(rig.workspace.errors / "bad.errors.csv"))
+    assert [(e["row"], e["column"], e["value"]) for e in errors] == [("3", "form_no", "12AB"), ("4", "port", "")]
+    assert not source.exists() and len(list(rig.workspace.archive.iterdir())) == 1
+    assert rig.card.signatures == 0
+    assert rig.center.form(rig.mine[0])["customs_status"] == "unused"  # type: ignore[index]
+    assert not list(rig.workspace.results.iterdir())
+
+
+async def test_the_same_file_dropped_again_is_reported_not_resent(rig: Rig, agent: Agent) -> None:
+    await unlock(agent, PIN)
+    drop(rig.workspace, "d.csv", [(rig.mine[5], "2200")])
+    await wait_for(rig.workspace.results / "d.result.csv")
+    drop(rig.workspace, "d-again.csv", [(rig.mine[5], "2200")])
+    report = read_csv(await wait_for(rig.workspace.errors / "d-again.errors.csv"))
+    assert "duplicate" in report[0]["message"] and "d.csv" in report[0]["message"]
+    assert rig.card.signatures == 1
+    assert len(list(rig.workspace.archive.iterdir())) == 2  # both copies kept, neither lost
+    assert not (rig.workspace.results / "d-again.result.csv").exists()
+
+
+async def test_batches_wait_across_a_restart_until_the_card_is_unlocked(rig: Rig) -> None:
+    first = build_agent(rig.workspace, rig.config())
+    await first.start()
+    drop(rig.workspace, "e.csv", [(rig.mine[2], "2200"), (rig.mine[3], "2200")])
+    for _ in range(100):
+        if Store(rig.workspace.store_file).counts() == {"awaiting_signature": 1}:
+            break
+        await asyncio.sleep(0.05)
+    await first.stop()
+
+    second = build_agent(rig.workspace, rig.config())
+    await second.start()
+    try:
+        await unlock(second, PIN)
+        rows = read_csv(await wait_for(rig.workspace.results / "e.result.csv"))
+    finally:
+        await second.stop()
+    assert [r["code"] for r in rows] == ["OK", "OK"]
+    assert Store(rig.workspace.store_file).counts() == {"delivered": 1}

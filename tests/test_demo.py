@@ -1,0 +1,76 @@
+"""The README's main command: `eport-agent demo` turns the dropped sample into results, stops cleanly on Ctrl-C and
+resumes on the same folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_demo(workspace: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "demo", "--workspace", str(workspace), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def wait_for(path: Path, timeout: float = 30) -> Path:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+    return path
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, out
+    return out
+
+
+def test_demo_turns_the_sample_into_results_and_resumes(tmp_path: Path) -> None:
+    workspace, port = tmp_path / "demo", free_port()
+    demo = start_demo(workspace, port)
+    try:
+        result = wait_for(workspace / "outbox" / "results" / "filings.result.csv")
+    finally:
+        out = stop(demo)
+    assert "NOT FOR PRODUCTION" in out and str(workspace / "inbox" / "filings") in out
+    rows = list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
+    assert [r["code"] for r in rows] == [
+        "OK", "OK", "OK", "FORM_NOT_FOUND", "FORM_NOT_FOUND", "PORT_NOT_FOUND", "FORM_ALREADY_FILED",
+    ]
+    assert (workspace / "outbox" / "receipts" / "filings.receipt.jws").exists()
+    info = json.loads((workspace / "demo.json").read_text(encoding="utf-8"))
+    assert info["center_url"] == f"http://127.0.0.1:{port}" and info["enterprise"] == "DEMO000001"
+    assert Path(info["center_db"]).exists()
+
+    # Again on the same folder (and another port): same center data, the sample is not dropped a second time,
+    # and a file dropped now is answered by the same center (the form filed in the first run stays filed).
+    port = free_port()
+    demo = start_demo(workspace, port)
+    try:
+        first_form = rows[0]["form_no"]
+        (workspace / "inbox" / "filings" / "again.csv").write_text(f"form_no,port\n{first_form},2200\n")
+        again = wait_for(workspace / "outbox" / "results" / "again.result.csv")
+    finally:
+        stop(demo)
+    assert "FORM_ALREADY_FILED" in again.read_text(encoding="utf-8-sig")
+    assert sorted(p.name for p in (workspace / "outbox" / "results").iterdir()) == [
+        "again.result.csv", "filings.result.csv",
+    ]
+    assert json.loads((workspace / "demo.json").read_text())["center_url"] == f"http://127.0.0.1:{port}"
