@@ -1,0 +1,168 @@
+"""The center's HTTP API (aiohttp). Routes live in ``create_app``; refusals become answers in one middleware.
+
+Database work is blocking (SQLite file I/O, and a writer may wait for another writer's ``BEGIN IMMEDIATE``), so it
+runs on a small thread pool owned by the app, never on the event loop: one slow batch must not stall the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import ssl
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from center.refusals import Refusal
+from center.service import Center
+from sync.protocol import API_BATCHES, API_PORTS
+
+log = logging.getLogger(__name__)
+
+API_CA = "/api/v1/ca"
+HEALTHZ = "/healthz"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8710
+MAX_BODY_BYTES = 64 * 1024 * 1024
+DB_WORKERS = 8
+
+CENTER = web.AppKey("center", Center)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+
+T = TypeVar("T")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _refusal_response(refusal: Refusal) -> web.Response:
+    return web.json_response(refusal.as_json(), status=refusal.http_status, dumps=_dumps)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        # NaN/Infinity are not JSON and have no canonical form to sign, so they are refused here.
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Refusal("BAD_REQUEST", detail=f"the body is not UTF-8 JSON ({exc})") from None
+
+
+async def _blocking(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(request.app[EXECUTOR], fn, *args)
+
+
+def _refusals_middleware(max_body: int) -> Middleware:
+    @web.middleware
+    async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Refusal as refusal:
+            return _refusal_response(refusal)
+        except web.HTTPRequestEntityTooLarge:
+            return _refusal_response(Refusal("PAYLOAD_TOO_LARGE", limit_mb=max_body // (1024 * 1024)))
+        except web.HTTPException:
+            raise  # 404/405 and friends keep aiohttp's own answer
+        except Exception:
+            # Nothing was committed (a batch is one transaction); the agent may resend the same batch id.
+            log.exception("unexpected error on %s %s", request.method, request.path)
+            return _refusal_response(Refusal("INTERNAL_ERROR"))
+
+    return refusals
+
+
+def _receive(center: Center, body: bytes) -> dict[str, Any]:
+    return center.receive_batch(_parse_json(body))
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    body = await request.read()
+    answer = await _blocking(request, _receive, request.app[CENTER], body)
+    return web.json_response(answer, dumps=_dumps)
+
+
+async def get_ports(request: web.Request) -> web.Response:
+    return web.json_response(await _blocking(request, request.app[CENTER].ports), dumps=_dumps)
+
+
+async def get_ca(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[CENTER].ca_certificate_pem(), content_type="application/x-pem-file")
+
+
+def _ping(center: Center) -> None:
+    with center.engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    await _blocking(request, _ping, request.app[CENTER])
+    return web.json_response({"status": "ok"})
+
+
+def create_app(
+    center: Center, *, max_body_bytes: int = MAX_BODY_BYTES, db_workers: int = DB_WORKERS
+) -> web.Application:
+    """The HTTP application over ``center``. The caller owns the center (and closes it)."""
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[_refusals_middleware(max_body_bytes)])
+    app[CENTER] = center
+
+    async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
+        executor = ThreadPoolExecutor(max_workers=db_workers, thread_name_prefix="center-db")
+        app[EXECUTOR] = executor
+        yield
+        executor.shutdown(wait=True)
+
+    app.cleanup_ctx.append(executor_ctx)
+    app.router.add_post(API_BATCHES, post_batch)
+    app.router.add_get(API_PORTS, get_ports)
+    app.router.add_get(API_CA, get_ca)
+    app.router.add_get(HEALTHZ, healthz)
+    return app
+
+
+def _check_transport(host: str, ssl_context: ssl.SSLContext | None) -> None:
+    # DESIGN.md §6: TLS on the network, plain HTTP only on loopback.
+    if ssl_context is not None:
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ValueError(f"plain HTTP is only allowed on loopback; give a TLS certificate to serve on {host}")
+
+
+def run_center(
+    center: Center, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, ssl_context: ssl.SSLContext | None = None
+) -> None:
+    """Serve until interrupted (Ctrl+C / SIGTERM). The caller closes the center afterwards."""
+    _check_transport(host, ssl_context)
+    web.run_app(
+        create_app(center), host=host, port=port, ssl_context=ssl_context, print=lambda line: print(line, flush=True)
+    )
+
+
+async def start_center(
+    center: Center, host: str = DEFAULT_HOST, port: int = 0, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, int]:
+    """Serve inside a running event loop (the agent's demo, tests); returns the runner and the bound port.
+
+    Stop with ``await runner.cleanup()``.
+    """
+    _check_transport(host, ssl_context)
+    runner = web.AppRunner(create_app(center))
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    await site.start()
+    bound: int = runner.addresses[0][1]
+    return runner, bound

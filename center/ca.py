@@ -1,0 +1,244 @@
+"""The center's certificate authority: it enrolls operator cards and signs the center's receipts.
+
+On first open of a database it makes a P-256 CA (self-signed, 10 years) and a receipt key whose certificate the CA
+issues; both live in the ``keys`` table. The private keys are stored unencrypted in the database for now: whoever
+can read the database file is the center. A deployment moves them to an HSM or wraps them (later work).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from sqlalchemy.engine import Connection
+
+from center.db import business_date, keys, operators
+from center.refusals import Refusal
+from sync.protocol import DigestSigner, SignatureError, check_issued_by, software_signer
+
+CA_NAME = "ca"
+RECEIPT_NAME = "receipt"
+CA_YEARS = 10
+# Certificates start a little in the past so that a clock slightly behind ours still accepts them.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def cert_serial_hex(cert: x509.Certificate) -> str:
+    """The ``operators`` key of a certificate."""
+    return format(cert.serial_number, "x")
+
+
+def certificate_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+
+
+def _load_key(pem: str) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the stored key is not an EC key")
+    return key
+
+
+def _name(*attributes: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in attributes])
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+
+
+@dataclass(frozen=True)
+class Operator:
+    """An enrolled operator card, as the ledger needs it."""
+
+    cert_serial: str
+    enterprise_code: str
+    name: str
+    fx_permission_until: dt.date
+
+
+def _make_ca(now: dt.datetime) -> KeyPair:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name((NameOID.COMMON_NAME, "E-Port Data Center CA"), (NameOID.ORGANIZATION_NAME, "E-Port Data Center"))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW)
+        .not_valid_after(now + dt.timedelta(days=365 * CA_YEARS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return KeyPair(key, cert)
+
+
+def _issue(
+    ca: KeyPair, public_key: ec.EllipticCurvePublicKey, subject: x509.Name, now: dt.datetime, not_after: dt.datetime
+) -> x509.Certificate:
+    """An end-entity certificate (operator card, receipt key) signed by the CA."""
+    # A certificate never outlives the CA that vouches for it.
+    not_after = min(not_after, ca.certificate.not_valid_after_utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+
+
+class Authority:
+    """The CA key, the receipt key, and the checks on certificates presented to the center."""
+
+    def __init__(self, ca: KeyPair, receipt: KeyPair) -> None:
+        self._ca = ca
+        self._receipt = receipt
+
+    @classmethod
+    def ensure(cls, conn: Connection) -> Authority:
+        """Load the keys, making the missing ones (first open). Call inside a write transaction."""
+        stored = {row.name: row for row in conn.execute(sa.select(keys))}
+        now = dt.datetime.now(dt.UTC)
+        if CA_NAME in stored:
+            ca = KeyPair(
+                _load_key(stored[CA_NAME].private_key),
+                x509.load_pem_x509_certificate(stored[CA_NAME].certificate.encode("ascii")),
+            )
+        else:
+            ca = _make_ca(now)
+            conn.execute(
+                sa.insert(keys).values(
+                    name=CA_NAME, private_key=_key_pem(ca.key), certificate=certificate_pem(ca.certificate)
+                )
+            )
+        if RECEIPT_NAME in stored:
+            receipt = KeyPair(
+                _load_key(stored[RECEIPT_NAME].private_key),
+                x509.load_pem_x509_certificate(stored[RECEIPT_NAME].certificate.encode("ascii")),
+            )
+        else:
+            key = ec.generate_private_key(ec.SECP256R1())
+            cert = _issue(
+                ca,
+                key.public_key(),
+                _name(
+                    (NameOID.COMMON_NAME, "E-Port Data Center Receipts"),
+                    (NameOID.ORGANIZATION_NAME, "E-Port Data Center"),
+                ),
+                now,
+                ca.certificate.not_valid_after_utc,
+            )
+            receipt = KeyPair(key, cert)
+            conn.execute(
+                sa.insert(keys).values(name=RECEIPT_NAME, private_key=_key_pem(key), certificate=certificate_pem(cert))
+            )
+        return cls(ca, receipt)
+
+    @property
+    def ca_certificate(self) -> x509.Certificate:
+        return self._ca.certificate
+
+    @property
+    def receipt_chain(self) -> list[x509.Certificate]:
+        return [self._receipt.certificate, self._ca.certificate]
+
+    @property
+    def receipt_signer(self) -> DigestSigner:
+        return software_signer(self._receipt.key)
+
+    def issue_operator_certificate(
+        self,
+        public_key: ec.EllipticCurvePublicKey,
+        enterprise_code: str,
+        operator_name: str,
+        card_serial: str | None,
+        days: int = 365,
+    ) -> x509.Certificate:
+        """A certificate for an operator card's key: CN = operator, O = enterprise code, serialNumber = card."""
+        if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
+            raise Refusal("KEY_INVALID", detail="not an ECC P-256 key")
+        attributes = [(NameOID.COMMON_NAME, operator_name), (NameOID.ORGANIZATION_NAME, enterprise_code)]
+        if card_serial:
+            attributes.append((NameOID.SERIAL_NUMBER, card_serial))
+        now = dt.datetime.now(dt.UTC)
+        return _issue(self._ca, public_key, _name(*attributes), now, now + dt.timedelta(days=days))
+
+    def check_certificate(self, cert: x509.Certificate, now: dt.datetime) -> None:
+        """Refuse a certificate that our CA did not issue or that is outside its validity period."""
+        try:
+            check_issued_by(cert, self._ca.certificate, now)
+            return
+        except SignatureError:
+            pass
+        # Tell "ours but expired" from "not ours": check the issuer's signature at a moment the leaf was valid.
+        try:
+            check_issued_by(cert, self._ca.certificate, cert.not_valid_before_utc)
+        except SignatureError:
+            raise Refusal("CERTIFICATE_UNTRUSTED") from None
+        raise Refusal("CERTIFICATE_EXPIRED", not_after=cert.not_valid_after_utc.date().isoformat())
+
+    def verify_operator(self, conn: Connection, chain: Sequence[x509.Certificate], now: dt.datetime) -> Operator:
+        """The enrolled, unrevoked operator whose certificate (``chain[0]``) signed a request."""
+        leaf = chain[0]
+        self.check_certificate(leaf, now)
+        row = conn.execute(sa.select(operators).where(operators.c.cert_serial == cert_serial_hex(leaf))).first()
+        # Same serial but other bytes cannot come from our CA unless its key leaked; treat it as unknown anyway.
+        if row is None or row.certificate.strip() != certificate_pem(leaf).strip():
+            raise Refusal("OPERATOR_UNKNOWN")
+        if row.revoked:
+            raise Refusal("OPERATOR_REVOKED")
+        until: dt.date = row.fx_permission_until
+        if business_date(now) > until:
+            raise Refusal("FX_PERMISSION_EXPIRED", until=until.isoformat())
+        return Operator(row.cert_serial, row.enterprise_code, row.name, until)

@@ -1,0 +1,168 @@
+"""Storage: one SQLAlchemy Core schema and one code path for SQLite (the embedded default) and PostgreSQL.
+
+Write transactions are serialised by the database itself: on SQLite every transaction starts with
+``BEGIN IMMEDIATE`` (the writer lock is taken up front, so two writers queue instead of both reading a form as
+``unused`` and both filing it); on PostgreSQL the ledger reads the rows it changes with ``SELECT ... FOR UPDATE``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+# How long a SQLite writer waits for another writer's transaction before giving up (seconds).
+SQLITE_BUSY_TIMEOUT = 30.0
+
+# Execution option: a read-only transaction on SQLite starts with a plain (deferred) BEGIN, so readers never queue
+# behind writers; WAL gives them a consistent snapshot.
+READ_ONLY = "eport_read_only"
+
+metadata = sa.MetaData()
+
+enterprises = sa.Table(
+    "enterprises",
+    metadata,
+    sa.Column("code", sa.String(10), primary_key=True),  # 经营单位代码
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("cert_serial", sa.String(40), primary_key=True),  # lower-case hex of the certificate serial
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("card_serial", sa.String(64)),
+    sa.Column("certificate", sa.Text, nullable=False),  # PEM
+    sa.Column("fx_permission_until", sa.Date, nullable=False),  # rule 11: SAFE's permission on the card
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+ports = sa.Table(
+    "ports",
+    metadata,
+    sa.Column("code", sa.String(4), primary_key=True),  # 关区代码
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+)
+
+forms = sa.Table(
+    "forms",
+    metadata,
+    sa.Column("form_no", sa.String(9), primary_key=True),  # 核销单号
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("safe_status", sa.String(20), nullable=False),
+    sa.Column("customs_status", sa.String(20), nullable=False),
+    sa.Column("submission_status", sa.String(20), nullable=False),
+    sa.Column("port", sa.String(4), sa.ForeignKey("ports.code")),
+    sa.Column("issue_date", sa.Date, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+issuance = sa.Table(  # 发放登记表
+    "issuance",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("form_no", sa.String(9), sa.ForeignKey("forms.form_no"), nullable=False),
+    sa.Column("issue_date", sa.Date, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    # Keyed by enterprise too: batch ids are chosen by each client, and one enterprise's id must neither collide
+    # with nor reveal another's (rule 10).
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), primary_key=True),
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("payload_sha256", sa.String(64), nullable=False),
+    sa.Column("answer", sa.Text, nullable=False),  # the JSON answer, returned unchanged when the batch is resent
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+keys = sa.Table(
+    "keys",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),  # "ca", "receipt"
+    sa.Column("private_key", sa.Text, nullable=False),  # PEM, PKCS#8
+    sa.Column("certificate", sa.Text, nullable=False),  # PEM
+)
+
+counters = sa.Table(
+    # Number allocation (form numbers). A locked counter row allocates correctly on PostgreSQL too, where two
+    # transactions reading max(form_no) at once would hand out the same number.
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+
+# The ledger's dates (issue date, permission expiry) are Beijing calendar dates, as on the original system.
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def business_date(now: dt.datetime) -> dt.date:
+    return as_utc(now).astimezone(CHINA_TZ).date()
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite gives back naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def database_url(url_or_path: str) -> str:
+    """A URL stays as it is; a bare file path means SQLite at that path."""
+    if "://" in url_or_path:
+        return url_or_path
+    path = Path(url_or_path).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # SQLAlchemy's documented recipe for pysqlite: stop the driver from issuing its own (late, deferred) BEGIN and
+    # emit ours when SQLAlchemy starts a transaction.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+def open_engine(url_or_path: str) -> Engine:
+    """An engine on the center's database, schema created if missing."""
+    url = sa.make_url(database_url(url_or_path))
+    if url.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        _configure_sqlite(engine)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    metadata.create_all(engine)
+    return engine
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for read-only work: ``with reading(engine) as conn, conn.begin(): ...``."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
