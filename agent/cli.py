@@ -30,8 +30,11 @@ def _setup_logging(workspace: Workspace, verbose: bool) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if workspace.logs.is_dir():
         handlers.append(logging.FileHandler(workspace.logs / "agent.log", encoding="utf-8"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=handlers,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        handlers=handlers,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     for noisy in ("apscheduler", "aiohttp.access", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -106,12 +109,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
     if not workspace.is_initialised():
         raise ConfigError(f"{workspace.root} is not a workspace: run 'eport-agent init' first")
-    status = {"workspace": str(workspace.root), "batches": Store(workspace.store_file).counts()}
+    batches = Store(workspace.store_file).counts()
     if args.json:
-        print(json.dumps(status, ensure_ascii=False, indent=2))
+        print(json.dumps({"workspace": str(workspace.root), "batches": batches}, ensure_ascii=False, indent=2))
     else:
-        print(f"workspace {status['workspace']}")
-        for state, count in sorted(status["batches"].items()):
+        print(f"workspace {workspace.root}")
+        for state, count in sorted(batches.items()):
             print(f"  {state:20} {count}")
     return 0
 

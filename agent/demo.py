@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-from center.app import create_app
-from center.service import Center
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
@@ -28,6 +26,8 @@ from agent.config import AgentConfig
 from agent.engine import Agent
 from agent.runtime import EMULATED, build_agent, emulated_card_file
 from agent.workspace import DEFAULT_CONFIG, Workspace
+from center.app import create_app
+from center.service import Center
 
 log = logging.getLogger("eport.demo")
 
@@ -154,9 +154,20 @@ async def run_demo(root: Path, port: int, stop: asyncio.Event | None = None) -> 
         sample = root / "samples" / "filings.csv"
         if first_run:
             shutil.copy(sample, workspace.inbox / "filings" / sample.name)
-        print(BANNER.format(pin=DEMO_PIN, card_file=emulated_card_file(workspace), url=info.center_url,
-                            db=info.center_db, enterprise=info.enterprise, inbox=workspace.inbox / "filings",
-                            results=workspace.results, errors=workspace.errors, sample=sample), flush=True)
+        print(
+            BANNER.format(
+                pin=DEMO_PIN,
+                card_file=emulated_card_file(workspace),
+                url=info.center_url,
+                db=info.center_db,
+                enterprise=info.enterprise,
+                inbox=workspace.inbox / "filings",
+                results=workspace.results,
+                errors=workspace.errors,
+                sample=sample,
+            ),
+            flush=True,
+        )
         await _wait_for_stop(stop)
     finally:
         await agent.stop()
@@ -172,4 +183,3 @@ async def _wait_for_stop(stop: asyncio.Event | None) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,8 +74,9 @@ class Agent:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._scheduler = AsyncIOScheduler(event_loop=self._loop)
-        self._scheduler.add_job(self.sync_now, "interval", seconds=self.sync_interval, id="sync",
-                                coalesce=True, max_instances=1)
+        self._scheduler.add_job(
+            self.sync_now, "interval", seconds=self.sync_interval, id="sync", coalesce=True, max_instances=1
+        )
         self._scheduler.start()
         self.watcher.start()
         log.info("watching %s", self.workspace.inbox)
@@ -147,9 +149,15 @@ class Agent:
             return
         stem = safe_stem(path.name)
         if kind is None:
-            errors = [FieldError(0, "", path.name,
-                                 "无法判断文件的业务类型：请放入 inbox/<业务类型>/ 文件夹",
-                                 "cannot tell the batch kind: drop the file into inbox/<kind>/")]
+            errors = [
+                FieldError(
+                    0,
+                    "",
+                    path.name,
+                    "无法判断文件的业务类型：请放入 inbox/<业务类型>/ 文件夹",
+                    "cannot tell the batch kind: drop the file into inbox/<kind>/",
+                )
+            ]
         else:
             parsed = parse_csv(data, KINDS[kind])
             errors = parsed.errors
@@ -178,9 +186,13 @@ class Agent:
     def _report_duplicate(self, path: Path, known: dict[str, Any]) -> None:
         first = f"{known['name']} ({known['received_at']})"
         state = self.store.batch(known["batch_id"])["state"] if known["batch_id"] else "rejected"
-        error = FieldError(0, "", path.name,
-                           f"重复文件：内容与已处理的 {first} 相同（状态：{state}），未再次发送",
-                           f"duplicate: same content as {first} (state: {state}); not sent again")
+        error = FieldError(
+            0,
+            "",
+            path.name,
+            f"重复文件：内容与已处理的 {first} 相同（状态：{state}），未再次发送",
+            f"duplicate: same content as {first} (state: {state}); not sent again",
+        )
         report = free_path(self.workspace.errors, f"{safe_stem(path.name)}.errors.csv")
         write_atomic(report, errors_csv([error]))
         log.info("file %s is a duplicate of %s; not sent again", path.name, known["name"])
@@ -190,7 +202,14 @@ class Agent:
         """Move the source out of the inbox under a name that cannot collide; it is never deleted."""
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         target = free_path(self.workspace.archive, f"{stamp}-{sha[:8]}-{safe_stem(path.name)}{path.suffix[:10]}")
-        os.replace(path, target)
+        # Link (or copy) then unlink rather than rename: a rename out of the watched tree is held back by the
+        # inotify watcher for 0.5 s to pair it with a rename into it, and every later inbox event waits behind it.
+        # At every instant at least one name holds the clerk's file.
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copy2(path, target)
+        path.unlink()
         if record:
             self.store.mark_archived(sha, str(target))
 
@@ -200,8 +219,9 @@ class Agent:
         for batch in self.store.batches_in(st.RECEIVED, st.AWAITING_SIGNATURE):
             if self.card.state is not CardState.UNLOCKED:
                 if self.store.move(batch["id"], [st.RECEIVED], st.AWAITING_SIGNATURE):
-                    log.info("batch %s (%s) awaits the card (%s)", batch["id"], batch["source_name"],
-                             self.card.state.value)
+                    log.info(
+                        "batch %s (%s) awaits the card (%s)", batch["id"], batch["source_name"], self.card.state.value
+                    )
                 continue
             try:
                 self._sign(batch)
@@ -223,8 +243,9 @@ class Agent:
         }
         signature = sign_detached(canonical_json(payload), [certificate], self.card.sign_digest)
         payload_text = json.dumps(payload, ensure_ascii=False)
-        if self.store.move(batch["id"], [st.RECEIVED, st.AWAITING_SIGNATURE], st.SIGNED,
-                           payload=payload_text, signature=signature):
+        if self.store.move(
+            batch["id"], [st.RECEIVED, st.AWAITING_SIGNATURE], st.SIGNED, payload=payload_text, signature=signature
+        ):
             log.info("batch %s signed: %d records, one card signature", batch["id"], batch["record_count"])
 
     # -- sending (event loop) -----------------------------------------------------------------------------------
@@ -251,14 +272,23 @@ class Agent:
                 continue
             self.last_problem = None
             ok = sum(1 for r in answer["results"] if r["status"] == "OK")
-            await self._run(self.store.move, batch["id"], [st.SENT], st.ACKNOWLEDGED,
-                            answer=json.dumps(answer, ensure_ascii=False))
+            await self._run(
+                self.store.move, batch["id"], [st.SENT], st.ACKNOWLEDGED, answer=json.dumps(answer, ensure_ascii=False)
+            )
             log.info("batch %s acknowledged: %d OK, %d refused", batch["id"], ok, len(answer["results"]) - ok)
 
     def _refuse(self, batch: dict[str, Any], payload: dict[str, Any], refusal: BatchRefused) -> None:
         """A whole-batch refusal is final: every row gets its result, with the center's reason."""
-        results = [{"seq": r["seq"], "status": "ERROR", "code": refusal.code, "message_zh": refusal.zh,
-                    "message_en": refusal.en} for r in payload["records"]]
+        results = [
+            {
+                "seq": r["seq"],
+                "status": "ERROR",
+                "code": refusal.code,
+                "message_zh": refusal.zh,
+                "message_en": refusal.en,
+            }
+            for r in payload["records"]
+        ]
         answer = json.dumps({"results": results, "refused": refusal.code}, ensure_ascii=False)
         self.store.move(batch["id"], [st.SENT], st.ACKNOWLEDGED, answer=answer, problem=str(refusal))
         log.warning("batch %s refused by the center: %s", batch["id"], refusal)
@@ -283,6 +313,7 @@ class Agent:
         taken = self.store.claimed_outputs()
         result = free_path(self.workspace.results, f"{batch['stem']}.result.csv", taken)
         receipt = free_path(self.workspace.receipts, f"{batch['stem']}.receipt.jws", taken)
-        self.store.move(batch["id"], [st.ACKNOWLEDGED], st.ACKNOWLEDGED, result_file=str(result),
-                        receipt_file=str(receipt))
+        self.store.move(
+            batch["id"], [st.ACKNOWLEDGED], st.ACKNOWLEDGED, result_file=str(result), receipt_file=str(receipt)
+        )
         return result, receipt

@@ -33,11 +33,15 @@ def _header_map(kind: BatchKind, header: list[str], parsed: ParsedFile) -> dict[
             columns[index] = column
     for column in kind.columns:
         if column.required and column not in columns.values():
-            parsed.errors.append(FieldError(
-                1, column.name, "",
-                f"缺少列“{column.zh}”（{column.name}）",
-                f"missing column '{column.name}' ({column.zh})",
-            ))
+            parsed.errors.append(
+                FieldError(
+                    1,
+                    column.name,
+                    "",
+                    f"缺少列“{column.zh}”（{column.name}）",
+                    f"missing column '{column.name}' ({column.zh})",
+                )
+            )
     return columns
 
 
@@ -48,7 +52,9 @@ def _check(column: Column, value: str, row: int) -> FieldError | None:
         return None
     if column.pattern is not None and not column.pattern.fullmatch(value):
         return FieldError(
-            row, column.name, value,
+            row,
+            column.name,
+            value,
             f"“{column.zh}”格式不对：应为{column.rule_zh}",
             f"'{column.name}' is malformed: expected {column.rule_en}",
         )

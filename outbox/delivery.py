@@ -22,10 +22,16 @@ def result_csv(records: Sequence[dict[str, Any]], results: Sequence[dict[str, An
     rows = []
     for record in records:
         answer = by_seq[record["seq"]]
-        rows.append((
-            record["seq"], record.get("form_no", ""), record.get("port", ""),
-            answer["status"], answer["code"], bilingual(answer["message_zh"], answer["message_en"]),
-        ))
+        rows.append(
+            (
+                record["seq"],
+                record.get("form_no", ""),
+                record.get("port", ""),
+                answer["status"],
+                answer["code"],
+                bilingual(answer["message_zh"], answer["message_en"]),
+            )
+        )
     return csv_bytes(RESULT_HEADER, rows)
 
 

@@ -47,8 +47,12 @@ class CenterClient:
                     raise CenterUnavailable(f"the center answered HTTP {response.status}")
                 body = await response.json(content_type=None)
                 if response.status >= 400:
-                    raise BatchRefused(response.status, str(body.get("code", "")), str(body.get("message_zh", "")),
-                                       str(body.get("message_en", "")))
+                    raise BatchRefused(
+                        response.status,
+                        str(body.get("code", "")),
+                        str(body.get("message_zh", "")),
+                        str(body.get("message_en", "")),
+                    )
                 return body
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise CenterUnavailable(f"the center at {self.base_url} is unreachable: {exc!r}") from exc

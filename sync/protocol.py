@@ -114,8 +114,9 @@ def _verify(protected: str, payload: bytes, signature: str) -> list[x509.Certifi
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise SignatureError("the signing certificate is not an ECC P-256 certificate")
     try:
-        key.verify(_der_from_raw(b64url_decode(signature)), _signing_input(protected, payload),
-                   ec.ECDSA(hashes.SHA256()))
+        key.verify(
+            _der_from_raw(b64url_decode(signature)), _signing_input(protected, payload), ec.ECDSA(hashes.SHA256())
+        )
     except InvalidSignature as exc:
         raise SignatureError("the signature does not match the signed content") from exc
     return chain
@@ -164,8 +165,9 @@ def batch_document(payload: dict[str, Any], signature: str) -> dict[str, Any]:
     return {"payload": payload, "signature": signature}
 
 
-def receipt_claims(batch_id: str, enterprise: str, payload: dict[str, Any], results: list[dict[str, Any]],
-                   received_at: str) -> dict[str, Any]:
+def receipt_claims(
+    batch_id: str, enterprise: str, payload: dict[str, Any], results: list[dict[str, Any]], received_at: str
+) -> dict[str, Any]:
     """What the center's receipt states about a batch; the agent recomputes it to check the answer."""
     return {
         "batch_id": batch_id,
@@ -186,8 +188,9 @@ def verify_answer(answer: dict[str, Any], payload: dict[str, Any], trusted_ca: x
     try:
         claims = verify_compact(str(answer["receipt"]), trusted_ca)
         results = answer["results"]
-        expected = receipt_claims(payload["batch_id"], payload["enterprise"], payload, results,
-                                  claims.get("received_at", ""))
+        expected = receipt_claims(
+            payload["batch_id"], payload["enterprise"], payload, results, claims.get("received_at", "")
+        )
     except (KeyError, TypeError) as exc:
         raise SignatureError("the center's answer is incomplete") from exc
     for name, value in expected.items():

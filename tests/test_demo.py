@@ -23,7 +23,9 @@ def free_port() -> int:
 def start_demo(workspace: Path, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "agent.cli", "demo", "--workspace", str(workspace), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -52,7 +54,13 @@ def test_demo_turns_the_sample_into_results_and_resumes(tmp_path: Path) -> None:
     assert "NOT FOR PRODUCTION" in out and str(workspace / "inbox" / "filings") in out
     rows = list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
     assert [r["code"] for r in rows] == [
-        "OK", "OK", "OK", "FORM_NOT_FOUND", "FORM_NOT_FOUND", "PORT_NOT_FOUND", "FORM_ALREADY_FILED",
+        "OK",
+        "OK",
+        "OK",
+        "FORM_NOT_FOUND",
+        "FORM_NOT_FOUND",
+        "PORT_NOT_FOUND",
+        "FORM_ALREADY_FILED",
     ]
     assert (workspace / "outbox" / "receipts" / "filings.receipt.jws").exists()
     info = json.loads((workspace / "demo.json").read_text(encoding="utf-8"))
@@ -71,6 +79,37 @@ def test_demo_turns_the_sample_into_results_and_resumes(tmp_path: Path) -> None:
         stop(demo)
     assert "FORM_ALREADY_FILED" in again.read_text(encoding="utf-8-sig")
     assert sorted(p.name for p in (workspace / "outbox" / "results").iterdir()) == [
-        "again.result.csv", "filings.result.csv",
+        "again.result.csv",
+        "filings.result.csv",
     ]
     assert json.loads((workspace / "demo.json").read_text())["center_url"] == f"http://127.0.0.1:{port}"
+
+
+def test_init_creates_the_workspace_and_status_reports_the_queue(tmp_path: Path) -> None:
+    from agent.cli import main
+
+    workspace = tmp_path / "ws"
+    assert main(["status", "--workspace", str(workspace)]) == 2  # not a workspace yet: a clear error, no crash
+    assert main(["init", "--workspace", str(workspace)]) == 0
+    for folder in (
+        "inbox/filings",
+        "inbox/queries",
+        "outbox/results",
+        "outbox/receipts",
+        "outbox/errors",
+        "outbox/updates",
+        "outbox/queries",
+        "archive",
+        "templates",
+        "state",
+        "logs",
+    ):
+        assert (workspace / folder).is_dir(), folder
+    assert "[center]" in (workspace / "agent.toml").read_text(encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "status", "--json", "--workspace", str(workspace)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(out) == {"workspace": str(workspace), "batches": {}}

@@ -83,8 +83,9 @@ async def rig(tmp_path: Path, center_db: Center, vpcd_card: tuple[EmulatedPivCar
     text = DEFAULT_CONFIG.replace('url = "http://127.0.0.1:8710"', f'url = "{url}"')
     workspace.config_file.write_text(text.replace('reader = "auto"', f'reader = "{reader}"'), encoding="utf-8")
     (workspace.state / "center-ca.pem").write_bytes(center_db.ca_certificate().public_bytes(Encoding.PEM))
-    yield Rig(center_db, url, workspace, card, reader, center_db.issue_forms(ENTERPRISE, 6),
-              center_db.issue_forms(OTHER, 1))
+    yield Rig(
+        center_db, url, workspace, card, reader, center_db.issue_forms(ENTERPRISE, 6), center_db.issue_forms(OTHER, 1)
+    )
     await runner.cleanup()
 
 

@@ -43,10 +43,10 @@ def test_missing_column_empty_file_and_not_utf8_are_refused() -> None:
 
 
 def test_csv_for_excel_has_bom_crlf_and_neutralised_formulas() -> None:
-    data = csv_bytes(["a", "b"], [["=HYPERLINK(\"x\")", "-5"], ["+1+1", "@SUM(A1)"]])
+    data = csv_bytes(["a", "b"], [['=HYPERLINK("x")', "-5"], ["+1+1", "@SUM(A1)"]])
     assert data.startswith(b"\xef\xbb\xbf") and b"\r\n" in data
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert rows[1] == ["'=HYPERLINK(\"x\")", "-5"]  # a negative number stays a number
+    assert rows[1] == ['\'=HYPERLINK("x")', "-5"]  # a negative number stays a number
     assert rows[2] == ["'+1+1", "'@SUM(A1)"]
     assert excel_cell(None) == ""
 
@@ -86,7 +86,7 @@ def test_file_written_in_several_pieces_is_reported_once_complete(tmp_path: Path
     try:
         target = tmp_path / "slow.csv"
         with target.open("wb") as out:
-            for n in range(5):
+            for _ in range(5):
                 out.write(b"123456789,2200\n")
                 out.flush()
                 time.sleep(0.1)

@@ -1,0 +1,14 @@
+"""The guides list what the code does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from center.guide import with_refusal_table
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_operator_guide_lists_every_refusal_code_as_the_center_answers_it() -> None:
+    text = (DOCS / "OPERATOR.md").read_text(encoding="utf-8")
+    assert with_refusal_table(text) == text, "run: python -m center.guide docs/OPERATOR.md"
