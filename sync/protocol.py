@@ -5,8 +5,22 @@ canonical JSON (sorted keys, no whitespace, UTF-8) and the signature is a detach
 Appendix F) with ES256 and the signer's certificate chain in ``x5c``. The card signs a SHA-256 digest, which is
 exactly what ES256 needs of the signing input, so one card operation covers a whole batch.
 
-The center answers ``{"batch_id", "results": [...], "receipt": "<compact JWS>"}``; the receipt is signed with the
-center's receipt key, whose certificate chains to the center CA that the agent pins.
+The center answers ``{"batch_id", "results": [...], "receipt": "<compact JWS>"}`` (plus ``"rows"`` for queries);
+the receipt is signed with the center's receipt key, whose certificate chains to the center CA that the agent pins.
+
+Payload: ``{"v": 1, "batch_id", "kind", "enterprise", "created_at", "records": [...]}``. Every record has an integer
+``seq`` (the row of the clerk's file) unique in the batch, and by kind:
+
+- ``applications``: ``copies`` (int 1-1000), ``remark`` (str, may be empty). One result, which adds
+  ``unified_no`` and ``apply_date``.
+- ``filings``: ``form_no`` or ``start_form_no`` + ``count`` (int); ``port``. One result per form named.
+- ``cancellations``, ``losses``: ``form_no`` or ``start_form_no`` + ``count``. One result per form named.
+- ``submissions``: ``form_no`` or range; ``declaration_no`` (str, may be empty). One result per form named.
+- ``queries``: ``business``, ``attribute``, ``op`` (``eq``/``prefix``), ``value``. One result per condition; the
+  conditions are ANDed and the matching records come back in the answer's ``rows`` (a list of objects).
+
+A result is ``{"seq", "status": "OK"|"ERROR", "code", "message_zh", "message_en"}`` (+ ``form_no`` for form kinds).
+A range names ``count`` forms from ``start_form_no`` on (see :func:`expand_range`), each answered on its own.
 """
 
 from __future__ import annotations
@@ -15,6 +29,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -165,11 +180,36 @@ def batch_document(payload: dict[str, Any], signature: str) -> dict[str, Any]:
     return {"payload": payload, "signature": signature}
 
 
+def expand_range(start: str, count: int) -> list[str]:
+    """The ``count`` form numbers from ``start`` on: its trailing digits count up, keeping their width.
+
+    Raises ValueError when the range does not fit (no trailing digits, or it would overflow them).
+    """
+    prefix = start.rstrip("0123456789")
+    digits = start[len(prefix) :]
+    if not digits:
+        raise ValueError(f"{start} does not end in digits, so it cannot start a range")
+    first = int(digits)
+    if count < 1 or first + count - 1 >= 10 ** len(digits):
+        raise ValueError(f"{count} forms from {start} do not fit in {len(digits)} digits")
+    return [f"{prefix}{n:0{len(digits)}d}" for n in range(first, first + count)]
+
+
+def results_expected(record: dict[str, Any]) -> int:
+    """How many results a record gets: one per form of a range, else one."""
+    return int(record["count"]) if "start_form_no" in record else 1
+
+
 def receipt_claims(
-    batch_id: str, enterprise: str, payload: dict[str, Any], results: list[dict[str, Any]], received_at: str
+    batch_id: str,
+    enterprise: str,
+    payload: dict[str, Any],
+    results: list[dict[str, Any]],
+    received_at: str,
+    rows: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What the center's receipt states about a batch; the agent recomputes it to check the answer."""
-    return {
+    claims = {
         "batch_id": batch_id,
         "enterprise": enterprise,
         "batch_sha256": sha256_hex(canonical_json(payload)),
@@ -178,6 +218,9 @@ def receipt_claims(
         "error": sum(1 for r in results if r["status"] != "OK"),
         "received_at": received_at,
     }
+    if rows is not None:
+        claims["rows_sha256"] = sha256_hex(canonical_json(rows))
+    return claims
 
 
 def verify_answer(answer: dict[str, Any], payload: dict[str, Any], trusted_ca: x509.Certificate) -> dict[str, Any]:
@@ -188,15 +231,16 @@ def verify_answer(answer: dict[str, Any], payload: dict[str, Any], trusted_ca: x
     try:
         claims = verify_compact(str(answer["receipt"]), trusted_ca)
         results = answer["results"]
-        expected = receipt_claims(
-            payload["batch_id"], payload["enterprise"], payload, results, claims.get("received_at", "")
-        )
-    except (KeyError, TypeError) as exc:
+        received_at = claims.get("received_at", "")
+        rows = answer.get("rows")
+        expected = receipt_claims(payload["batch_id"], payload["enterprise"], payload, results, received_at, rows)
+        got = Counter(int(r["seq"]) for r in results)
+        wanted = Counter({int(r["seq"]): results_expected(r) for r in payload["records"]})
+    except (KeyError, TypeError, ValueError) as exc:
         raise SignatureError("the center's answer is incomplete") from exc
     for name, value in expected.items():
         if claims.get(name) != value:
             raise SignatureError(f"the receipt does not match the answer ({name})")
-    seqs = sorted(int(r["seq"]) for r in results)
-    if seqs != sorted(int(r["seq"]) for r in payload["records"]):
-        raise SignatureError("the answer does not hold exactly one result per record")
+    if got != wanted:
+        raise SignatureError("the answer does not hold exactly one result per record (per form of a range)")
     return claims
