@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,6 +69,8 @@ class Agent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._kicked = False
+        self.paused = False
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # -- facade -------------------------------------------------------------------------------------------------
 
@@ -101,6 +104,8 @@ class Agent:
         """Sign what waits for the card, send what is signed, deliver what is answered. One at a time."""
         async with self._sync_lock:
             self._kicked = False
+            if self.paused:
+                return
             try:
                 await self._run(self._sign_waiting)
                 await self._send_signed()
@@ -110,13 +115,41 @@ class Agent:
                 log.exception("sync failed")
             self.last_sync = st.now_iso()
 
+    def request_sync(self) -> None:
+        """Sync now, from any thread (the tray's "Sync now")."""
+        self._kick()
+
+    def pause(self) -> None:
+        """Stop sending and signing until resumed; files dropped meanwhile are still read and queued."""
+        self.paused = True
+        log.info("sync paused")
+
+    def resume(self) -> None:
+        self.paused = False
+        log.info("sync resumed")
+        self._kick()
+
+    def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """``listener({"type": "result"|"errors", "path": str})`` is called (from a worker thread) per file written."""
+        self._listeners.append(listener)
+
+    def _announce(self, kind: str, path: Path) -> None:
+        for listener in self._listeners:
+            try:
+                listener({"type": kind, "path": str(path)})
+            except Exception:  # a front end's failure must not stop the engine
+                log.exception("listener failed")
+
     def status(self) -> dict[str, Any]:
+        next_run = self._scheduler.get_job("sync") if self._scheduler is not None else None
         return {
             "workspace": str(self.workspace.root),
             "card": self.card.state.value,
             "pin_tries_left": self.card.tries_left,
             "batches": self.store.counts(),
+            "paused": self.paused,
             "last_sync": self.last_sync,
+            "next_sync": next_run.next_run_time.isoformat() if next_run and next_run.next_run_time else None,
             "problem": self.last_problem,
         }
 
@@ -165,6 +198,7 @@ class Agent:
             report = free_path(self.workspace.errors, f"{stem}.errors.csv", self.store.claimed_outputs())
             self.store.add_rejected_file(sha, path.name, str(report))
             write_atomic(report, errors_csv(errors))
+            self._announce("errors", report)
             log.info("file %s rejected: %d errors, see %s", path.name, len(errors), report.name)
         else:
             assert kind is not None
@@ -304,6 +338,7 @@ class Agent:
                 write_atomic(receipt_file, answer["receipt"].encode("ascii"))
             final = st.REJECTED if "refused" in answer else st.DELIVERED
             self.store.move(batch["id"], [st.ACKNOWLEDGED], final)
+            self._announce("result", result_file)
             log.info("batch %s %s: results in %s", batch["id"], final, result_file.name)
 
     def _output_paths(self, batch: dict[str, Any]) -> tuple[Path, Path]:
