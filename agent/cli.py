@@ -119,6 +119,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules(args: argparse.Namespace) -> int:
+    from inbox.rules import filling_rules
+
+    print(filling_rules(), end="")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="eport-agent", description="E-Port export FX collection batch agent")
     common = argparse.ArgumentParser(add_help=False)
@@ -129,12 +136,13 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", parents=[common], help="run a local center and the agent with an emulated card")
     demo.add_argument("--port", type=int, default=8710, help="loopback port of the demo center (default 8710)")
     commands.add_parser("run", parents=[common], help="watch the inbox, sign with the card, sync on schedule")
+    commands.add_parser("rules", help="print the filling rules (填写规范) of every batch kind")
     status = commands.add_parser("status", parents=[common], help="show the queue")
     status.add_argument("--json", action="store_true", help="print JSON")
     return root
 
 
-COMMANDS = {"init": cmd_init, "demo": cmd_demo, "run": cmd_run, "status": cmd_status}
+COMMANDS = {"init": cmd_init, "demo": cmd_demo, "run": cmd_run, "status": cmd_status, "rules": cmd_rules}
 
 
 def main(argv: list[str] | None = None) -> int:

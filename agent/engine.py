@@ -6,17 +6,14 @@ Front ends (CLI, demo, tray) only call the facade methods (`start`, `stop`, `unl
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
-import hashlib
 import json
 import logging
-import os
-import shutil
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from cryptography import x509
@@ -24,19 +21,25 @@ from cryptography.x509.oid import NameOID
 
 from agent import store as st
 from agent.card.errors import CardError
+from agent.intake import Intake
 from agent.operator_card import CardState, OperatorCard
 from agent.store import Store
 from agent.workspace import Workspace
-from inbox.reader import FieldError, parse_csv
 from inbox.schema import KINDS
 from inbox.watcher import InboxWatcher
-from outbox.delivery import errors_csv, result_csv
-from outbox.files import free_path, safe_stem, write_atomic
+from outbox.delivery import query_csv, result_csv, result_xml
+from outbox.files import free_path, write_atomic
 from sync.client import BatchRefused, CenterClient, CenterUnavailable
-from sync.protocol import PROTOCOL_VERSION, SignatureError, batch_document, canonical_json, sign_detached, verify_answer
+from sync.protocol import (
+    PROTOCOL_VERSION,
+    SignatureError,
+    batch_document,
+    canonical_payload_chunks,
+    sign_detached_stream,
+    verify_answer,
+)
 
 log = logging.getLogger("eport.agent")
-T = TypeVar("T")
 
 
 def enterprise_of(certificate: x509.Certificate) -> str:
@@ -62,6 +65,7 @@ class Agent:
         self.sync_interval = sync_interval
         self.store = Store(workspace.store_file)
         self.watcher = InboxWatcher(workspace.inbox, self.intake, quiet=settle_quiet)
+        self._intake = Intake(workspace, self.store, self._announce)
         self.last_sync: str | None = None
         self.last_problem: str | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-work")
@@ -170,82 +174,14 @@ class Agent:
     # -- intake (watcher thread) --------------------------------------------------------------------------------
 
     def intake(self, path: Path) -> None:
-        kind = self._kind_of(path)
-        data = path.read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        known = self.store.file(sha)
-        if known is not None and known["archived_as"] is None:
-            self._resume_intake(path, sha, known, data, kind)
-            return
-        if known is not None:
-            self._report_duplicate(path, known)
-            return
-        stem = safe_stem(path.name)
-        if kind is None:
-            errors = [
-                FieldError(
-                    0,
-                    "",
-                    path.name,
-                    "无法判断文件的业务类型：请放入 inbox/<业务类型>/ 文件夹",
-                    "cannot tell the batch kind: drop the file into inbox/<kind>/",
-                )
-            ]
-        else:
-            parsed = parse_csv(data, KINDS[kind])
-            errors = parsed.errors
-        if errors:
-            report = free_path(self.workspace.errors, f"{stem}.errors.csv", self.store.claimed_outputs())
-            self.store.add_rejected_file(sha, path.name, str(report))
-            write_atomic(report, errors_csv(errors))
-            self._announce("errors", report)
-            log.info("file %s rejected: %d errors, see %s", path.name, len(errors), report.name)
-        else:
-            assert kind is not None
-            batch_id = self.store.add_batch(sha, path.name, stem, kind, parsed.records)
-            log.info("batch %s received from %s: %d records", batch_id, path.name, len(parsed.records))
-        self._archive(path, sha)
-        self._kick()
-
-    def _kind_of(self, path: Path) -> str | None:
-        folder = path.parent.name
-        return folder if path.parent.parent == self.workspace.inbox and folder in KINDS else None
-
-    def _resume_intake(self, path: Path, sha: str, known: dict[str, Any], data: bytes, kind: str | None) -> None:
-        """The agent stopped between recording a file and archiving it: finish the job, don't report it twice."""
-        if known["outcome"] == "rejected" and kind is not None:
-            write_atomic(Path(known["report_file"]), errors_csv(parse_csv(data, KINDS[kind]).errors))
-        self._archive(path, sha)
-
-    def _report_duplicate(self, path: Path, known: dict[str, Any]) -> None:
-        first = f"{known['name']} ({known['received_at']})"
-        state = self.store.batch(known["batch_id"])["state"] if known["batch_id"] else "rejected"
-        error = FieldError(
-            0,
-            "",
-            path.name,
-            f"重复文件：内容与已处理的 {first} 相同（状态：{state}），未再次发送",
-            f"duplicate: same content as {first} (state: {state}); not sent again",
-        )
-        report = free_path(self.workspace.errors, f"{safe_stem(path.name)}.errors.csv")
-        write_atomic(report, errors_csv([error]))
-        log.info("file %s is a duplicate of %s; not sent again", path.name, known["name"])
-        self._archive(path, hashlib.sha256(path.read_bytes()).hexdigest(), record=False)
-
-    def _archive(self, path: Path, sha: str, record: bool = True) -> None:
-        """Move the source out of the inbox under a name that cannot collide; it is never deleted."""
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        target = free_path(self.workspace.archive, f"{stamp}-{sha[:8]}-{safe_stem(path.name)}{path.suffix[:10]}")
-        # Link (or copy) then unlink rather than rename: a rename out of the watched tree is held back by the
-        # inotify watcher for 0.5 s to pair it with a rename into it, and every later inbox event waits behind it.
-        # At every instant at least one name holds the clerk's file.
         try:
-            os.link(path, target)
-        except OSError:
-            shutil.copy2(path, target)
-        path.unlink()
-        if record:
-            self.store.mark_archived(sha, str(target))
+            batch_id = self._intake.take(path)
+        except PermissionError:
+            log.info("file %s is locked by another program; trying again shortly", path.name)
+            threading.Timer(1.0, self.watcher.touch, (path,)).start()
+            return
+        if batch_id is not None:
+            self._kick()
 
     # -- signing (worker thread) --------------------------------------------------------------------------------
 
@@ -266,19 +202,23 @@ class Agent:
                 return
 
     def _sign(self, batch: dict[str, Any]) -> None:
+        """One card signature over the whole batch; its records stream from the store into the digest."""
         certificate = self.card.certificate()
-        payload = {
+        header = {
             "v": PROTOCOL_VERSION,
             "batch_id": batch["id"],
             "kind": batch["kind"],
             "enterprise": enterprise_of(certificate),
             "created_at": batch["created_at"],
-            "records": self.store.records(batch["id"]),
         }
-        signature = sign_detached(canonical_json(payload), [certificate], self.card.sign_digest)
-        payload_text = json.dumps(payload, ensure_ascii=False)
+        chunks = canonical_payload_chunks(header, self.store.record_texts(batch["id"]))
+        signature = sign_detached_stream(chunks, [certificate], self.card.sign_digest)
         if self.store.move(
-            batch["id"], [st.RECEIVED, st.AWAITING_SIGNATURE], st.SIGNED, payload=payload_text, signature=signature
+            batch["id"],
+            [st.RECEIVED, st.AWAITING_SIGNATURE],
+            st.SIGNED,
+            payload=json.dumps(header),
+            signature=signature,
         ):
             log.info("batch %s signed: %d records, one card signature", batch["id"], batch["record_count"])
 
@@ -286,7 +226,8 @@ class Agent:
 
     async def _send_signed(self) -> None:
         for batch in await self._run(self.store.batches_in, st.SIGNED, st.SENT):
-            payload = json.loads(batch["payload"])
+            records = await self._run(self.store.records, batch["id"])
+            payload = {**json.loads(batch["payload"]), "records": records}
             # Marked sent before the request: after a crash we know it may have been applied, and resending the
             # same batch id is answered from the center's stored answer, never applied twice.
             await self._run(self.store.move, batch["id"], [st.SIGNED], st.SENT)
@@ -332,8 +273,15 @@ class Agent:
     def _deliver_answered(self) -> None:
         for batch in self.store.batches_in(st.ACKNOWLEDGED):
             answer = json.loads(batch["answer"])
+            kind = KINDS[batch["kind"]]
             result_file, receipt_file = self._output_paths(batch)
-            write_atomic(result_file, result_csv(self.store.records(batch["id"]), answer["results"]))
+            records = self.store.records(batch["id"])
+            if "rows" in answer and all(r["status"] == "OK" for r in answer["results"]):
+                write_atomic(result_file, query_csv(answer["rows"]))
+            elif batch["format"] == "xml":
+                write_atomic(result_file, result_xml(kind, records, answer["results"]))
+            else:
+                write_atomic(result_file, result_csv(kind, records, answer["results"]))
             if "receipt" in answer:
                 write_atomic(receipt_file, answer["receipt"].encode("ascii"))
             final = st.REJECTED if "refused" in answer else st.DELIVERED
@@ -346,7 +294,9 @@ class Agent:
         if batch["result_file"]:
             return Path(batch["result_file"]), Path(batch["receipt_file"])
         taken = self.store.claimed_outputs()
-        result = free_path(self.workspace.results, f"{batch['stem']}.result.csv", taken)
+        folder = self.workspace.queries if batch["kind"] == "queries" else self.workspace.results
+        suffix = "xml" if batch["format"] == "xml" and batch["kind"] != "queries" else "csv"
+        result = free_path(folder, f"{batch['stem']}.result.{suffix}", taken)
         receipt = free_path(self.workspace.receipts, f"{batch['stem']}.receipt.jws", taken)
         self.store.move(
             batch["id"], [st.ACKNOWLEDGED], st.ACKNOWLEDGED, result_file=str(result), receipt_file=str(receipt)

@@ -18,6 +18,8 @@ from typing import Any
 
 import sqlite_utils
 
+from sync.protocol import canonical_json
+
 # Batch states, in order (DESIGN.md §5).
 RECEIVED = "received"
 AWAITING_SIGNATURE = "awaiting_signature"
@@ -45,6 +47,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             kind TEXT NOT NULL,
             source_name TEXT NOT NULL,
             stem TEXT NOT NULL,
+            format TEXT NOT NULL,           -- csv or xml: results come back in the clerk's format
             state TEXT NOT NULL,
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL,
@@ -58,10 +61,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX batches_state ON batches(state);
         CREATE TABLE records (
-            batch_id TEXT NOT NULL REFERENCES batches(id),
+            batch_id TEXT NOT NULL REFERENCES batches(id) DEFERRABLE INITIALLY DEFERRED,
             seq INTEGER NOT NULL,
-            fields TEXT NOT NULL,
+            form_no TEXT,                   -- the one form a row names, to find duplicates inside a file
+            fields TEXT NOT NULL,           -- the record as canonical JSON: signed as it is
             PRIMARY KEY (batch_id, seq)
+        );
+        CREATE TABLE ports (                -- the center's port table, cached for checking files offline
+            code TEXT PRIMARY KEY,
+            name TEXT NOT NULL
         );
         """,
     ),
@@ -142,28 +150,21 @@ class Store:
         with self.transaction() as conn:
             conn.execute("UPDATE files SET archived_as = ? WHERE sha256 = ?", (archived_as, sha256))
 
+    # -- reference data ------------------------------------------------------------------------------------------
+
+    def ports(self) -> list[dict[str, str]]:
+        return self._rows("SELECT code, name FROM ports ORDER BY code")
+
+    def replace_ports(self, ports: Iterable[dict[str, str]]) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM ports")
+            conn.executemany("INSERT INTO ports (code, name) VALUES (?, ?)", ((p["code"], p["name"]) for p in ports))
+
     # -- batches -----------------------------------------------------------------------------------------------
 
-    def add_batch(self, sha256: str, name: str, stem: str, kind: str, records: Iterable[dict[str, Any]]) -> str:
-        """Record a file and its batch in one transaction; returns the new batch id (the idempotency key)."""
-        batch_id = uuid.uuid4().hex
-        stamp = now_iso()
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO files (sha256, name, received_at, batch_id, outcome) VALUES (?, ?, ?, ?, 'batch')",
-                (sha256, name, stamp, batch_id),
-            )
-            conn.execute(
-                "INSERT INTO batches (id, kind, source_name, stem, state, created_at, updated_at, record_count)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-                (batch_id, kind, name, stem, RECEIVED, stamp, stamp),
-            )
-            cursor = conn.executemany(
-                "INSERT INTO records (batch_id, seq, fields) VALUES (?, ?, ?)",
-                ((batch_id, r["seq"], json.dumps(r, ensure_ascii=False)) for r in records),
-            )
-            conn.execute("UPDATE batches SET record_count = ? WHERE id = ?", (cursor.rowcount, batch_id))
-        return batch_id
+    def ingest(self, sha256: str, name: str, stem: str, kind: str, fmt: str) -> Ingest:
+        """Start recording a file and its batch; see :class:`Ingest`."""
+        return Ingest(self, sha256, name, stem, kind, fmt)
 
     def batch(self, batch_id: str) -> dict[str, Any]:
         return self._rows("SELECT * FROM batches WHERE id = ?", [batch_id])[0]
@@ -173,8 +174,12 @@ class Store:
         return self._rows(f"SELECT * FROM batches WHERE state IN ({marks}) ORDER BY created_at", states)
 
     def records(self, batch_id: str) -> list[dict[str, Any]]:
+        return [json.loads(text) for text in self.record_texts(batch_id)]
+
+    def record_texts(self, batch_id: str) -> Iterator[str]:
+        """The batch's records as stored (canonical JSON), in order, without loading them all."""
         rows = self.db.conn.execute("SELECT fields FROM records WHERE batch_id = ? ORDER BY seq", (batch_id,))
-        return [json.loads(fields) for (fields,) in rows]
+        return (fields for (fields,) in rows)
 
     def counts(self) -> dict[str, int]:
         return {state: n for state, n in self.db.conn.execute("SELECT state, count(*) FROM batches GROUP BY state")}
@@ -194,3 +199,84 @@ class Store:
     def note_problem(self, batch_id: str, problem: str | None) -> None:
         with self.transaction() as conn:
             conn.execute("UPDATE batches SET problem = ?, updated_at = ? WHERE id = ?", (problem, now_iso(), batch_id))
+
+
+class Ingest:
+    """One file becoming one batch, in one transaction: records stream in, duplicates are found by SQL, and the
+    caller commits (the batch exists) or leaves without committing (nothing of it exists).
+
+        with store.ingest(sha, name, stem, kind, fmt) as ingest:
+            for record in records:
+                ingest.add(record, forms)
+            if not problems:
+                batch_id = ingest.commit()
+    """
+
+    CHUNK = 10_000
+
+    def __init__(self, store: Store, sha256: str, name: str, stem: str, kind: str, fmt: str) -> None:
+        self.store = store
+        self.batch_id = uuid.uuid4().hex
+        self.count = 0
+        self._file = (sha256, name, stem, kind, fmt)
+        self._records: list[tuple[str, int, str | None, str]] = []
+        self._range_forms: list[tuple[str, int]] = []
+        self._committed = False
+
+    def __enter__(self) -> Ingest:
+        self.conn = self.store.db.conn
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS range_forms (form_no TEXT NOT NULL, seq INTEGER NOT NULL)")
+        self.conn.execute("DELETE FROM temp.range_forms")
+        return self
+
+    def add(self, record: dict[str, Any], forms: list[str]) -> None:
+        """Queue a valid record; ``forms`` are the form numbers it names (to find duplicates)."""
+        seq = record["seq"]
+        single = forms[0] if len(forms) == 1 and "form_no" in record else None
+        self._records.append((self.batch_id, seq, single, canonical_json(record).decode("utf-8")))
+        if single is None:
+            self._range_forms.extend((form, seq) for form in forms)
+        self.count += 1
+        if len(self._records) >= self.CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.conn.executemany("INSERT INTO records (batch_id, seq, form_no, fields) VALUES (?, ?, ?, ?)", self._records)
+        self.conn.executemany("INSERT INTO temp.range_forms VALUES (?, ?)", self._range_forms)
+        self._records.clear()
+        self._range_forms.clear()
+
+    def duplicates(self) -> list[tuple[str, list[int]]]:
+        """Form numbers named by more than one row of the file, with those rows."""
+        self._flush()
+        rows = self.conn.execute(
+            "SELECT form_no, group_concat(seq) FROM ("
+            " SELECT form_no, seq FROM records WHERE batch_id = ? AND form_no IS NOT NULL"
+            " UNION ALL SELECT form_no, seq FROM temp.range_forms"
+            ") GROUP BY form_no HAVING count(*) > 1 ORDER BY min(seq)",
+            (self.batch_id,),
+        )
+        return [(form, sorted(int(seq) for seq in seqs.split(","))) for form, seqs in rows]
+
+    def commit(self) -> str:
+        self._flush()
+        sha256, name, stem, kind, fmt = self._file
+        stamp = now_iso()
+        self.conn.execute(
+            "INSERT INTO files (sha256, name, received_at, batch_id, outcome) VALUES (?, ?, ?, ?, 'batch')",
+            (sha256, name, stamp, self.batch_id),
+        )
+        self.conn.execute(
+            "INSERT INTO batches (id, kind, source_name, stem, format, state, created_at, updated_at, record_count)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.batch_id, kind, name, stem, fmt, RECEIVED, stamp, stamp, self.count),
+        )
+        self.conn.execute("DELETE FROM temp.range_forms")
+        self.conn.execute("COMMIT")
+        self._committed = True
+        return self.batch_id
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._committed:
+            self.conn.execute("ROLLBACK")

@@ -7,7 +7,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-KINDS = ("applications", "filings", "cancellations", "submissions", "losses", "queries")
+from inbox.rules import write_templates
+from inbox.schema import KINDS as BATCH_KINDS
+
+KINDS = tuple(BATCH_KINDS)
 CONFIG_NAME = "agent.toml"
 
 DEFAULT_CONFIG = """\
@@ -68,6 +71,10 @@ class Workspace:
         return self.outbox / "errors"
 
     @property
+    def queries(self) -> Path:
+        return self.outbox / "queries"
+
+    @property
     def archive(self) -> Path:
         return self.root / "archive"
 
@@ -89,9 +96,10 @@ class Workspace:
         return [self.inbox, *(self.inbox / kind for kind in KINDS), *outbox, *fixed]
 
     def init(self) -> None:
-        """Create every folder and a default agent.toml; an existing configuration is kept."""
+        """Create every folder, the templates and a default agent.toml; an existing configuration is kept."""
         for folder in self.folders():
             folder.mkdir(parents=True, exist_ok=True)
+        write_templates(self.root / "templates")
         if not self.config_file.exists():
             self.config_file.write_text(DEFAULT_CONFIG, encoding="utf-8")
 

@@ -1,11 +1,15 @@
-"""Batch kinds and their columns (DESIGN.md §3): the one schema the reader and validator use."""
+"""Batch kinds and their columns (DESIGN.md §3): the one schema that the readers, the validator, the XSDs, the
+templates and the filling rules (填写规范) are all made from."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FORM_NO = re.compile(r"[0-9A-Z]{9}")
+DECLARATION_NO = re.compile(r"[0-9]{18}")
+PORT = re.compile(r"[0-9]{4}")
+MAX_RANGE = 1000
 
 
 @dataclass(frozen=True)
@@ -14,31 +18,250 @@ class Column:
     zh: str
     rule_zh: str
     rule_en: str
-    pattern: re.Pattern[str] | None = None
+    example: str
+    pattern: re.Pattern[str] | None = None  # what a code column must match after normalisation
+    integer: tuple[int, int] | None = None  # inclusive bounds of an integer column
     required: bool = True
+    code: bool = False  # a code: full-width characters folded, letters upper-cased
 
     def headers(self) -> tuple[str, str]:
         return self.name, self.zh
+
+
+def _form(required: bool = False) -> Column:
+    return Column(
+        "form_no",
+        "核销单号",
+        "9 位数字或大写字母",
+        "9 digits or capital letters",
+        "260000001",
+        FORM_NO,
+        required=required,
+        code=True,
+    )
+
+
+START = Column(
+    "start_form_no",
+    "起始核销单号",
+    "9 位数字或大写字母，以数字结尾",
+    "9 digits or capital letters, ending in digits",
+    "260000001",
+    FORM_NO,
+    required=False,
+    code=True,
+)
+COUNT = Column(
+    "count",
+    "份数",
+    f"1 至 {MAX_RANGE} 的整数",
+    f"a whole number from 1 to {MAX_RANGE}",
+    "10",
+    integer=(1, MAX_RANGE),
+    required=False,
+    code=True,
+)
 
 
 @dataclass(frozen=True)
 class BatchKind:
     name: str
     zh: str
+    item: str  # the XML element of one record
+    prefixes: tuple[str, ...]  # file-name prefixes that tell this kind when the folder does not
     columns: tuple[Column, ...]
+    ranges: bool = False  # rows name one form (form_no) or a range (start_form_no + count)
+    result_extra: tuple[str, ...] = ()  # fields the center adds to each result
+    notes_zh: tuple[str, ...] = field(default=())
+    notes_en: tuple[str, ...] = field(default=())
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
 
     def column_for_header(self, header: str) -> Column | None:
-        text = header.strip().lower()
-        return next((c for c in self.columns if text in (c.name, c.zh)), None)
+        """A header cell names a column by its English or Chinese name, or both ("核销单号 form_no")."""
+        for token in re.split(r"[\s/()（）|:：]+", header.strip().lower()):
+            found = next((c for c in self.columns if token in (c.name, c.zh)), None)
+            if found is not None:
+                return found
+        return None
+
+    def key_fields(self) -> tuple[str, ...]:
+        """The input fields a result row repeats."""
+        names = [c.name for c in self.columns if c.name not in ("start_form_no", "count")]
+        return tuple(names)
 
 
+FORM_KIND_NOTES_ZH = ("每行填写一张核销单（核销单号），或一段连续的核销单（起始核销单号 + 份数），二者选一。",)
+FORM_KIND_NOTES_EN = ("Each row names one form (form_no) or a run of forms (start_form_no + count), not both.",)
+
+APPLICATIONS = BatchKind(
+    "applications",
+    "核销单申请",
+    "application",
+    ("applications", "application", "申请"),
+    (
+        Column(
+            "copies",
+            "申请份数",
+            "1 至 1000 的整数",
+            "a whole number from 1 to 1000",
+            "50",
+            integer=(1, 1000),
+            code=True,
+        ),
+        Column(
+            "remark",
+            "备注",
+            "可不填，最多 200 字",
+            "optional, at most 200 characters",
+            "四季度出口",
+            pattern=re.compile(r".{0,200}", re.S),
+            required=False,
+        ),
+    ),
+    result_extra=("unified_no", "apply_date"),
+    notes_zh=("申请成功后，结果文件给出统一编号；外汇局审批发放后，核销单出现在 outbox/forms.csv 中。",),
+    notes_en=("The result gives the application's unified number; issued forms then appear in outbox/forms.csv.",),
+)
 FILINGS = BatchKind(
-    name="filings",
-    zh="口岸备案",
-    columns=(
-        Column("form_no", "核销单号", "9 位数字或大写字母", "9 digits or capital letters", FORM_NO),
-        Column("port", "口岸", "4 位关区代码或口岸全称", "4-digit customs code or the port's exact name"),
+    "filings",
+    "口岸备案",
+    "filing",
+    ("filings", "filing", "备案", "批量备案", "口岸备案"),
+    (
+        _form(),
+        START,
+        COUNT,
+        Column(
+            "port",
+            "口岸",
+            "4 位关区代码或口岸全称",
+            "the 4-digit customs code or the port's exact name",
+            "2200",
+            code=True,
+        ),
+    ),
+    ranges=True,
+    notes_zh=(*FORM_KIND_NOTES_ZH, "已备案的核销单需要先进行“撤销备案”操作并获得确认后，才能再次进行口岸备案操作。"),
+    notes_en=(
+        *FORM_KIND_NOTES_EN,
+        "A filed form must have its filing cancelled, and the cancellation confirmed, before it can be filed again.",
     ),
 )
+CANCELLATIONS = BatchKind(
+    "cancellations",
+    "撤销备案",
+    "cancellation",
+    ("cancellations", "cancellation", "撤销"),
+    (_form(), START, COUNT),
+    ranges=True,
+    notes_zh=(*FORM_KIND_NOTES_ZH, "只能撤销尚未用于出口报关的核销单；撤销后需等待海关确认。"),
+    notes_en=(*FORM_KIND_NOTES_EN, "Only forms not yet used in an export declaration; customs must confirm."),
+)
+SUBMISSIONS = BatchKind(
+    "submissions",
+    "企业交单",
+    "submission",
+    ("submissions", "submission", "交单", "批量交单", "企业交单"),
+    (
+        _form(),
+        START,
+        COUNT,
+        Column(
+            "declaration_no",
+            "报关单号",
+            "可不填；填写时为 18 位数字，用于核对",
+            "optional; 18 digits, checked against the form",
+            "223320260000012345",
+            DECLARATION_NO,
+            required=False,
+            code=True,
+        ),
+    ),
+    ranges=True,
+    notes_zh=(*FORM_KIND_NOTES_ZH, "核销单须已被海关使用（已用），且报关单电子数据已到达。"),
+    notes_en=(*FORM_KIND_NOTES_EN, "The form must be used by customs and its declaration data must have arrived."),
+)
+LOSSES = BatchKind(
+    "losses",
+    "核销单挂失",
+    "loss",
+    ("losses", "loss", "挂失"),
+    (_form(), START, COUNT),
+    ranges=True,
+    notes_zh=(*FORM_KIND_NOTES_ZH, "只能挂失外汇局状态为有效、且尚未用于报关的核销单；挂失后不能再使用。"),
+    notes_en=(*FORM_KIND_NOTES_EN, "Only valid forms not used in a declaration; a lost form can never be used again."),
+)
 
-KINDS: dict[str, BatchKind] = {kind.name: kind for kind in (FILINGS,)}
+# 组合查询: business types and their attributes (DESIGN.md §4 rule 9), English or Chinese names.
+QUERY_ATTRIBUTES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("form", "核销单"): (
+        ("form_no", "核销单号"),
+        ("safe_status", "外汇局使用状态"),
+        ("issue_date", "发单日期"),
+        ("submit_date", "交单日期"),
+    ),
+    ("declaration", "报关单"): (("approval_no", "批准文号"),),
+    ("issuance", "核销单发放登记表"): (("issue_date", "发单日期"), ("revoked", "是否撤销")),
+    ("application", "核销单申请表"): (("unified_no", "统一编号"), ("apply_date", "申请日期")),
+    ("approval", "核销单申请审批表"): (("unified_no", "统一编号"), ("approval_date", "审批日期")),
+}
+QUERY_OPS = (("eq", "等于"), ("prefix", "以…开始"))
+
+
+def _names(pairs: object) -> str:
+    return "、".join(f"{en} {zh}" for en, zh in pairs)  # type: ignore[attr-defined]
+
+
+QUERIES = BatchKind(
+    "queries",
+    "组合查询",
+    "condition",
+    ("queries", "query", "查询", "组合查询"),
+    (
+        Column(
+            "business",
+            "业务类型",
+            "业务类型之一：" + _names(QUERY_ATTRIBUTES),
+            "one of: " + _names(QUERY_ATTRIBUTES),
+            "form",
+        ),
+        Column(
+            "attribute",
+            "属性",
+            "所选业务类型的属性（见下表）",
+            "an attribute of that business type (table below)",
+            "form_no",
+        ),
+        Column("op", "运算", "eq 等于 或 prefix 以…开始", "eq (equals) or prefix (starts with)", "prefix"),
+        Column("value", "值", "要比较的值", "the value to compare with", "2600"),
+    ),
+    notes_zh=("每行一个条件，各行条件同时满足（与）；至少一个条件。",),
+    notes_en=("One condition per row; all rows must hold (AND); at least one condition.",),
+)
+
+KINDS: dict[str, BatchKind] = {k.name: k for k in (APPLICATIONS, FILINGS, CANCELLATIONS, SUBMISSIONS, LOSSES, QUERIES)}
+
+
+def kind_from_name(file_name: str) -> BatchKind | None:
+    """The kind a file name's prefix tells, longest prefix first ("撤销备案…" is a cancellation, not a filing)."""
+    name = file_name.lower()
+    candidates = [(p, k) for k in KINDS.values() for p in k.prefixes if name.startswith(p)]
+    return max(candidates, key=lambda pk: len(pk[0]))[1] if candidates else None
+
+
+def kind_from_xml_root(tag: str) -> BatchKind | None:
+    return KINDS.get(tag)
+
+
+def query_names(business: str, attribute: str) -> tuple[str, str] | None:
+    """English names of a (business, attribute) pair given in English or Chinese; None if not a valid pair."""
+    for (b_en, b_zh), attributes in QUERY_ATTRIBUTES.items():
+        if business in (b_en, b_zh):
+            return next(((b_en, a_en) for a_en, a_zh in attributes if attribute in (a_en, a_zh)), None)
+    return None
+
+
+def query_op(op: str) -> str | None:
+    return next((en for en, zh in QUERY_OPS if op in (en, zh, zh.replace("…", "..."))), None)

@@ -73,3 +73,32 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     writer.writerow(header)
     writer.writerows([excel_cell(v) for v in row] for row in rows)
     return buffer.getvalue().encode("utf-8-sig")
+
+
+class CsvDraft:
+    """A CSV for clerks written row by row into a hidden temporary file, then published under a free name with one
+    rename, or discarded: however long it gets, it is never held in memory and never seen half-written."""
+
+    def __init__(self, folder: Path, header: Sequence[str]) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+        self.folder, self.tmp, self.count = folder, Path(tmp), 0
+        self._out = os.fdopen(fd, "w", encoding="utf-8-sig", newline="")
+        self._writer = csv.writer(self._out, lineterminator="\r\n")
+        self._writer.writerow(header)
+
+    def write(self, row: Sequence[object]) -> None:
+        self._writer.writerow([excel_cell(v) for v in row])
+        self.count += 1
+
+    def publish(self, name: str, taken: Collection[str] = ()) -> Path:
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+        path = free_path(self.folder, name, taken)
+        os.replace(self.tmp, path)
+        return path
+
+    def discard(self) -> None:
+        self._out.close()
+        self.tmp.unlink(missing_ok=True)

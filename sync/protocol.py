@@ -30,7 +30,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from cryptography import x509
@@ -97,9 +97,38 @@ def _header(chain: Sequence[x509.Certificate]) -> str:
 
 def sign_detached(payload: bytes, chain: Sequence[x509.Certificate], sign_digest: DigestSigner) -> str:
     """A detached compact JWS over ``payload``; ``sign_digest`` is called exactly once."""
+    return sign_detached_stream([payload], chain, sign_digest)
+
+
+def sign_detached_stream(
+    payload_chunks: Iterable[bytes], chain: Sequence[x509.Certificate], sign_digest: DigestSigner
+) -> str:
+    """:func:`sign_detached` over a payload given in pieces, so that a huge batch is never held in memory whole."""
     protected = _header(chain)
-    digest = hashlib.sha256(_signing_input(protected, payload)).digest()
-    return f"{protected}..{b64url(_raw_from_der(sign_digest(digest)))}"
+    digest = hashlib.sha256(f"{protected}.".encode("ascii"))
+    pending = b""
+    for chunk in payload_chunks:
+        pending += chunk
+        whole = len(pending) - len(pending) % 3  # base64 of every 3 bytes stands alone
+        digest.update(b64url(pending[:whole]).encode("ascii"))
+        pending = pending[whole:]
+    digest.update(b64url(pending).encode("ascii"))
+    return f"{protected}..{b64url(_raw_from_der(sign_digest(digest.digest())))}"
+
+
+def canonical_payload_chunks(header: dict[str, Any], record_texts: Iterable[str]) -> Iterator[bytes]:
+    """``canonical_json({**header, "records": records})`` in pieces, from records already in canonical form.
+
+    The keys of a payload sort as batch_id, created_at, enterprise, kind, records, v: everything but ``v`` comes
+    before the records.
+    """
+    if set(header) != {"batch_id", "created_at", "enterprise", "kind", "v"}:
+        raise ValueError(f"unexpected payload header keys {sorted(header)}")
+    head = canonical_json({k: v for k, v in header.items() if k != "v"})
+    yield head[:-1] + b',"records":['
+    for index, text in enumerate(record_texts):
+        yield (b"," if index else b"") + text.encode("utf-8")
+    yield b'],"v":' + canonical_json(header["v"]) + b"}"
 
 
 def software_signer(key: ec.EllipticCurvePrivateKey) -> DigestSigner:

@@ -1,4 +1,4 @@
-"""The pieces of intake and delivery a clerk meets directly: reading files, settling, writing Excel-safe files."""
+"""The pieces of intake and delivery a clerk meets directly: settling files, naming and writing Excel-safe files."""
 
 from __future__ import annotations
 
@@ -8,38 +8,8 @@ import threading
 import time
 from pathlib import Path
 
-from inbox.reader import parse_csv
-from inbox.schema import FILINGS
 from inbox.watcher import InboxWatcher
-from outbox.delivery import errors_csv
 from outbox.files import csv_bytes, excel_cell, free_path, safe_stem, write_atomic
-
-
-def test_filing_csv_with_bom_and_chinese_headers_is_read() -> None:
-    data = "核销单号,口岸\r\n123456789,2200\r\n 12345678A , 上海海关 \r\n,\r\n".encode("utf-8-sig")
-    parsed = parse_csv(data, FILINGS)
-    assert parsed.errors == []
-    assert parsed.records == [
-        {"seq": 2, "form_no": "123456789", "port": "2200"},
-        {"seq": 3, "form_no": "12345678A", "port": "上海海关"},
-    ]
-
-
-def test_every_bad_cell_is_reported_with_row_and_column() -> None:
-    parsed = parse_csv(b"form_no,port\n12345,2200\n123456789,\nabcdefghi,5100\n", FILINGS)
-    assert [(e.row, e.column, e.value) for e in parsed.errors] == [
-        (2, "form_no", "12345"),
-        (3, "port", ""),
-        (4, "form_no", "abcdefghi"),
-    ]
-    assert "9 digits or capital letters" in parsed.errors[0].en
-
-
-def test_missing_column_empty_file_and_not_utf8_are_refused() -> None:
-    assert parse_csv(b"form_no\n123456789\n", FILINGS).errors[0].column == "port"
-    assert parse_csv(b"", FILINGS).errors[0].en == "the file is empty"
-    assert parse_csv(b"form_no,port\n", FILINGS).errors[0].en == "the file has no data rows"
-    assert "not UTF-8" in parse_csv("核销单号,口岸\n".encode("gbk"), FILINGS).errors[0].en
 
 
 def test_csv_for_excel_has_bom_crlf_and_neutralised_formulas() -> None:
@@ -49,12 +19,6 @@ def test_csv_for_excel_has_bom_crlf_and_neutralised_formulas() -> None:
     assert rows[1] == ['\'=HYPERLINK("x")', "-5"]  # a negative number stays a number
     assert rows[2] == ["'+1+1", "'@SUM(A1)"]
     assert excel_cell(None) == ""
-
-
-def test_errors_file_is_bilingual() -> None:
-    parsed = parse_csv(b"form_no,port\n1,2200\n", FILINGS)
-    text = errors_csv(parsed.errors).decode("utf-8-sig")
-    assert "“核销单号”格式不对" in text and "'form_no' is malformed" in text
 
 
 def test_untrusted_names_never_escape_the_folder(tmp_path: Path) -> None:

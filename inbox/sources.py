@@ -1,0 +1,252 @@
+"""Rows out of a clerk's file, CSV or XML, streamed: a file is never held in memory whole (XML up to a size cap).
+
+A row is the file's cells by column name, trimmed, with codes folded (full-width → ASCII, upper case). Problems
+with the file as a whole raise :class:`FileRefused`; problems with one row are the validator's business.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree.ElementTree import Element, ParseError
+
+import xmlschema
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import parse as parse_xml_safely
+
+from inbox.encoding import SAMPLE_BYTES, EncodingUnknown, detect
+from inbox.schema import KINDS, BatchKind, Column, kind_from_name, kind_from_xml_root
+from inbox.xsd import xsd_text
+
+MAX_XML_BYTES = 20 * 1024 * 1024
+MAX_CELL_CHARS = 100_000
+# Columns clerks keep in their sheets that carry nothing for the center: accepted and left out.
+IGNORED_HEADERS = {"序号", "no", "no.", "#", "行号"}
+csv.field_size_limit(MAX_CELL_CHARS)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    row: int  # the line in the CSV file (1 = header) or the record's position in the XML file; 0 = the file
+    column: str
+    value: str
+    zh: str
+    en: str
+
+
+class FileRefused(Exception):
+    """The file as a whole cannot be read as a batch; nothing of it is sent."""
+
+    def __init__(self, error: FieldError) -> None:
+        super().__init__(error.en)
+        self.error = error
+
+
+def refuse(zh: str, en: str, row: int = 0, column: str = "", value: str = "") -> FileRefused:
+    return FileRefused(FieldError(row, column, value, zh, en))
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int
+    values: dict[str, str]
+
+
+def fold(column: Column, value: str) -> str:
+    value = value.strip()
+    if column.code:
+        value = unicodedata.normalize("NFKC", value).strip().upper()
+    return value
+
+
+def is_xml(path: Path, head: bytes) -> bool:
+    return path.suffix.lower() == ".xml" or head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+def tell_kind(path: Path, folder_kind: str | None) -> BatchKind:
+    """The kind from the inbox/<kind>/ folder, else the file name's prefix, else the XML root element."""
+    if folder_kind is not None:
+        return KINDS[folder_kind]
+    by_name = kind_from_name(path.name)
+    if by_name is not None:
+        return by_name
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if is_xml(path, head):
+        by_root = kind_from_xml_root(_xml_root(path).tag)
+        if by_root is not None:
+            return by_root
+    names = "、".join(KINDS)
+    raise refuse(
+        f"无法判断文件的业务类型：请把文件放入 inbox/<业务类型>/ 文件夹（{names}），或以业务类型作文件名开头",
+        f"cannot tell the batch kind: drop the file into inbox/<kind>/ ({', '.join(KINDS)}) "
+        "or start its name with the kind",
+        value=path.name,
+    )
+
+
+def read_rows(path: Path, kind: BatchKind) -> Iterator[Row]:
+    with path.open("rb") as handle:
+        head = handle.read(SAMPLE_BYTES)
+    if not head.strip(b"\xef\xbb\xbf \t\r\n"):
+        raise refuse("文件是空的", "the file is empty")
+    if is_xml(path, head):
+        return _xml_rows(path, kind)
+    return _csv_rows(path, head, kind)
+
+
+# -- CSV -----------------------------------------------------------------------------------------------------------
+
+
+def _csv_rows(path: Path, head: bytes, kind: BatchKind) -> Iterator[Row]:
+    try:
+        codec = detect(head)
+    except EncodingUnknown as exc:
+        raise refuse(
+            f"无法识别文件的编码（{exc}）：请在 Excel 中另存为“CSV UTF-8”或“CSV（逗号分隔）”",
+            f"cannot read the file's text encoding ({exc}): "
+            "save it from Excel as 'CSV UTF-8' or 'CSV (comma delimited)'",
+        ) from exc
+    first_line = codecs.getincrementaldecoder(codec)(errors="replace").decode(head).split("\n", 1)[0]
+    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+    text = io.TextIOWrapper(path.open("rb"), encoding=codec, newline="")
+    return _csv_records(text, delimiter, kind)
+
+
+def _csv_records(text: io.TextIOWrapper, delimiter: str, kind: BatchKind) -> Iterator[Row]:
+    with text:
+        reader = csv.reader(text, delimiter=delimiter)
+        line = 0
+        try:
+            header: list[str] | None = None
+            for cells in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in cells):
+                    continue
+                if header is None:
+                    header = cells
+                    columns = _header_columns(kind, header)
+                    continue
+                yield Row(line, _cells_by_column(columns, cells, line))
+        except UnicodeDecodeError as exc:
+            raise refuse(
+                f"第 {line + 1} 行附近的文字无法按文件的编码读取：文件中混有不同编码，请重新保存为 CSV UTF-8",
+                f"text near line {line + 1} cannot be read in the file's encoding (mixed encodings?): "
+                "save the file again as CSV UTF-8",
+                row=line + 1,
+            ) from exc
+        except csv.Error as exc:
+            raise refuse(
+                f"第 {line + 1} 行无法读取：{exc}（单元格过长或引号不配对）",
+                f"line {line + 1} cannot be read: {exc} (a cell too long or an unmatched quote)",
+                row=line + 1,
+            ) from exc
+        if header is None:
+            raise refuse("文件是空的", "the file is empty")
+
+
+def _header_columns(kind: BatchKind, header: list[str]) -> list[Column | None]:
+    columns: list[Column | None] = []
+    for cell in header:
+        name = cell.strip().lstrip("\ufeff")
+        column = kind.column_for_header(name)
+        if column is None and name and name.lower() not in IGNORED_HEADERS:
+            accepted = "、".join(f"{c.zh}（{c.name}）" for c in kind.columns)
+            raise refuse(
+                f"未知的列“{name}”：{kind.zh}文件的列为 {accepted}",
+                f"unknown column '{name}': a {kind.name} file has the columns "
+                + ", ".join(f"{c.name} ({c.zh})" for c in kind.columns),
+                row=1,
+                column=name,
+                value=name,
+            )
+        if column is not None and column in columns:
+            raise refuse(f"列“{column.zh}”出现了两次", f"column '{column.name}' appears twice", row=1, column=name)
+        columns.append(column)
+    _check_required(kind, [c for c in columns if c is not None])
+    return columns
+
+
+def _check_required(kind: BatchKind, present: list[Column]) -> None:
+    missing = [c for c in kind.columns if c.required and c not in present]
+    if kind.ranges and not any(c.name in ("form_no", "start_form_no") for c in present):
+        missing.insert(0, kind.column("form_no"))
+    if missing:
+        c = missing[0]
+        raise refuse(f"缺少列“{c.zh}”（{c.name}）", f"missing column '{c.name}' ({c.zh})", row=1, column=c.name)
+
+
+def _cells_by_column(columns: list[Column | None], cells: list[str], line: int) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for index, cell in enumerate(cells):
+        column = columns[index] if index < len(columns) else None
+        if column is not None:
+            values[column.name] = fold(column, cell)
+        elif index >= len(columns) and cell.strip():
+            values.setdefault("__extra__", cell.strip())
+    return values
+
+
+# -- XML -----------------------------------------------------------------------------------------------------------
+
+
+def _xml_root(path: Path) -> Element:
+    """Parse with entity expansion, external entities and DTDs all refused, and a size cap."""
+    size = path.stat().st_size
+    if size > MAX_XML_BYTES:
+        raise refuse(
+            f"XML 文件过大（{size // 1048576} MB，上限 {MAX_XML_BYTES // 1048576} MB）：请拆分或改用 CSV",
+            f"the XML file is too large ({size // 1048576} MB, limit {MAX_XML_BYTES // 1048576} MB): "
+            "split it or use CSV",
+        )
+    try:
+        root: Element = parse_xml_safely(str(path), forbid_dtd=True).getroot()
+    except DefusedXmlException as exc:
+        raise refuse(
+            "XML 文件含有 DTD 或实体声明，出于安全原因不予读取",
+            f"the XML file declares a DTD or entities, which are refused for safety ({type(exc).__name__})",
+        ) from exc
+    except ParseError as exc:
+        raise refuse(f"XML 格式错误：{exc}", f"malformed XML: {exc}", row=exc.position[0]) from exc
+    return root
+
+
+XSD_PATH = re.compile(r"/\w+/\w+\[(\d+)\](?:/(\w+))?")
+
+
+def _xml_rows(path: Path, kind: BatchKind) -> Iterator[Row]:
+    root = _xml_root(path)
+    if root.tag != kind.name:
+        raise refuse(
+            f"XML 根元素应为 <{kind.name}>，而不是 <{root.tag}>",
+            f"the XML root element must be <{kind.name}>, not <{root.tag}>",
+            value=root.tag,
+        )
+    for error in _schema(kind).iter_errors(root):
+        where = XSD_PATH.search(error.path or "")
+        row, column = (int(where.group(1)), where.group(2) or "") if where else (0, "")
+        raise refuse(
+            f"XML 不符合 {kind.name}.xsd：{error.reason}",
+            f"the XML does not follow {kind.name}.xsd: {error.reason}",
+            row=row,
+            column=column,
+        )
+    return (
+        Row(number, {child.tag: fold(kind.column(child.tag), child.text or "") for child in item})
+        for number, item in enumerate(root, start=1)
+    )
+
+
+_SCHEMAS: dict[str, xmlschema.XMLSchema] = {}
+
+
+def _schema(kind: BatchKind) -> xmlschema.XMLSchema:
+    if kind.name not in _SCHEMAS:
+        _SCHEMAS[kind.name] = xmlschema.XMLSchema(xsd_text(kind))
+    return _SCHEMAS[kind.name]
