@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +41,7 @@ from sync.protocol import (
 )
 
 log = logging.getLogger("eport.agent")
+PORTS_REFRESH_SECONDS = 3600
 
 
 def enterprise_of(certificate: x509.Certificate) -> str:
@@ -73,6 +75,7 @@ class Agent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._kicked = False
+        self._ports_fetched: float | None = None
         self.paused = False
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
@@ -111,13 +114,27 @@ class Agent:
             if self.paused:
                 return
             try:
-                await self._run(self._sign_waiting)
+                await self._refresh_ports()
+                await self._run(self.sign_waiting)
                 await self._send_signed()
                 await self._run(self._deliver_answered)
             except Exception as exc:  # a failed cycle is reported and retried next time; the agent keeps running
                 self.last_problem = f"sync failed: {exc!r}"
                 log.exception("sync failed")
             self.last_sync = st.now_iso()
+
+    async def _refresh_ports(self) -> None:
+        """Keep the port table for checking files offline; refreshed at most hourly, kept when the center is away."""
+        now = time.monotonic()
+        if self._ports_fetched is not None and now - self._ports_fetched < PORTS_REFRESH_SECONDS:
+            return
+        try:
+            ports = await self.client.ports()
+        except (CenterUnavailable, BatchRefused) as exc:
+            log.info("port table not refreshed: %s", exc)
+            return
+        await self._run(self.store.replace_ports, ports)
+        self._ports_fetched = now
 
     def request_sync(self) -> None:
         """Sync now, from any thread (the tray's "Sync now")."""
@@ -185,7 +202,8 @@ class Agent:
 
     # -- signing (worker thread) --------------------------------------------------------------------------------
 
-    def _sign_waiting(self) -> None:
+    def sign_waiting(self) -> None:
+        """Sign every batch waiting for the card, if it is unlocked (blocking: card I/O)."""
         for batch in self.store.batches_in(st.RECEIVED, st.AWAITING_SIGNATURE):
             if self.card.state is not CardState.UNLOCKED:
                 if self.store.move(batch["id"], [st.RECEIVED], st.AWAITING_SIGNATURE):

@@ -13,14 +13,15 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from agent.store import Store
 from agent.workspace import KINDS, Workspace
 from inbox.schema import BatchKind
-from inbox.sources import FieldError, FileRefused, is_xml, read_rows, refuse, tell_kind
-from inbox.validate import PortTable, Validator, forms_named
+from inbox.sources import FieldError, FileRefused, is_xml, open_source, refuse, tell_kind
+from inbox.validate import PortTable, Validator
 from outbox.delivery import ERROR_HEADER, bilingual
 from outbox.files import CsvDraft, free_path, safe_stem
 
@@ -69,16 +70,17 @@ class Intake:
 
     def _read(self, path: Path, sha: str, errors: CsvDraft) -> str | None:
         kind = tell_kind(path, self._folder_kind(path))
-        validator = Validator(kind, PortTable.of(self.store.ports()))
         with path.open("rb") as handle:
             fmt = "xml" if is_xml(path, handle.read(512)) else "csv"
-        with self.store.ingest(sha, path.name, safe_stem(path.name), kind.name, fmt) as ingest:
-            for row in read_rows(path, kind):
-                record, problems = validator.check(row)
+        source = open_source(path, kind)
+        validator = Validator(kind, source, PortTable.of(self.store.ports()))
+        with closing(source), self.store.ingest(sha, path.name, safe_stem(path.name), kind.name, fmt) as ingest:
+            for row in source.rows:
+                checked, problems = validator.check(row)
                 for problem in problems:
                     _write_error(errors, problem)
-                if record is not None:
-                    ingest.add(record, forms_named(record))
+                if checked is not None:
+                    ingest.add(row[0], checked.text, checked.forms)
             for form, rows in ingest.duplicates():
                 _write_error(errors, _duplicate_error(kind, form, rows))
             if ingest.count == 0 and errors.count == 0:

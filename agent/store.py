@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
-from sync.protocol import canonical_json
+from sync.protocol import expand_range
 
 # Batch states, in order (DESIGN.md §5).
 RECEIVED = "received"
@@ -60,12 +60,12 @@ MIGRATIONS: list[tuple[str, str]] = [
             problem TEXT
         );
         CREATE INDEX batches_state ON batches(state);
-        CREATE TABLE records (
-            batch_id TEXT NOT NULL REFERENCES batches(id) DEFERRABLE INITIALLY DEFERRED,
-            seq INTEGER NOT NULL,
-            form_no TEXT,                   -- the one form a row names, to find duplicates inside a file
-            fields TEXT NOT NULL,           -- the record as canonical JSON: signed as it is
-            PRIMARY KEY (batch_id, seq)
+        CREATE TABLE record_chunks (        -- a batch's records, in order, a few thousand to a row: a file
+            batch_id TEXT NOT NULL          -- of a million rows costs hundreds of inserts, not a million
+                REFERENCES batches(id) DEFERRABLE INITIALLY DEFERRED,
+            chunk INTEGER NOT NULL,
+            body TEXT NOT NULL,             -- the records as canonical JSON joined by commas: signed as they are
+            PRIMARY KEY (batch_id, chunk)
         );
         CREATE TABLE ports (                -- the center's port table, cached for checking files offline
             code TEXT PRIMARY KEY,
@@ -174,12 +174,12 @@ class Store:
         return self._rows(f"SELECT * FROM batches WHERE state IN ({marks}) ORDER BY created_at", states)
 
     def records(self, batch_id: str) -> list[dict[str, Any]]:
-        return [json.loads(text) for text in self.record_texts(batch_id)]
+        return [record for body in self.record_texts(batch_id) for record in json.loads(f"[{body}]")]
 
     def record_texts(self, batch_id: str) -> Iterator[str]:
-        """The batch's records as stored (canonical JSON), in order, without loading them all."""
-        rows = self.db.conn.execute("SELECT fields FROM records WHERE batch_id = ? ORDER BY seq", (batch_id,))
-        return (fields for (fields,) in rows)
+        """The batch's records as stored (canonical JSON, several per text joined by commas), in order."""
+        rows = self.db.conn.execute("SELECT body FROM record_chunks WHERE batch_id = ? ORDER BY chunk", (batch_id,))
+        return (body for (body,) in rows)
 
     def counts(self) -> dict[str, int]:
         return {state: n for state, n in self.db.conn.execute("SELECT state, count(*) FROM batches GROUP BY state")}
@@ -202,62 +202,70 @@ class Store:
 
 
 class Ingest:
-    """One file becoming one batch, in one transaction: records stream in, duplicates are found by SQL, and the
-    caller commits (the batch exists) or leaves without committing (nothing of it exists).
+    """One file becoming one batch, in one transaction: records stream in, duplicates are spotted on the way, and
+    the caller commits (the batch exists) or leaves without committing (nothing of it exists).
 
         with store.ingest(sha, name, stem, kind, fmt) as ingest:
-            for record in records:
-                ingest.add(record, forms)
-            if not problems:
+            for seq, text, forms in records:
+                ingest.add(seq, text, forms)
+            if not problems and not ingest.duplicates():
                 batch_id = ingest.commit()
     """
 
-    CHUNK = 10_000
+    CHUNK = 2_000
 
     def __init__(self, store: Store, sha256: str, name: str, stem: str, kind: str, fmt: str) -> None:
         self.store = store
         self.batch_id = uuid.uuid4().hex
         self.count = 0
         self._file = (sha256, name, stem, kind, fmt)
-        self._records: list[tuple[str, int, str | None, str]] = []
-        self._range_forms: list[tuple[str, int]] = []
+        self._texts: list[str] = []
+        self._chunks = 0
+        # Form numbers seen so far, as integers (9 base-36 digits): a million of them take tens of MB, not hundreds.
+        self._seen: set[int] = set()
+        self._repeated: set[str] = set()
         self._committed = False
 
     def __enter__(self) -> Ingest:
         self.conn = self.store.db.conn
         self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS range_forms (form_no TEXT NOT NULL, seq INTEGER NOT NULL)")
-        self.conn.execute("DELETE FROM temp.range_forms")
         return self
 
-    def add(self, record: dict[str, Any], forms: list[str]) -> None:
-        """Queue a valid record; ``forms`` are the form numbers it names (to find duplicates)."""
-        seq = record["seq"]
-        single = forms[0] if len(forms) == 1 and "form_no" in record else None
-        self._records.append((self.batch_id, seq, single, canonical_json(record).decode("utf-8")))
-        if single is None:
-            self._range_forms.extend((form, seq) for form in forms)
+    def add(self, seq: int, text: str, forms: list[str]) -> None:
+        """Queue a valid record (its canonical JSON); ``forms`` are the form numbers it names."""
+        for form in forms:
+            number = int(form, 36)
+            if number in self._seen:
+                self._repeated.add(form)
+            self._seen.add(number)
+        self._texts.append(text)
         self.count += 1
-        if len(self._records) >= self.CHUNK:
+        if len(self._texts) >= self.CHUNK:
             self._flush()
 
     def _flush(self) -> None:
-        self.conn.executemany("INSERT INTO records (batch_id, seq, form_no, fields) VALUES (?, ?, ?, ?)", self._records)
-        self.conn.executemany("INSERT INTO temp.range_forms VALUES (?, ?)", self._range_forms)
-        self._records.clear()
-        self._range_forms.clear()
+        if self._texts:
+            self.conn.execute(
+                "INSERT INTO record_chunks (batch_id, chunk, body) VALUES (?, ?, ?)",
+                (self.batch_id, self._chunks, ",".join(self._texts)),
+            )
+            self._chunks += 1
+            self._texts.clear()
 
     def duplicates(self) -> list[tuple[str, list[int]]]:
-        """Form numbers named by more than one row of the file, with those rows."""
+        """Form numbers named by more than one row of the file, with those rows (in order of first row)."""
+        if not self._repeated:
+            return []
         self._flush()
-        rows = self.conn.execute(
-            "SELECT form_no, group_concat(seq) FROM ("
-            " SELECT form_no, seq FROM records WHERE batch_id = ? AND form_no IS NOT NULL"
-            " UNION ALL SELECT form_no, seq FROM temp.range_forms"
-            ") GROUP BY form_no HAVING count(*) > 1 ORDER BY min(seq)",
-            (self.batch_id,),
-        )
-        return [(form, sorted(int(seq) for seq in seqs.split(","))) for form, seqs in rows]
+        rows: dict[str, list[int]] = {form: [] for form in self._repeated}
+        for body in self.store.record_texts(self.batch_id):
+            for record in json.loads(f"[{body}]"):
+                named = (
+                    expand_range(record["start_form_no"], record["count"]) if "count" in record else [record["form_no"]]
+                )
+                for form in self._repeated.intersection(named):
+                    rows[form].append(record["seq"])
+        return sorted(rows.items(), key=lambda item: item[1])
 
     def commit(self) -> str:
         self._flush()
@@ -272,7 +280,6 @@ class Ingest:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (self.batch_id, kind, name, stem, fmt, RECEIVED, stamp, stamp, self.count),
         )
-        self.conn.execute("DELETE FROM temp.range_forms")
         self.conn.execute("COMMIT")
         self._committed = True
         return self.batch_id

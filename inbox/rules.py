@@ -1,6 +1,6 @@
 """The filling rules (填写规范) and the blank templates, made from the schema the validator uses.
 
-    python -m inbox.rules > docs/FILLING_RULES.md
+python -m inbox.rules > docs/FILLING_RULES.md
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Rows out of a clerk's file, CSV or XML, streamed: a file is never held in memory whole (XML up to a size cap).
 
-A row is the file's cells by column name, trimmed, with codes folded (full-width → ASCII, upper case). Problems
-with the file as a whole raise :class:`FileRefused`; problems with one row are the validator's business.
+A :class:`Source` knows where each column of the batch kind stands in a row (its layout) and yields the rows as
+raw cells. Problems with the file as a whole raise :class:`FileRefused`; problems with one row are the validator's
+business.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 import xmlschema
@@ -52,16 +55,28 @@ def refuse(zh: str, en: str, row: int = 0, column: str = "", value: str = "") ->
     return FileRefused(FieldError(row, column, value, zh, en))
 
 
-@dataclass(frozen=True)
-class Row:
-    number: int
-    values: dict[str, str]
+RawRow = tuple[int, list[str]]  # the row's number (as Excel numbers it, or the XML record's position) and cells
+
+
+@dataclass
+class Source:
+    """``layout[i]`` is where the kind's i-th column stands in a row's cells (None: the file lacks the column);
+    cells from ``width`` on are outside the header."""
+
+    layout: list[int | None]
+    width: int
+    rows: Iterator[RawRow]
+    close: Callable[[], None] = lambda: None  # releases the file even if the rows were never read (Windows
+    # will not let a file that is open anywhere be moved to the archive)
 
 
 def fold(column: Column, value: str) -> str:
+    """A cell as the validator reads it: trimmed; codes with full-width characters folded and letters upper-cased."""
     value = value.strip()
     if column.code:
-        value = unicodedata.normalize("NFKC", value).strip().upper()
+        if not value.isascii():
+            value = unicodedata.normalize("NFKC", value).strip()
+        value = value.upper()
     return value
 
 
@@ -91,20 +106,20 @@ def tell_kind(path: Path, folder_kind: str | None) -> BatchKind:
     )
 
 
-def read_rows(path: Path, kind: BatchKind) -> Iterator[Row]:
+def open_source(path: Path, kind: BatchKind) -> Source:
     with path.open("rb") as handle:
         head = handle.read(SAMPLE_BYTES)
     if not head.strip(b"\xef\xbb\xbf \t\r\n"):
         raise refuse("文件是空的", "the file is empty")
     if is_xml(path, head):
-        return _xml_rows(path, kind)
-    return _csv_rows(path, head, kind)
+        return _xml_source(path, kind)
+    return _csv_source(path, head, kind)
 
 
 # -- CSV -----------------------------------------------------------------------------------------------------------
 
 
-def _csv_rows(path: Path, head: bytes, kind: BatchKind) -> Iterator[Row]:
+def _csv_source(path: Path, head: bytes, kind: BatchKind) -> Source:
     try:
         codec = detect(head)
     except EncodingUnknown as exc:
@@ -116,39 +131,47 @@ def _csv_rows(path: Path, head: bytes, kind: BatchKind) -> Iterator[Row]:
     first_line = codecs.getincrementaldecoder(codec)(errors="replace").decode(head).split("\n", 1)[0]
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
     text = io.TextIOWrapper(path.open("rb"), encoding=codec, newline="")
-    return _csv_records(text, delimiter, kind)
-
-
-def _csv_records(text: io.TextIOWrapper, delimiter: str, kind: BatchKind) -> Iterator[Row]:
-    with text:
-        reader = csv.reader(text, delimiter=delimiter)
-        line = 0
-        try:
-            header: list[str] | None = None
-            for cells in reader:
-                line = reader.line_num
-                if not any(cell.strip() for cell in cells):
-                    continue
-                if header is None:
-                    header = cells
-                    columns = _header_columns(kind, header)
-                    continue
-                yield Row(line, _cells_by_column(columns, cells, line))
-        except UnicodeDecodeError as exc:
-            raise refuse(
-                f"第 {line + 1} 行附近的文字无法按文件的编码读取：文件中混有不同编码，请重新保存为 CSV UTF-8",
-                f"text near line {line + 1} cannot be read in the file's encoding (mixed encodings?): "
-                "save the file again as CSV UTF-8",
-                row=line + 1,
-            ) from exc
-        except csv.Error as exc:
-            raise refuse(
-                f"第 {line + 1} 行无法读取：{exc}（单元格过长或引号不配对）",
-                f"line {line + 1} cannot be read: {exc} (a cell too long or an unmatched quote)",
-                row=line + 1,
-            ) from exc
+    reader = csv.reader(text, delimiter=delimiter)
+    try:
+        with _explained(reader):
+            header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
         if header is None:
             raise refuse("文件是空的", "the file is empty")
+        columns = _header_columns(kind, header)
+    except BaseException:
+        text.close()
+        raise
+    layout = [columns.index(c) if c in columns else None for c in kind.columns]
+    return Source(layout, len(header), _csv_rows(text, reader), text.close)
+
+
+def _csv_rows(text: io.TextIOWrapper, reader: Any) -> Iterator[RawRow]:
+    with text, _explained(reader):
+        for cells in reader:
+            if any(map(str.strip, cells)):
+                yield reader.line_num, cells
+
+
+@contextmanager
+def _explained(reader: Any) -> Iterator[None]:
+    """Reading errors of the csv module and the decoder, in words a clerk can act on."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        line = reader.line_num + 1
+        raise refuse(
+            f"第 {line} 行附近的文字无法按文件的编码读取：文件中混有不同编码，请重新保存为 CSV UTF-8",
+            f"text near line {line} cannot be read in the file's encoding (mixed encodings?): "
+            "save the file again as CSV UTF-8",
+            row=line,
+        ) from exc
+    except csv.Error as exc:
+        line = reader.line_num + 1
+        raise refuse(
+            f"第 {line} 行无法读取：{exc}（单元格过长或引号不配对）",
+            f"line {line} cannot be read: {exc} (a cell too long or an unmatched quote)",
+            row=line,
+        ) from exc
 
 
 def _header_columns(kind: BatchKind, header: list[str]) -> list[Column | None]:
@@ -182,17 +205,6 @@ def _check_required(kind: BatchKind, present: list[Column]) -> None:
         raise refuse(f"缺少列“{c.zh}”（{c.name}）", f"missing column '{c.name}' ({c.zh})", row=1, column=c.name)
 
 
-def _cells_by_column(columns: list[Column | None], cells: list[str], line: int) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for index, cell in enumerate(cells):
-        column = columns[index] if index < len(columns) else None
-        if column is not None:
-            values[column.name] = fold(column, cell)
-        elif index >= len(columns) and cell.strip():
-            values.setdefault("__extra__", cell.strip())
-    return values
-
-
 # -- XML -----------------------------------------------------------------------------------------------------------
 
 
@@ -220,7 +232,7 @@ def _xml_root(path: Path) -> Element:
 XSD_PATH = re.compile(r"/\w+/\w+\[(\d+)\](?:/(\w+))?")
 
 
-def _xml_rows(path: Path, kind: BatchKind) -> Iterator[Row]:
+def _xml_source(path: Path, kind: BatchKind) -> Source:
     root = _xml_root(path)
     if root.tag != kind.name:
         raise refuse(
@@ -237,10 +249,9 @@ def _xml_rows(path: Path, kind: BatchKind) -> Iterator[Row]:
             row=row,
             column=column,
         )
-    return (
-        Row(number, {child.tag: fold(kind.column(child.tag), child.text or "") for child in item})
-        for number, item in enumerate(root, start=1)
-    )
+    names = [c.name for c in kind.columns]
+    rows = ((number, [item.findtext(name) or "" for name in names]) for number, item in enumerate(root, start=1))
+    return Source(list(range(len(names))), len(names), rows)
 
 
 _SCHEMAS: dict[str, xmlschema.XMLSchema] = {}

@@ -117,7 +117,8 @@ def sign_detached_stream(
 
 
 def canonical_payload_chunks(header: dict[str, Any], record_texts: Iterable[str]) -> Iterator[bytes]:
-    """``canonical_json({**header, "records": records})`` in pieces, from records already in canonical form.
+    """``canonical_json({**header, "records": records})`` in pieces, from records already in canonical form (each
+    text one record, or several joined by commas).
 
     The keys of a payload sort as batch_id, created_at, enterprise, kind, records, v: everything but ``v`` comes
     before the records.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from agent.intake import Intake
 from agent.store import Store
 from agent.workspace import Workspace
 from inbox import sources
+from sync.protocol import canonical_json
 from tests.intake_corpus import Case, cases
 
 PORTS = [{"code": "2200", "name": "上海海关"}, {"code": "5300", "name": "深圳海关"}]
@@ -53,6 +55,8 @@ def test_each_file_gets_a_batch_or_a_clear_errors_file(intake: Intake, case: Cas
         assert batch_id is not None, [r.read_text(encoding="utf-8-sig") for r in reports]
         assert reports == []
         assert len(intake.store.records(batch_id)) == case.records
+        for body in intake.store.record_texts(batch_id):  # stored exactly as the wire signs them
+            assert ",".join(canonical_json(r).decode() for r in json.loads(f"[{body}]")) == body
     else:
         assert batch_id is None and intake.store.counts() == {}
         assert [r.name for r in reports] == [f"{Path(case.name).stem}.errors.csv"]
