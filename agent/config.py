@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from apscheduler.triggers.base import BaseTrigger
+
 from agent.workspace import Workspace
+from sync.schedule import sync_trigger
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
@@ -21,7 +24,12 @@ class AgentConfig:
     center_url: str
     ca_file: Path
     card_reader: str
-    sync_interval: float
+    sync_interval: float | None
+    sync_cron: str | None = None
+    retry_cap: float = 300.0
+
+    def sync_trigger(self) -> BaseTrigger:
+        return sync_trigger(self.sync_interval, self.sync_cron)
 
     @classmethod
     def load(cls, workspace: Workspace) -> AgentConfig:
@@ -38,13 +46,21 @@ class AgentConfig:
             raise ConfigError(f"[center] url {url!r} is not an http(s) address")
         if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
             raise ConfigError(f"[center] url {url!r}: plain http is allowed on loopback only; use https")
-        interval = float(sync.get("interval_seconds", 60))
-        if interval < 1:
+        cron = sync.get("cron")
+        interval = sync.get("interval_seconds", None if cron else 60)
+        if interval is not None and float(interval) < 1:
             raise ConfigError("[sync] interval_seconds must be at least 1")
         ca_file = Path(str(center.get("ca_file", "state/center-ca.pem")))
-        return cls(
+        config = cls(
             center_url=url,
             ca_file=ca_file if ca_file.is_absolute() else workspace.root / ca_file,
             card_reader=str(card.get("reader", "auto")),
-            sync_interval=interval,
+            sync_interval=None if interval is None else float(interval),
+            sync_cron=None if cron is None else str(cron),
+            retry_cap=float(sync.get("retry_max_seconds", 300)),
         )
+        try:
+            config.sync_trigger()
+        except ValueError as exc:
+            raise ConfigError(f"[sync] cron {cron!r} is not a cron expression: {exc}") from exc
+        return config

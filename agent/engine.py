@@ -6,6 +6,7 @@ Front ends (CLI, demo, tray) only call the facade methods (`start`, `stop`, `unl
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
 import logging
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
@@ -30,6 +33,7 @@ from inbox.schema import KINDS
 from inbox.watcher import InboxWatcher
 from outbox.delivery import query_csv, result_csv, result_xml
 from outbox.files import free_path, write_atomic
+from sync.backoff import Backoff
 from sync.client import BatchRefused, CenterClient, CenterUnavailable
 from sync.protocol import (
     PROTOCOL_VERSION,
@@ -57,14 +61,17 @@ class Agent:
         card: OperatorCard,
         client: CenterClient,
         center_ca: x509.Certificate,
-        sync_interval: float = 60,
+        schedule: BaseTrigger | None = None,
         settle_quiet: float = 0.1,
+        retry_cap: float = 300.0,
     ) -> None:
         self.workspace = workspace
         self.card = card
         self.client = client
         self.center_ca = center_ca
-        self.sync_interval = sync_interval
+        self.schedule = schedule or IntervalTrigger(seconds=60)
+        self.backoff = Backoff(cap=retry_cap)
+        self.unreachable_since: str | None = None
         self.store = Store(workspace.store_file)
         self.watcher = InboxWatcher(workspace.inbox, self.intake, quiet=settle_quiet)
         self._intake = Intake(workspace, self.store, self._announce)
@@ -84,9 +91,7 @@ class Agent:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._scheduler = AsyncIOScheduler(event_loop=self._loop)
-        self._scheduler.add_job(
-            self.sync_now, "interval", seconds=self.sync_interval, id="sync", coalesce=True, max_instances=1
-        )
+        self._scheduler.add_job(self.sync_now, self.schedule, id="sync", coalesce=True, max_instances=1)
         self._scheduler.start()
         self.watcher.start()
         log.info("watching %s", self.workspace.inbox)
@@ -136,6 +141,21 @@ class Agent:
         await self._run(self.store.replace_ports, ports)
         self._ports_fetched = now
 
+    def _center_failed(self, problem: Exception) -> None:
+        """The center is away: queued batches stay queued, and a retry comes after a growing, jittered wait."""
+        delay = self.backoff.failed()
+        self.unreachable_since = self.unreachable_since or st.now_iso()
+        self.last_problem = f"{problem}; next try in {delay:.0f} s"
+        if self._scheduler is not None:
+            when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+            self._scheduler.add_job(self.sync_now, "date", run_date=when, id="retry", replace_existing=True)
+
+    def _center_answered(self) -> None:
+        if self.backoff.failures:
+            log.info("the center answers again (unreachable since %s)", self.unreachable_since)
+        self.backoff.succeeded()
+        self.unreachable_since = self.last_problem = None
+
     def request_sync(self) -> None:
         """Sync now, from any thread (the tray's "Sync now")."""
         self._kick()
@@ -172,6 +192,7 @@ class Agent:
             "last_sync": self.last_sync,
             "next_sync": next_run.next_run_time.isoformat() if next_run and next_run.next_run_time else None,
             "problem": self.last_problem,
+            "center_unreachable_since": self.unreachable_since,
         }
 
     # -- plumbing -----------------------------------------------------------------------------------------------
@@ -253,7 +274,7 @@ class Agent:
                 answer = await self.client.send_batch(batch_document(payload, batch["signature"]))
                 verify_answer(answer, payload, self.center_ca)
             except CenterUnavailable as exc:
-                self.last_problem = str(exc)
+                self._center_failed(exc)
                 log.warning("batch %s stays queued: %s", batch["id"], exc)
                 return
             except BatchRefused as exc:
@@ -263,7 +284,7 @@ class Agent:
                 self.last_problem = f"batch {batch['id']}: the center's answer did not verify: {exc}"
                 log.error("batch %s: answer rejected: %s", batch["id"], exc)
                 continue
-            self.last_problem = None
+            self._center_answered()
             ok = sum(1 for r in answer["results"] if r["status"] == "OK")
             await self._run(
                 self.store.move, batch["id"], [st.SENT], st.ACKNOWLEDGED, answer=json.dumps(answer, ensure_ascii=False)

@@ -55,6 +55,7 @@ def build_agent(workspace: Workspace, config: AgentConfig | None = None, settle_
         open_card(config, workspace),
         CenterClient(config.center_url),
         load_center_ca(config),
-        sync_interval=config.sync_interval,
+        schedule=config.sync_trigger(),
+        retry_cap=config.retry_cap,
         settle_quiet=settle_quiet,
     )

@@ -28,8 +28,12 @@ ca_file = "state/center-ca.pem"
 reader = "auto"
 
 [sync]
-# Seconds between unattended syncs (a signed batch is also sent at once).
+# Seconds between unattended syncs (a signed batch is also sent at once) ...
 interval_seconds = 60
+# ... and/or a cron schedule, e.g. every 5 minutes in business hours:
+# cron = "*/5 8-18 * * mon-fri"
+# When the center cannot be reached, retries back off up to this many seconds.
+retry_max_seconds = 300
 """
 
 

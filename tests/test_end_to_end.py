@@ -128,8 +128,6 @@ async def test_dropped_filing_comes_back_as_signed_result(rig: Rig, agent: Agent
         (m[1], "深圳海关"),
         ("ZZZ999999", "2200"),  # unknown form
         (rig.others[0], "2200"),  # another enterprise's form
-        (m[2], "9999"),  # unknown port
-        (m[0], "5100"),  # already filed by the first row
     ]
     source = drop(rig.workspace, "备案0601.csv", rows)
     result = await wait_for(rig.workspace.results / "备案0601.result.csv")
@@ -139,29 +137,48 @@ async def test_dropped_filing_comes_back_as_signed_result(rig: Rig, agent: Agent
         ("3", m[1], "OK", "OK"),
         ("4", "ZZZ999999", "ERROR", "FORM_NOT_FOUND"),
         ("5", rig.others[0], "ERROR", "FORM_NOT_FOUND"),
-        ("6", m[2], "ERROR", "PORT_NOT_FOUND"),
-        ("7", m[0], "ERROR", "FORM_ALREADY_FILED"),
     ]
     messages = [r["message"] for r in read_csv(result)]
-    assert "撤销备案" in messages[5] and " / " in messages[5]
+    assert "设置成功" in messages[0] and " / " in messages[0]
     # Another enterprise's form is answered exactly like one that does not exist, apart from its number.
     assert messages[3].replace(rig.others[0], "X") == messages[2].replace("ZZZ999999", "X")
 
     receipt = await wait_for(rig.workspace.receipts / "备案0601.receipt.jws")
     claims = verify_compact(receipt.read_text(), rig.center.ca_certificate())
-    assert (claims["ok"], claims["error"]) == (2, 4)
+    assert (claims["ok"], claims["error"]) == (2, 2)
     assert not source.exists()
     assert [p.name.endswith("备案0601.csv") for p in rig.workspace.archive.iterdir()] == [True]
     assert rig.center.form(m[0])["customs_status"] == "filed"  # type: ignore[index]
     assert rig.card.signatures == 1  # one card signature for the whole batch
 
+    drop(rig.workspace, "again.csv", [(m[0], "5100")])  # filed by the first file: the center refuses it
+    again = read_csv(await wait_for(rig.workspace.results / "again.result.csv"))
+    assert again[0]["code"] == "FORM_ALREADY_FILED" and "撤销备案" in again[0]["message"]
+
+
+async def test_a_range_row_gets_one_result_row_per_form(rig: Rig, agent: Agent) -> None:
+    await unlock(agent, PIN)
+    path = rig.workspace.inbox / "filings" / "range.csv"
+    path.write_text(f"start_form_no,count,port\n{rig.mine[2]},3,2200\n", encoding="utf-8")
+    rows = read_csv(await wait_for(rig.workspace.results / "range.result.csv"))
+    assert [(r["row"], r["form_no"], r["code"]) for r in rows] == [("2", f, "OK") for f in rig.mine[2:5]]
+
+
+async def test_rows_the_agent_can_check_are_refused_before_signing(rig: Rig, agent: Agent) -> None:
+    await unlock(agent, PIN)
+    drop(rig.workspace, "f.csv", [(rig.mine[0], "9999"), (rig.mine[1], "2200"), (rig.mine[1], "5100")])
+    errors = read_csv(await wait_for(rig.workspace.errors / "f.errors.csv"))
+    assert [(e["row"], e["column"]) for e in errors] == [("2", "port"), ("4", "form_no")]
+    assert "not in the port table" in errors[0]["message"] and "appears more than once" in errors[1]["message"]
+    assert rig.card.signatures == 0
 
 async def test_a_batch_changed_after_signing_is_refused(rig: Rig, agent: Agent) -> None:
     await unlock(agent, PIN)
     drop(rig.workspace, "a.csv", [(rig.mine[0], "2200")])
     await wait_for(rig.workspace.results / "a.result.csv")
-    batch = Store(rig.workspace.store_file).batches_in("delivered")[0]
-    payload = json.loads(batch["payload"])
+    store = Store(rig.workspace.store_file)
+    batch = store.batches_in("delivered")[0]
+    payload = {**json.loads(batch["payload"]), "records": store.records(batch["id"])}
     payload["batch_id"] = "tampered-" + payload["batch_id"][:20]  # fresh id, so no stored answer applies
     client = CenterClient(rig.url)
     try:
@@ -179,10 +196,12 @@ async def test_the_same_batch_sent_twice_is_applied_once(rig: Rig, agent: Agent)
     drop(rig.workspace, "b.csv", [(rig.mine[3], "2200")])
     first = read_csv(await wait_for(rig.workspace.results / "b.result.csv"))
     assert first[0]["code"] == "OK"
-    batch = Store(rig.workspace.store_file).batches_in("delivered")[0]
+    store = Store(rig.workspace.store_file)
+    batch = store.batches_in("delivered")[0]
+    payload = {**json.loads(batch["payload"]), "records": store.records(batch["id"])}
     client = CenterClient(rig.url)
     try:
-        again = await client.send_batch(batch_document(json.loads(batch["payload"]), batch["signature"]))
+        again = await client.send_batch(batch_document(payload, batch["signature"]))
     finally:
         await client.close()
     # The stored answer comes back: the row is still OK, not "already filed".
