@@ -10,8 +10,10 @@ import datetime as dt
 import functools
 import json
 import logging
+import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from agent import store as st
 from agent.card.errors import CardError
+from agent.control import CONTROL_FILE, ControlServer
 from agent.intake import Intake
 from agent.operator_card import CardState, OperatorCard
 from agent.store import Store
@@ -46,6 +49,14 @@ from sync.protocol import (
 
 log = logging.getLogger("eport.agent")
 PORTS_REFRESH_SECONDS = 3600
+# Sending and delivering run in one process at a time (`run` and `sync-daemon` may share a workspace); a lease that
+# its holder stops renewing (it died) runs out after this long.
+SYNC_LEASE = "sync"
+# What `eport-agent status` shows of a running agent without asking it.
+SHARED_STATUS = ("last_sync", "next_sync", "problem", "center_unreachable_since", "card")
+LEASE_SECONDS = 120.0
+# Whole-batch refusals that mean the card's certificate or FX permission has run out (shown as warnings).
+EXPIRY_REFUSALS = ("FX_PERMISSION_EXPIRED", "CERTIFICATE_EXPIRED")
 
 
 def enterprise_of(certificate: x509.Certificate) -> str:
@@ -64,6 +75,7 @@ class Agent:
         schedule: BaseTrigger | None = None,
         settle_quiet: float = 0.1,
         retry_cap: float = 300.0,
+        watch: bool = True,
     ) -> None:
         self.workspace = workspace
         self.card = card
@@ -73,7 +85,8 @@ class Agent:
         self.backoff = Backoff(cap=retry_cap)
         self.unreachable_since: str | None = None
         self.store = Store(workspace.store_file)
-        self.watcher = InboxWatcher(workspace.inbox, self.intake, quiet=settle_quiet)
+        # The headless sync daemon does not watch: files are read by the process that holds the card.
+        self.watcher = InboxWatcher(workspace.inbox, self.intake, quiet=settle_quiet) if watch else None
         self._intake = Intake(workspace, self.store, self._announce)
         self.last_sync: str | None = None
         self.last_problem: str | None = None
@@ -82,9 +95,12 @@ class Agent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._kicked = False
+        self._owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._ports_fetched: float | None = None
         self.paused = False
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._control: ControlServer | None = None
+        self.refusal: dict[str, str] | None = None  # the latest whole-batch refusal, until a batch goes through
 
     # -- facade -------------------------------------------------------------------------------------------------
 
@@ -93,24 +109,43 @@ class Agent:
         self._scheduler = AsyncIOScheduler(event_loop=self._loop)
         self._scheduler.add_job(self.sync_now, self.schedule, id="sync", coalesce=True, max_instances=1)
         self._scheduler.start()
-        self.watcher.start()
-        log.info("watching %s", self.workspace.inbox)
+        if self.watcher is not None:
+            self.watcher.start()
+            log.info("watching %s", self.workspace.inbox)
+        self.card.start(on_ready=self._kick)  # a card that becomes unlocked has batches to sign
+        if self.watcher is not None:  # the process that reads the inbox holds the card: `unlock` etc. talk to it
+            self._control = ControlServer(self, self.workspace.state / CONTROL_FILE)
+            await self._control.start()
         self._kick()
 
     async def stop(self) -> None:
-        self.watcher.stop()
+        if self._control is not None:
+            await self._control.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         async with self._sync_lock:  # let a running sync finish its step
             pass
         await self.client.close()
+        await self._run(self.store.release_lease, SYNC_LEASE, self._owner)
         self._worker.shutdown(wait=True)
         self.card.close()
 
     def unlock(self, pin: str) -> None:
-        """Give the PIN to the card once; waiting batches are signed right after."""
+        """Give the PIN to the card once (blocking: card I/O); waiting batches are signed right after."""
         self.card.unlock(pin)
-        self._kick()
+
+    def card_info(self) -> dict[str, Any]:
+        """The card as last read (no card I/O): reader, serial, certificate, enterprise, expiry, PIN tries left."""
+        return {**self.card.info.as_dict(), "warnings": self.card.warnings()}
+
+    def warnings(self) -> list[str]:
+        """Trouble ahead: the operator certificate running out, or the center saying the permission has ended."""
+        found = self.card.warnings()
+        if self.refusal is not None and self.refusal["code"] in EXPIRY_REFUSALS:
+            found.append(self.refusal["message"])
+        return found
 
     async def sync_now(self) -> None:
         """Sign what waits for the card, send what is signed, deliver what is answered. One at a time."""
@@ -121,12 +156,17 @@ class Agent:
             try:
                 await self._refresh_ports()
                 await self._run(self.sign_waiting)
-                await self._send_signed()
-                await self._run(self._deliver_answered)
+                if await self._run(self.store.take_lease, SYNC_LEASE, self._owner, LEASE_SECONDS):
+                    await self._send_signed()
+                    await self._run(self._deliver_answered)
+                else:
+                    log.debug("another process on this workspace is syncing; this one leaves it to it")
             except Exception as exc:  # a failed cycle is reported and retried next time; the agent keeps running
                 self.last_problem = f"sync failed: {exc!r}"
                 log.exception("sync failed")
             self.last_sync = st.now_iso()
+            status = self.status()
+            await self._run(self.store.set_meta, **{name: status[name] for name in SHARED_STATUS})
 
     async def _refresh_ports(self) -> None:
         """Keep the port table for checking files offline; refreshed at most hourly, kept when the center is away."""
@@ -193,6 +233,8 @@ class Agent:
             "next_sync": next_run.next_run_time.isoformat() if next_run and next_run.next_run_time else None,
             "problem": self.last_problem,
             "center_unreachable_since": self.unreachable_since,
+            "refused": self.refusal,
+            "warnings": self.warnings(),
         }
 
     # -- plumbing -----------------------------------------------------------------------------------------------
@@ -216,7 +258,8 @@ class Agent:
             batch_id = self._intake.take(path)
         except PermissionError:
             log.info("file %s is locked by another program; trying again shortly", path.name)
-            threading.Timer(1.0, self.watcher.touch, (path,)).start()
+            if self.watcher is not None:
+                threading.Timer(1.0, self.watcher.touch, (path,)).start()
             return
         if batch_id is not None:
             self._kick()
@@ -285,6 +328,7 @@ class Agent:
                 log.error("batch %s: answer rejected: %s", batch["id"], exc)
                 continue
             self._center_answered()
+            self.refusal = None  # a batch went through: whatever refused the last one is settled
             ok = sum(1 for r in answer["results"] if r["status"] == "OK")
             await self._run(
                 self.store.move, batch["id"], [st.SENT], st.ACKNOWLEDGED, answer=json.dumps(answer, ensure_ascii=False)
@@ -306,6 +350,7 @@ class Agent:
         answer = json.dumps({"results": results, "refused": refusal.code}, ensure_ascii=False)
         self.store.move(batch["id"], [st.SENT], st.ACKNOWLEDGED, answer=answer, problem=str(refusal))
         log.warning("batch %s refused by the center: %s", batch["id"], refusal)
+        self.refusal = {"batch": batch["source_name"], "code": refusal.code, "message": refusal.en}
 
     # -- delivery (worker thread) -------------------------------------------------------------------------------
 

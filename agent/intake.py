@@ -58,6 +58,9 @@ class Intake:
             batch_id = self._read(path, sha, errors)
         except FileRefused as refused:
             _write_error(errors, refused.error)
+        except BaseException:  # e.g. another process recorded the same file first: it is that one's to finish
+            errors.discard()
+            raise
         if batch_id is None:
             report = errors.publish(f"{safe_stem(path.name)}.errors.csv", self.store.claimed_outputs())
             self.store.add_rejected_file(sha, path.name, str(report))

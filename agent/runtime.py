@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from cryptography import x509
 
 from agent.card.apdu import Connection
 from agent.card.errors import NoCardError
 from agent.config import AgentConfig, ConfigError
 from agent.engine import Agent
-from agent.operator_card import OperatorCard
+from agent.operator_card import OperatorCard, PresenceWatcher
 from agent.workspace import Workspace
 from sync.client import CenterClient
 
+if TYPE_CHECKING:
+    from agent.card.monitor import Presence
+
 EMULATED = "emulated"
+EMULATED_LABEL = "emulated card (NOT FOR PRODUCTION)"
 
 
 def emulated_card_file(workspace: Workspace) -> str:
     return str(workspace.state / "emulated-card.json")
 
 
-def open_card(config: AgentConfig, workspace: Workspace) -> OperatorCard:
+def card_connector(config: AgentConfig, workspace: Workspace) -> Callable[[], Connection]:
+    """Opens a new connection to the configured card (a PC/SC reader, or the emulated card's file)."""
     if config.card_reader == EMULATED:
         from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 
         card = EmulatedPivCard.load(emulated_card_file(workspace))
-        return OperatorCard(lambda: EmulatedConnection(card))
+        return lambda: EmulatedConnection(card)
 
     def connect() -> Connection:
         # Imported here so that the emulated card (demo) works on machines without a PC/SC library.
@@ -36,7 +44,20 @@ def open_card(config: AgentConfig, workspace: Workspace) -> OperatorCard:
             raise NoCardError(f"no card in {'any reader' if wanted == 'auto' else wanted!r}: insert the operator card")
         return PcscConnection(readers[0])
 
-    return OperatorCard(connect)
+    return connect
+
+
+def open_card(config: AgentConfig, workspace: Workspace) -> OperatorCard:
+    connect = card_connector(config, workspace)
+    if config.card_reader == EMULATED:
+        return OperatorCard(connect, label=EMULATED_LABEL)
+
+    def watch(on_change: Callable[[Presence], None]) -> PresenceWatcher:
+        from agent.card.monitor import CardMonitor
+
+        return CardMonitor(on_change, config.card_reader)
+
+    return OperatorCard(connect, watch)
 
 
 def load_center_ca(config: AgentConfig) -> x509.Certificate:
@@ -48,14 +69,23 @@ def load_center_ca(config: AgentConfig) -> x509.Certificate:
         raise ConfigError(f"{config.ca_file} is not a PEM certificate") from exc
 
 
-def build_agent(workspace: Workspace, config: AgentConfig | None = None, settle_quiet: float = 0.1) -> Agent:
+def no_card() -> Connection:
+    raise NoCardError("the sync daemon never uses the card: signing is done by 'eport-agent run'")
+
+
+def build_agent(
+    workspace: Workspace, config: AgentConfig | None = None, settle_quiet: float = 0.1, headless: bool = False
+) -> Agent:
+    """The resident agent, or with ``headless`` the sync daemon: no watcher, no card, only sending, delivering
+    and pulling."""
     config = config or AgentConfig.load(workspace)
     return Agent(
         workspace,
-        open_card(config, workspace),
+        OperatorCard(no_card) if headless else open_card(config, workspace),
         CenterClient(config.center_url),
         load_center_ca(config),
         schedule=config.sync_trigger(),
         retry_cap=config.retry_cap,
         settle_quiet=settle_quiet,
+        watch=not headless,
     )

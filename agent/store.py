@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ ACKNOWLEDGED = "acknowledged"
 DELIVERED = "delivered"
 REJECTED = "rejected"
 
+# Named schema steps, applied once each, in order. Statements are split at ";", so comments must not hold one.
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "001_files_batches_records",
@@ -66,6 +68,15 @@ MIGRATIONS: list[tuple[str, str]] = [
             chunk INTEGER NOT NULL,
             body TEXT NOT NULL,             -- the records as canonical JSON joined by commas: signed as they are
             PRIMARY KEY (batch_id, chunk)
+        );
+        CREATE TABLE leases (               -- which process does a step that must not run twice at once
+            name TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            until REAL NOT NULL             -- seconds since the epoch: a dead owner's lease runs out
+        );
+        CREATE TABLE meta (                 -- small facts other processes read: last sync, its problem...
+            key TEXT PRIMARY KEY,
+            value TEXT
         );
         CREATE TABLE ports (                -- the center's port table, cached for checking files offline
             code TEXT PRIMARY KEY,
@@ -149,6 +160,33 @@ class Store:
     def mark_archived(self, sha256: str, archived_as: str) -> None:
         with self.transaction() as conn:
             conn.execute("UPDATE files SET archived_as = ? WHERE sha256 = ?", (archived_as, sha256))
+
+    # -- leases --------------------------------------------------------------------------------------------------
+
+    def take_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Hold ``name`` for ``seconds`` (or renew it); False while another live process holds it."""
+        now = time.time()
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO leases (name, owner, until) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
+                " SET owner = excluded.owner, until = excluded.until WHERE leases.owner = excluded.owner"
+                " OR leases.until < ?",
+                (name, owner, now + seconds, now),
+            )
+        return cursor.rowcount == 1
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    # -- facts shared between processes -----------------------------------------------------------------------------
+
+    def set_meta(self, **values: str | None) -> None:
+        with self.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
+
+    def meta(self) -> dict[str, str | None]:
+        return {key: value for key, value in self.db.conn.execute("SELECT key, value FROM meta")}
 
     # -- reference data ------------------------------------------------------------------------------------------
 
