@@ -1,5 +1,7 @@
 """The agent's only state: one SQLite file (WAL) shared by its threads and processes (DESIGN.md §5).
 
+Plain sqlite3: the store is a handful of SQL statements, and sqlite-utils would add 22 MB to the resident agent.
+
 Every state change of a batch is one transaction, and each step checks the state it starts from, so re-running any
 step after a crash is harmless.
 """
@@ -16,8 +18,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import sqlite_utils
 
 from sync.protocol import expand_range
 
@@ -101,20 +101,20 @@ class Store:
         self._migrate()
 
     @property
-    def db(self) -> sqlite_utils.Database:
-        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
-        if db is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+    def conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across process crashes
             conn.execute("PRAGMA foreign_keys=ON")
-            db = self._local.db = sqlite_utils.Database(conn)
-        return db
+        return conn
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: a writer takes the lock up front, so two processes never interleave a step."""
-        conn = self.db.conn
+        conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -135,7 +135,7 @@ class Store:
                 conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, now_iso()))
 
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, list(params)))
+        return [dict(row) for row in self.conn.execute(sql, list(params))]
 
     # -- files -------------------------------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ class Store:
 
     def claimed_outputs(self) -> set[str]:
         """Every output path already promised to a batch or file, written or not."""
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             "SELECT result_file FROM batches UNION SELECT receipt_file FROM batches UNION SELECT report_file FROM files"
         )
         return {path for (path,) in rows if path}
@@ -186,7 +186,7 @@ class Store:
             conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
 
     def meta(self) -> dict[str, str | None]:
-        return {key: value for key, value in self.db.conn.execute("SELECT key, value FROM meta")}
+        return {key: value for key, value in self.conn.execute("SELECT key, value FROM meta")}
 
     # -- reference data ------------------------------------------------------------------------------------------
 
@@ -216,11 +216,11 @@ class Store:
 
     def record_texts(self, batch_id: str) -> Iterator[str]:
         """The batch's records as stored (canonical JSON, several per text joined by commas), in order."""
-        rows = self.db.conn.execute("SELECT body FROM record_chunks WHERE batch_id = ? ORDER BY chunk", (batch_id,))
+        rows = self.conn.execute("SELECT body FROM record_chunks WHERE batch_id = ? ORDER BY chunk", (batch_id,))
         return (body for (body,) in rows)
 
     def counts(self) -> dict[str, int]:
-        return {state: n for state, n in self.db.conn.execute("SELECT state, count(*) FROM batches GROUP BY state")}
+        return {state: n for state, n in self.conn.execute("SELECT state, count(*) FROM batches GROUP BY state")}
 
     def move(self, batch_id: str, from_states: Iterable[str], to_state: str, **columns: Any) -> bool:
         """Move a batch from one of ``from_states`` to ``to_state``; False if another step got there first."""
@@ -265,7 +265,7 @@ class Ingest:
         self._committed = False
 
     def __enter__(self) -> Ingest:
-        self.conn = self.store.db.conn
+        self.conn = self.store.conn
         self.conn.execute("BEGIN IMMEDIATE")
         return self
 

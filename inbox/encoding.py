@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import codecs
 
-from charset_normalizer import from_bytes
-
 SAMPLE_BYTES = 256 * 1024
 # Beyond UTF-8 the detector judges these only: on short samples an unrestricted detector guesses exotic encodings.
 # GB18030 (a superset of GBK and GB2312) wins whenever the detector finds it plausible: short simplified-Chinese
@@ -30,6 +28,8 @@ def detect(sample: bytes) -> str:
         return "utf-8-sig"
     except UnicodeDecodeError:
         pass
+    from charset_normalizer import from_bytes  # only for files that are not UTF-8: it is not small
+
     plausible = {match.encoding for match in from_bytes(sample, cp_isolation=CANDIDATES)}
     if "gb18030" in plausible:
         return "gb18030"

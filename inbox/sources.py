@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
-import xmlschema
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import parse as parse_xml_safely
 
@@ -254,10 +253,13 @@ def _xml_source(path: Path, kind: BatchKind) -> Source:
     return Source(list(range(len(names))), len(names), rows)
 
 
-_SCHEMAS: dict[str, xmlschema.XMLSchema] = {}
+_SCHEMAS: dict[str, Any] = {}
 
 
-def _schema(kind: BatchKind) -> xmlschema.XMLSchema:
+def _schema(kind: BatchKind) -> Any:
+    """The kind's XSD, compiled on first use: xmlschema weighs 20 MB, and most agents never see an XML file."""
     if kind.name not in _SCHEMAS:
+        import xmlschema
+
         _SCHEMAS[kind.name] = xmlschema.XMLSchema(xsd_text(kind))
     return _SCHEMAS[kind.name]

@@ -1,0 +1,92 @@
+"""Idle footprint of `eport-agent run` (issue 5): resident memory and CPU over a window with nothing to do.
+
+Starts a center (`eport-center serve`, SQLite) and `eport-agent run` on a fresh workspace with the emulated card,
+waits until the agent has settled, then samples the agent process from /proc (Linux) for the window.
+
+    python bench/idle_footprint.py [--seconds 60]
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(HERE))
+
+from tests.rigs import enrolled_card, free_port, workspace_for  # noqa: E402
+
+from center.service import Center  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def measure(seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        center = Center.open(str(root / "center.db"))
+        center.create_enterprise("1101230001", "bench")
+        port = free_port()
+        workspace = workspace_for(root / "ws", center, port, card_file=root / "ws" / "state" / "x")
+        enrolled_card(center).save(workspace.state / "emulated-card.json")
+        center.close()
+        env = {**os.environ, "DISPLAY": ""}
+        serve = subprocess.Popen([sys.executable, "-m", "center.cli", "serve", "--db", str(root / "center.db"),
+                                  "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        agent = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--workspace", str(workspace.root)],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=env)
+        try:
+            time.sleep(5)  # start-up, first sync, port table
+            cpu_before, samples = cpu_seconds(agent.pid), []
+            start = time.monotonic()
+            while time.monotonic() - start < seconds:
+                samples.append(rss_mb(agent.pid))
+                time.sleep(1)
+            cpu = cpu_seconds(agent.pid) - cpu_before
+            elapsed = time.monotonic() - start
+        finally:
+            agent.terminate()
+            serve.terminate()
+            agent.wait()
+            serve.wait()
+    return {
+        "benchmark": "idle_footprint",
+        "window_s": round(elapsed, 1),
+        "rss_mb_max": round(max(samples), 1),
+        "rss_mb_mean": round(sum(samples) / len(samples), 1),
+        "cpu_percent": round(100 * cpu / elapsed, 2),
+        "target_rss_mb": 60,
+        "target_cpu_percent": 1,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    print(json.dumps(measure(parser.parse_args().seconds)))
+
+
+if __name__ == "__main__":
+    main()
