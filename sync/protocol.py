@@ -29,6 +29,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -181,6 +182,12 @@ def verify_detached(jws: str, payload: bytes) -> list[x509.Certificate]:
 
 def verify_compact(jws: str, trusted_ca: x509.Certificate, now: dt.datetime | None = None) -> dict[str, Any]:
     """Check an attached compact JWS whose signer chains to ``trusted_ca``; returns its JSON payload."""
+    return _open_compact(jws, trusted_ca, now)[0]
+
+
+def _open_compact(
+    jws: str, trusted_ca: x509.Certificate, now: dt.datetime | None = None
+) -> tuple[dict[str, Any], list[x509.Certificate]]:
     parts = jws.split(".")
     if len(parts) != 3:
         raise SignatureError("not a compact JWS")
@@ -188,10 +195,12 @@ def verify_compact(jws: str, trusted_ca: x509.Certificate, now: dt.datetime | No
     chain = _verify(parts[0], payload, parts[2])
     check_issued_by(chain[0], trusted_ca, now)
     try:
-        result: dict[str, Any] = json.loads(payload)
+        claims = json.loads(payload)
     except ValueError as exc:
         raise SignatureError("the JWS payload is not JSON") from exc
-    return result
+    if not isinstance(claims, dict):
+        raise SignatureError("the JWS payload is not a JSON object")
+    return claims, chain
 
 
 def check_issued_by(cert: x509.Certificate, ca: x509.Certificate, now: dt.datetime | None = None) -> None:
@@ -274,3 +283,36 @@ def verify_answer(answer: dict[str, Any], payload: dict[str, Any], trusted_ca: x
     if got != wanted:
         raise SignatureError("the answer does not hold exactly one result per record (per form of a range)")
     return claims
+
+
+# -- the device credential -----------------------------------------------------------------------------------------
+# Unattended requests (sending already-signed batches, pulling updates) are made by the agent's own device key, not
+# the card: each request carries ``Authorization: EPort-Device <compact JWS>`` over what it asks for. The JWS is
+# short-lived and bound to the method, the path and the body, so it cannot be replayed for anything else.
+
+DEVICE_SCHEME = "EPort-Device"
+DEVICE_CLOCK_SKEW = 300  # seconds a device's clock may differ from the center's
+
+
+def device_authorization(
+    method: str, path: str, body: bytes, chain: Sequence[x509.Certificate], sign_digest: DigestSigner,
+    now: float | None = None,
+) -> str:
+    claims = {"m": method.upper(), "p": path, "b": sha256_hex(body), "t": int(now if now is not None else time.time())}
+    return f"{DEVICE_SCHEME} {sign_compact(canonical_json(claims), chain, sign_digest)}"
+
+
+def verify_device_authorization(
+    header: str, method: str, path: str, body: bytes, trusted_ca: x509.Certificate, now: float | None = None
+) -> x509.Certificate:
+    """The device certificate behind a request, if its authorization is good for exactly this request, now."""
+    scheme, _, token = header.partition(" ")
+    if scheme != DEVICE_SCHEME or not token:
+        raise SignatureError("not a device authorization")
+    claims, chain = _open_compact(token, trusted_ca)
+    moment = now if now is not None else time.time()
+    if claims.get("m") != method.upper() or claims.get("p") != path or claims.get("b") != sha256_hex(body):
+        raise SignatureError("the device authorization is for another request")
+    if not isinstance(claims.get("t"), int) or abs(moment - claims["t"]) > DEVICE_CLOCK_SKEW:
+        raise SignatureError("the device authorization is too old or from the future (check the clock)")
+    return chain[0]
