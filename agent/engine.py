@@ -31,6 +31,7 @@ from agent.control import CONTROL_FILE, ControlServer
 from agent.intake import Intake
 from agent.operator_card import CardState, OperatorCard
 from agent.store import Store
+from agent.updates import UpdatePuller
 from agent.workspace import Workspace
 from inbox.schema import KINDS
 from inbox.watcher import InboxWatcher
@@ -88,6 +89,7 @@ class Agent:
         # The headless sync daemon does not watch: files are read by the process that holds the card.
         self.watcher = InboxWatcher(workspace.inbox, self.intake, quiet=settle_quiet) if watch else None
         self._intake = Intake(workspace, self.store, self._announce)
+        self._updates = UpdatePuller(workspace, self.store, client.updates, self._run)
         self.last_sync: str | None = None
         self.last_problem: str | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-work")
@@ -159,6 +161,7 @@ class Agent:
                 if await self._run(self.store.take_lease, SYNC_LEASE, self._owner, LEASE_SECONDS):
                     await self._send_signed()
                     await self._run(self._deliver_answered)
+                    await self._pull_updates()
                 else:
                     log.debug("another process on this workspace is syncing; this one leaves it to it")
             except Exception as exc:  # a failed cycle is reported and retried next time; the agent keeps running
@@ -167,6 +170,22 @@ class Agent:
             self.last_sync = st.now_iso()
             status = self.status()
             await self._run(self.store.set_meta, **{name: status[name] for name in SHARED_STATUS})
+
+    async def _pull_updates(self) -> None:
+        """Form changes into outbox/updates and outbox/forms.csv; needs the device credential, not the card."""
+        if self.client.device is None:
+            return
+        try:
+            new = await self._updates.pull()
+        except CenterUnavailable as exc:
+            self._center_failed(exc)
+            return
+        except BatchRefused as exc:
+            self.last_problem = f"updates refused: {exc}"
+            log.warning("the center refused the update pull: %s", exc)
+            return
+        if new:
+            self._announce("updates", self.workspace.outbox / "forms.csv")
 
     async def _refresh_ports(self) -> None:
         """Keep the port table for checking files offline; refreshed at most hourly, kept when the center is away."""

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.card.apdu import Connection
 from agent.card.errors import NoCardError
@@ -13,7 +15,8 @@ from agent.config import AgentConfig, ConfigError
 from agent.engine import Agent
 from agent.operator_card import OperatorCard, PresenceWatcher
 from agent.workspace import Workspace
-from sync.client import CenterClient
+from sync.client import CenterClient, DeviceCredential
+from sync.protocol import software_signer
 
 if TYPE_CHECKING:
     from agent.card.monitor import Presence
@@ -69,6 +72,17 @@ def load_center_ca(config: AgentConfig) -> x509.Certificate:
         raise ConfigError(f"{config.ca_file} is not a PEM certificate") from exc
 
 
+def load_device(workspace: Workspace) -> DeviceCredential | None:
+    """The agent's device key and certificate from state/, if it was enrolled (else no unattended pulls)."""
+    key_file, cert_file = workspace.state / "device-key.pem", workspace.state / "device-cert.pem"
+    if not (key_file.exists() and cert_file.exists()):
+        return None
+    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ConfigError(f"{key_file} is not an ECC key")
+    return DeviceCredential([x509.load_pem_x509_certificate(cert_file.read_bytes())], software_signer(key))
+
+
 def no_card() -> Connection:
     raise NoCardError("the sync daemon never uses the card: signing is done by 'eport-agent run'")
 
@@ -82,7 +96,7 @@ def build_agent(
     return Agent(
         workspace,
         OperatorCard(no_card) if headless else open_card(config, workspace),
-        CenterClient(config.center_url),
+        CenterClient(config.center_url, device=load_device(workspace)),
         load_center_ca(config),
         schedule=config.sync_trigger(),
         retry_cap=config.retry_cap,

@@ -84,7 +84,40 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "002_forms_mirror",
+        """
+        CREATE TABLE forms (                -- the enterprise's forms as the update feed last described them
+            form_no TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,           -- the feed entry that set this state
+            event TEXT NOT NULL,
+            safe_status TEXT NOT NULL,
+            safe_status_zh TEXT,
+            customs_status TEXT NOT NULL,
+            customs_status_zh TEXT,
+            submission_status TEXT NOT NULL,
+            submission_status_zh TEXT,
+            port TEXT,
+            at TEXT NOT NULL
+        );
+        """,
+    ),
 ]
+
+# The update feed's columns, as the center sends them and as outbox/updates and outbox/forms.csv show them.
+FORM_COLUMNS = (
+    "form_no",
+    "seq",
+    "event",
+    "safe_status",
+    "safe_status_zh",
+    "customs_status",
+    "customs_status_zh",
+    "submission_status",
+    "submission_status_zh",
+    "port",
+    "at",
+)
 
 
 def now_iso() -> str:
@@ -187,6 +220,28 @@ class Store:
 
     def meta(self) -> dict[str, str | None]:
         return {key: value for key, value in self.conn.execute("SELECT key, value FROM meta")}
+
+    # -- the forms mirror and the update cursor ----------------------------------------------------------------------
+
+    def apply_updates(self, updates: list[dict[str, Any]], cursor: int) -> None:
+        """Fold feed entries into the mirror and move the cursor, in one transaction (entries older than what the
+        mirror holds change nothing: the feed is at-least-once)."""
+        marks = ", ".join("?" * len(FORM_COLUMNS))
+        with self.transaction() as conn:
+            conn.executemany(
+                f"INSERT INTO forms ({', '.join(FORM_COLUMNS)}) VALUES ({marks}) ON CONFLICT(form_no) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in FORM_COLUMNS[1:])
+                + " WHERE excluded.seq > forms.seq",
+                ([u.get(c) for c in FORM_COLUMNS] for u in updates),
+            )
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('update_cursor', ?)", (str(cursor),))
+            conn.execute("DELETE FROM meta WHERE key = 'update_pending'")
+
+    def update_cursor(self) -> int:
+        return int(self.meta().get("update_cursor") or 0)
+
+    def forms(self) -> list[dict[str, Any]]:
+        return self._rows(f"SELECT {', '.join(FORM_COLUMNS)} FROM forms ORDER BY form_no")
 
     # -- reference data ------------------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 API_BATCHES = "/api/v1/batches"
 API_PORTS = "/api/v1/ports"
+API_UPDATES = "/api/v1/updates"
 PROTOCOL_VERSION = 1
 
 # A signer takes the SHA-256 digest of the signing input and returns a DER ECDSA signature (what a PIV card gives).
@@ -295,7 +296,11 @@ DEVICE_CLOCK_SKEW = 300  # seconds a device's clock may differ from the center's
 
 
 def device_authorization(
-    method: str, path: str, body: bytes, chain: Sequence[x509.Certificate], sign_digest: DigestSigner,
+    method: str,
+    path: str,
+    body: bytes,
+    chain: Sequence[x509.Certificate],
+    sign_digest: DigestSigner,
     now: float | None = None,
 ) -> str:
     claims = {"m": method.upper(), "p": path, "b": sha256_hex(body), "t": int(now if now is not None else time.time())}
