@@ -28,6 +28,7 @@ from agent.runtime import EMULATED, build_agent, emulated_card_file
 from agent.workspace import DEFAULT_CONFIG, Workspace
 from center.app import create_app
 from center.service import Center
+from center.simulate import Delays, Simulator
 
 log = logging.getLogger("eport.demo")
 
@@ -35,6 +36,9 @@ DEMO_PIN = "123456"
 DEMO_ENTERPRISE = "DEMO000001"
 OTHER_ENTERPRISE = "DEMO000002"  # its forms show that another enterprise's form is answered as unknown
 DEMO_FORMS = 20
+# The simulated customs and SAFE act on a form only after it has rested this long, so a clerk's batch (and the
+# sample) is always answered before the simulator moves its forms on.
+SIMULATE_DELAY = 30.0
 
 BANNER = """
 ==========================================================================================
@@ -71,8 +75,6 @@ def sample_rows(mine: list[str], others: list[str]) -> list[tuple[str, str]]:
         (mine[2], "5100"),  # OK
         ("ZZZ999999", "2200"),  # refused: no such form
         (others[0], "2200"),  # refused: another enterprise's form is answered exactly as an unknown one
-        (mine[3], "9999"),  # refused: no such port
-        (mine[0], "5100"),  # refused: already filed (by the first row)
     ]
 
 
@@ -142,11 +144,14 @@ async def start_center(db: str, port: int) -> tuple[Center, web.AppRunner]:
     return center, runner
 
 
-async def run_demo(root: Path, port: int, stop: asyncio.Event | None = None) -> None:
+async def run_demo(root: Path, port: int, stop: asyncio.Event | None = None, simulate: bool = True) -> None:
     workspace = Workspace(root)
     first_run = not (root / "demo.json").exists()
     info = set_up(workspace, port) if first_run else _with_port(workspace, DemoInfo.load(root / "demo.json"), port)
     center, runner = await start_center(info.center_db, port)
+    simulation_stop = asyncio.Event()
+    simulator = Simulator(center, Delays.every(SIMULATE_DELAY))
+    simulation = asyncio.create_task(simulator.run(simulation_stop)) if simulate else None
     agent: Agent = build_agent(workspace, AgentConfig.load(workspace))
     try:
         await agent.start()
@@ -171,6 +176,9 @@ async def run_demo(root: Path, port: int, stop: asyncio.Event | None = None) -> 
         await _wait_for_stop(stop)
     finally:
         await agent.stop()
+        simulation_stop.set()
+        if simulation is not None:
+            await simulation
         await runner.cleanup()
         center.close()
         print("demo stopped; run the same command again to resume.", flush=True)

@@ -1,5 +1,8 @@
 """The center's HTTP API (aiohttp). Routes live in ``create_app``; refusals become answers in one middleware.
 
+Agents use the batch, port and CA endpoints; the authorities use ``/api/v1/admin/...`` with a bearer token (see
+``center.operations``); ``/api/v1/openapi.json`` describes all of it (``center.openapi``).
+
 Database work is blocking (SQLite file I/O, and a writer may wait for another writer's ``BEGIN IMMEDIATE``), so it
 runs on a small thread pool owned by the app, never on the event loop: one slow batch must not stall the others.
 """
@@ -19,6 +22,8 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from center.openapi import API_OPENAPI, openapi_spec
+from center.operations import ADMIN_PREFIX, OPERATIONS, Operation
 from center.refusals import Refusal
 from center.service import Center
 from sync.protocol import API_BATCHES, API_PORTS
@@ -26,6 +31,8 @@ from sync.protocol import API_BATCHES, API_PORTS
 log = logging.getLogger(__name__)
 
 API_CA = "/api/v1/ca"
+API_PORT = API_PORTS + "/{port}"
+API_ADMIN_FORM = ADMIN_PREFIX + "/forms/{form_no}"
 HEALTHZ = "/healthz"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8710
@@ -92,7 +99,59 @@ async def post_batch(request: web.Request) -> web.Response:
 
 
 async def get_ports(request: web.Request) -> web.Response:
-    return web.json_response(await _blocking(request, request.app[CENTER].ports), dumps=_dumps)
+    """The whole table, or with ``?q=`` the pick-list for part of a port's name or code."""
+    center = request.app[CENTER]
+    text = request.query.get("q")
+    ports = (
+        await _blocking(request, center.ports) if text is None else await _blocking(request, center.search_ports, text)
+    )
+    return web.json_response(ports, dumps=_dumps)
+
+
+async def get_port(request: web.Request) -> web.Response:
+    """One port by its code or exact name."""
+    text = request.match_info["port"]
+    port = await _blocking(request, request.app[CENTER].port, text)
+    if port is None:
+        raise Refusal("PORT_NOT_FOUND", port=text)
+    return web.json_response(port, dumps=_dumps)
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_spec(), dumps=_dumps)
+
+
+async def _require_admin(request: web.Request) -> None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Refusal("ADMIN_UNAUTHORIZED")
+    if await _blocking(request, request.app[CENTER].admin_token_name, token) is None:
+        raise Refusal("ADMIN_UNAUTHORIZED")
+
+
+def admin_operation(operation: Operation) -> Handler:
+    """The admin endpoint of one authority operation: a JSON object of its arguments in, its outcome out."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await _require_admin(request)
+        body = _parse_json(await request.read())
+        if not isinstance(body, dict):
+            raise Refusal("BAD_REQUEST", detail="the body must be a JSON object of the operation's arguments")
+        outcome = await _blocking(request, operation.call, request.app[CENTER], body)
+        return web.json_response(outcome, dumps=_dumps)
+
+    return handle
+
+
+async def get_admin_form(request: web.Request) -> web.Response:
+    """Any enterprise's form, as the authorities see it."""
+    await _require_admin(request)
+    form_no = request.match_info["form_no"]
+    form = await _blocking(request, request.app[CENTER].form, form_no)
+    if form is None:
+        raise Refusal("FORM_NOT_FOUND", form_no=form_no)
+    return web.json_response(form, dumps=_dumps)
 
 
 async def get_ca(request: web.Request) -> web.Response:
@@ -125,8 +184,13 @@ def create_app(
     app.cleanup_ctx.append(executor_ctx)
     app.router.add_post(API_BATCHES, post_batch)
     app.router.add_get(API_PORTS, get_ports)
+    app.router.add_get(API_PORT, get_port)
     app.router.add_get(API_CA, get_ca)
+    app.router.add_get(API_OPENAPI, get_openapi)
     app.router.add_get(HEALTHZ, healthz)
+    app.router.add_get(API_ADMIN_FORM, get_admin_form)
+    for operation in OPERATIONS:
+        app.router.add_post(operation.path, admin_operation(operation))
     return app
 
 

@@ -1,37 +1,65 @@
-"""``eport-center``: serve the data center and administer it (enterprises, operator cards, form issuance, CA)."""
+"""``eport-center``: serve the data center and administer it (enterprises, operator cards, the authorities' operations,
+admin tokens, ports, the simulator, the CA).
+
+Every command that changes or shows data takes ``--db``; the authority commands also take ``--json`` to print their
+outcome (or, when refused, the refusal) as JSON. A refusal exits with status 1 and prints its code.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
+import signal
 import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from center.app import DEFAULT_HOST, DEFAULT_PORT, run_center
 from center.ca import cert_serial_hex, certificate_pem
+from center.operations import OPERATIONS, Operation
 from center.refusals import Refusal
 from center.service import Center
+from center.simulate import STEPS, Delays, Simulator
+
+PARAM_TYPES = {"integer": int, "string": str, "decimal": str}
+
+
+def _with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument(
+        "--db",
+        required=True,
+        metavar="PATH_OR_URL",
+        help="SQLite file path (created if missing) or a database URL (postgresql://user@host/db)",
+    )
+    return p
+
+
+def _with_json(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--json", action="store_true", help="print the outcome (or the refusal) as JSON")
+    return p
+
+
+def _add_operation(commands: Any, operation: Operation) -> None:
+    command = _with_json(_with_db(commands.add_parser(operation.action, help=operation.summary)))
+    command.set_defaults(operation=operation)
+    for param in operation.params:
+        command.add_argument(
+            param.flag, dest=param.name, required=param.required, type=PARAM_TYPES[param.kind], help=param.help
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eport-center", description="E-Port export FX collection data center.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument(
-            "--db",
-            required=True,
-            metavar="PATH_OR_URL",
-            help="SQLite file path (created if missing) or a SQLAlchemy URL (postgresql://...)",
-        )
-        return p
-
-    serve = with_db(commands.add_parser("serve", help="run the HTTP API"))
+    serve = _with_db(commands.add_parser("serve", help="run the HTTP API"))
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain (required off loopback)")
@@ -39,13 +67,13 @@ def _parser() -> argparse.ArgumentParser:
 
     enterprise = commands.add_parser("enterprise", help="enterprises (经营单位)")
     enterprise_cmds = enterprise.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = with_db(enterprise_cmds.add_parser("create", help="register an enterprise"))
+    create = _with_db(enterprise_cmds.add_parser("create", help="register an enterprise"))
     create.add_argument("--code", required=True, help="10-character enterprise code (经营单位代码)")
     create.add_argument("--name", required=True)
 
     operator = commands.add_parser("operator", help="operator cards")
     operator_cmds = operator.add_subparsers(dest="action", required=True, metavar="ACTION")
-    enroll = with_db(operator_cmds.add_parser("enroll", help="certify an operator card's public key"))
+    enroll = _with_db(operator_cmds.add_parser("enroll", help="certify an operator card's public key"))
     enroll.add_argument("--enterprise", required=True)
     enroll.add_argument("--name", required=True, help="operator name")
     enroll.add_argument("--public-key", required=True, type=Path, help="the card's P-256 public key (PEM)")
@@ -53,14 +81,39 @@ def _parser() -> argparse.ArgumentParser:
     enroll.add_argument("--days", type=int, default=365, help="certificate and FX permission validity")
     enroll.add_argument("--out", required=True, type=Path, help="where to write the operator certificate (PEM)")
 
-    safe = commands.add_parser("safe", help="SAFE authority operations")
-    safe_cmds = safe.add_subparsers(dest="action", required=True, metavar="ACTION")
-    issue = with_db(safe_cmds.add_parser("issue", help="issue new verification forms (核销单) to an enterprise"))
-    issue.add_argument("--enterprise", required=True)
-    issue.add_argument("--copies", required=True, type=int)
-    issue.add_argument("--json", action="store_true", help='print {"forms": [...]}')
+    for authority, title in (("safe", "SAFE (外汇局) operations"), ("customs", "customs (海关) operations")):
+        actions = commands.add_parser(authority, help=title).add_subparsers(
+            dest="action", required=True, metavar="ACTION"
+        )
+        for operation in OPERATIONS:
+            if operation.authority == authority:
+                _add_operation(actions, operation)
 
-    with_db(commands.add_parser("ca", help="print the CA certificate (PEM) that agents pin"))
+    admin = commands.add_parser("admin", help="the admin HTTP API")
+    admin_cmds = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
+    token = _with_json(_with_db(admin_cmds.add_parser("token", help="make a bearer token (printed once)")))
+    token.add_argument("--name", default="admin", help="who or what the token is for")
+
+    ports = commands.add_parser("ports", help="the port table (关区代码表)")
+    ports_cmds = ports.add_subparsers(dest="action", required=True, metavar="ACTION")
+    port_import = _with_json(_with_db(ports_cmds.add_parser("import", help="add and rename ports from a CSV file")))
+    port_import.add_argument("file", type=Path, help="CSV with the header code,name (or 关区代码,关区名称)")
+    search = _with_json(_with_db(ports_cmds.add_parser("search", help="ports matching part of a name or code")))
+    search.add_argument("text")
+
+    simulate = _with_db(commands.add_parser("simulate", help="play customs and SAFE automatically"))
+    simulate.add_argument("--delay", type=float, default=10.0, help="seconds each step waits (default 10)")
+    simulate.add_argument(
+        "--step-delay",
+        action="append",
+        default=[],
+        metavar="STEP=SECONDS",
+        help=f"another delay for one step ({', '.join(STEPS)}); repeatable",
+    )
+    simulate.add_argument("--interval", type=float, default=1.0, help="seconds between passes (default 1)")
+    simulate.add_argument("--once", action="store_true", help="one pass, then exit")
+
+    _with_db(commands.add_parser("ca", help="print the CA certificate (PEM) that agents pin"))
     return parser
 
 
@@ -86,6 +139,86 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _describe(outcome: dict[str, Any]) -> str:
+    """An operation's outcome for a person: issued form numbers one per line, else its facts."""
+    if "forms" in outcome:
+        return "\n".join(outcome["forms"])
+    form = outcome.get("form")
+    if form is not None:
+        return (
+            f"form {form['form_no']} ({form['enterprise_code']}): {form['safe_status_zh']} / "
+            f"{form['customs_status_zh']} / {form['submission_status_zh']}, port {form['port'] or '-'}"
+        )
+    return ", ".join(f"{key} {value}" for key, value in outcome.items())
+
+
+def _operation(center: Center, args: argparse.Namespace) -> None:
+    operation: Operation = args.operation
+    raw = {p.name: getattr(args, p.name) for p in operation.params}
+    outcome = operation.call(center, raw)
+    if args.json:
+        _print_json(outcome)
+    else:
+        print(_describe(outcome))
+
+
+def _delays(args: argparse.Namespace) -> Delays:
+    delays = Delays.every(args.delay)
+    for item in args.step_delay:
+        step, sep, seconds = item.partition("=")
+        if not sep:
+            raise ValueError(f"--step-delay takes STEP=SECONDS, not {item!r}")
+        delays = delays.with_step(step.strip(), float(seconds))
+    return delays
+
+
+async def _simulate_until_stopped(simulator: Simulator) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await simulator.run(stop)
+
+
+def _simulate(center: Center, args: argparse.Namespace) -> None:
+    simulator = Simulator(center, _delays(args), args.interval)
+    if args.once:
+        for action in simulator.step():
+            print(f"{action.step} {action.subject} {action.code}")
+        return
+    print(f"simulating customs and SAFE on {args.db}; Ctrl-C stops.", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_simulate_until_stopped(simulator))
+
+
+def _ports(center: Center, args: argparse.Namespace) -> None:
+    if args.action == "import":
+        counts = center.import_ports(args.file.read_text(encoding="utf-8-sig"))
+        print(json.dumps(counts) if args.json else ", ".join(f"{k} {v}" for k, v in counts.items()))
+        return
+    found = center.search_ports(args.text)
+    if args.json:
+        _print_json(found)
+    else:
+        print("\n".join(f"{p['code']} {p['name']}" for p in found))
+
+
+def _enroll(center: Center, args: argparse.Namespace) -> None:
+    cert = center.enroll_operator(
+        args.enterprise, _load_public_key(args.public_key), args.name, args.card_serial, args.days
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(certificate_pem(cert), encoding="ascii")
+    print(f"operator certificate (serial {cert_serial_hex(cert)}) written to {args.out}")
+    print("CA certificate to pin:")
+    print(center.ca_certificate_pem(), end="")
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
@@ -96,17 +229,16 @@ def _run(args: argparse.Namespace) -> int:
             created = center.create_enterprise(args.code, args.name)
             print(f"enterprise {args.code} {'created' if created else 'already registered'}: {args.name}")
         elif args.command == "operator":
-            cert = center.enroll_operator(
-                args.enterprise, _load_public_key(args.public_key), args.name, args.card_serial, args.days
-            )
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(certificate_pem(cert), encoding="ascii")
-            print(f"operator certificate (serial {cert_serial_hex(cert)}) written to {args.out}")
-            print("CA certificate to pin:")
-            print(center.ca_certificate_pem(), end="")
-        elif args.command == "safe":
-            numbers = center.issue_forms(args.enterprise, args.copies)
-            print(json.dumps({"forms": numbers}) if args.json else "\n".join(numbers))
+            _enroll(center, args)
+        elif args.command in ("safe", "customs"):
+            _operation(center, args)
+        elif args.command == "admin":
+            token = center.create_admin_token(args.name)
+            print(json.dumps({"name": args.name, "token": token}) if args.json else token)
+        elif args.command == "ports":
+            _ports(center, args)
+        elif args.command == "simulate":
+            _simulate(center, args)
     return 0
 
 
@@ -115,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except Refusal as refusal:
+        if getattr(args, "json", False):
+            _print_json(refusal.as_json())
         print(f"eport-center: {refusal.code}: {refusal.zh} / {refusal.en}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:

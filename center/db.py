@@ -56,13 +56,74 @@ forms = sa.Table(
     "forms",
     metadata,
     sa.Column("form_no", sa.String(9), primary_key=True),  # 核销单号
-    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False),
     sa.Column("safe_status", sa.String(20), nullable=False),
     sa.Column("customs_status", sa.String(20), nullable=False),
     sa.Column("submission_status", sa.String(20), nullable=False),
     sa.Column("port", sa.String(4), sa.ForeignKey("ports.code")),
-    sa.Column("issue_date", sa.Date, nullable=False),
+    sa.Column("issue_date", sa.Date, nullable=False),  # 发单日期
+    sa.Column("declaration_no", sa.String(18)),  # the declaration that used the form (rule 5)
+    sa.Column("export_date", sa.Date),
+    sa.Column("submit_date", sa.Date),  # 交单日期 of the last submission
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # (enterprise, form): a batch looks its forms up as "this enterprise's forms among these numbers"; with an index
+    # on the enterprise alone SQLite would scan all of the enterprise's forms for every batch.
+    sa.Index("ix_forms_enterprise_form", "enterprise_code", "form_no"),
+)
+
+applications = sa.Table(  # 核销单申请表
+    "applications",
+    metadata,
+    sa.Column("unified_no", sa.String(20), primary_key=True),  # 统一编号
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("copies", sa.Integer, nullable=False),  # 申请份数
+    sa.Column("remark", sa.Text, nullable=False),
+    sa.Column("apply_date", sa.Date, nullable=False),  # 申请日期
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+approvals = sa.Table(  # 核销单申请审批表: same unified number as the application
+    "approvals",
+    metadata,
+    sa.Column("unified_no", sa.String(20), sa.ForeignKey("applications.unified_no"), primary_key=True),
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("approved_copies", sa.Integer, nullable=False),
+    sa.Column("approval_date", sa.Date, nullable=False),  # 审批日期
+    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("issued_at", sa.DateTime(timezone=True)),  # set once the approved forms are issued
+)
+
+declarations = sa.Table(  # 报关单: the declaration's electronic data, which reaches the center on its own
+    "declarations",
+    metadata,
+    sa.Column("declaration_no", sa.String(18), primary_key=True),  # 报关单号
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("approval_no", sa.String(9), sa.ForeignKey("forms.form_no"), nullable=False, unique=True),  # 批准文号
+    sa.Column("export_date", sa.Date, nullable=False),  # 出口日期
+    sa.Column("port", sa.String(4), sa.ForeignKey("ports.code"), nullable=False),
+    sa.Column("trade_mode", sa.String(40), nullable=False),  # 贸易方式
+    sa.Column("amount", sa.Numeric(18, 2), nullable=False),  # 成交总价
+    sa.Column("currency", sa.String(3), nullable=False),  # 币制
+    sa.Column("arrived_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("modified_at", sa.DateTime(timezone=True)),
+)
+
+form_events = sa.Table(
+    # Every change of a form, in order, written in the transaction that makes it: the update feed (DESIGN.md §6).
+    # AUTOINCREMENT on SQLite so that a sequence number is never handed out twice, even after deletes.
+    "form_events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False),
+    sa.Column("form_no", sa.String(9), sa.ForeignKey("forms.form_no"), nullable=False),
+    sa.Column("event", sa.String(30), nullable=False),
+    sa.Column("safe_status", sa.String(20), nullable=False),
+    sa.Column("customs_status", sa.String(20), nullable=False),
+    sa.Column("submission_status", sa.String(20), nullable=False),
+    sa.Column("port", sa.String(4)),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_form_events_enterprise_seq", "enterprise_code", "seq"),
+    sqlite_autoincrement=True,
 )
 
 issuance = sa.Table(  # 发放登记表
@@ -71,8 +132,18 @@ issuance = sa.Table(  # 发放登记表
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
     sa.Column("form_no", sa.String(9), sa.ForeignKey("forms.form_no"), nullable=False),
-    sa.Column("issue_date", sa.Date, nullable=False),
-    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    sa.Column("unified_no", sa.String(20), sa.ForeignKey("applications.unified_no")),  # None: issued directly
+    sa.Column("issue_date", sa.Date, nullable=False),  # 发单日期
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),  # 是否撤销
+)
+
+admin_tokens = sa.Table(
+    # Bearer tokens of the admin API. Only the SHA-256 of a token is kept: a leaked database grants nothing.
+    "admin_tokens",
+    metadata,
+    sa.Column("token_sha256", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 batches = sa.Table(
@@ -123,10 +194,17 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+# PostgreSQL errors after which the whole transaction may simply be run again: a deadlock between two transactions
+# locking the same forms in another order, or a serialization failure. The database already rolled it back.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
 def database_url(url_or_path: str) -> str:
-    """A URL stays as it is; a bare file path means SQLite at that path."""
+    """A bare file path means SQLite at that path; ``postgresql://`` means PostgreSQL through psycopg 3."""
     if "://" in url_or_path:
-        return url_or_path
+        scheme, rest = url_or_path.split("://", 1)
+        # SQLAlchemy's default PostgreSQL driver is psycopg2; the center is built and tested with psycopg 3.
+        return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else url_or_path
     path = Path(url_or_path).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
@@ -161,6 +239,10 @@ def open_engine(url_or_path: str) -> Engine:
         engine = sa.create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
     return engine
+
+
+def is_retryable(exc: sa.exc.DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def reading(engine: Engine) -> Connection:

@@ -21,10 +21,28 @@ class Reason:
 
 OK_CODE = "OK"
 
+# What each operation answers when it succeeds, in the manual's words where it has them (the code is always "OK").
+SUCCESSES: dict[str, Reason] = {
+    "applications": Reason(
+        200, "核销单申请成功，统一编号{unified_no}。", "Application accepted, unified number {unified_no}."
+    ),
+    "filings": Reason(200, "设置成功", "Filed at port"),
+    "cancellations": Reason(
+        200,
+        "撤销备案成功。需等待备案海关系统确认后才能正式完成撤销备案，可通过查询功能查询核销单的海关使用状态。",
+        "Cancellation requested. It is complete once the customs office of the filing confirms it; query the form's "
+        "customs status to see the confirmation.",
+    ),
+    "submissions": Reason(200, "交单成功", "Submitted to SAFE"),
+    "losses": Reason(200, "核销单挂失成功", "Form reported lost"),
+    "queries": Reason(200, "查询条件已设定", "Condition applied"),
+}
+
 REASONS: dict[str, Reason] = {
-    # The success answer of a filing (the manual's "设置成功").
-    OK_CODE: Reason(200, "设置成功", "Filed at port"),
-    # Per-record: filing (口岸备案 / 批量备案).
+    OK_CODE: Reason(
+        200, "成功（各操作的成功提示见“成功提示”表）", "Success (each operation's own message is in the success table)"
+    ),
+    # Per-record: forms (口岸备案, 撤销备案, 企业交单, 核销单挂失) and the authority operations on them.
     "FORM_NOT_FOUND": Reason(
         404,
         "核销单{form_no}不存在或不属于本企业。",
@@ -49,8 +67,114 @@ REASONS: dict[str, Reason] = {
     ),
     "FORM_ALREADY_USED": Reason(
         409,
-        "核销单{form_no}的海关使用状态为“已用”，已用于出口报关，不能再备案。",
-        "Form {form_no} has already been used in an export declaration (customs status: used) and cannot be filed.",
+        "核销单{form_no}的海关使用状态为“已用”，已用于出口报关，不能{action_zh}。",
+        "Form {form_no} has already been used in an export declaration (customs status: used) and cannot be "
+        "{action_en}.",
+    ),
+    "FORM_NOT_FILED": Reason(
+        409,
+        "核销单{form_no}的海关使用状态为“{status_zh}”，尚未进行口岸备案，不能{action_zh}。",
+        "Form {form_no} is not filed at a port (customs status: {status_en}) and cannot be {action_en}.",
+    ),
+    "FORM_CANCEL_PENDING": Reason(
+        409,
+        "核销单{form_no}的撤销备案正在等待备案海关确认，确认前不能{action_zh}。",
+        "The cancellation of form {form_no}'s filing awaits the customs office's confirmation; until then it cannot "
+        "be {action_en}.",
+    ),
+    "CANCEL_ALREADY_PENDING": Reason(
+        409,
+        "核销单{form_no}已撤销备案，正在等待备案海关系统确认，可通过查询功能查询核销单的海关使用状态。",
+        "The filing of form {form_no} is already being cancelled and awaits the customs office's confirmation; "
+        "query the form's customs status to see it.",
+    ),
+    "CANCEL_NOT_PENDING": Reason(
+        409,
+        "核销单{form_no}没有待确认的撤销备案（海关使用状态为“{status_zh}”）。",
+        "Form {form_no} has no filing cancellation awaiting confirmation (customs status: {status_en}).",
+    ),
+    "PORT_MISMATCH": Reason(
+        409,
+        "核销单{form_no}备案的口岸为{filed_port}，不能在口岸{port}报关使用。",
+        "Form {form_no} is filed at port {filed_port} and cannot be used in a declaration at port {port}.",
+    ),
+    "FORM_FILED_NOT_USED": Reason(
+        409,
+        "核销单{form_no}的海关使用状态为“未用，已上传海关，可报关”，尚未被海关使用，不能交单。"
+        "如货物实际已放行，说明该核销单需要补验核，请与申报海关的通关部门取得联系。",
+        "Form {form_no} has not been used by customs yet (customs status: filed, ready for declaration) and cannot "
+        "be submitted. If the goods were already released, the form needs supplementary verification: "
+        "contact the clearance department of the customs office where it was declared.",
+    ),
+    "FORM_NOT_USED": Reason(
+        409,
+        "核销单{form_no}的海关使用状态为“{status_zh}”，尚未被海关用于出口报关，不能{action_zh}。",
+        "Form {form_no} has not been used by customs in an export declaration (customs status: {status_en}) and "
+        "cannot be {action_en}.",
+    ),
+    "DECLARATION_NOT_ARRIVED": Reason(
+        409,
+        "核销单{form_no}的海关使用状态为“已用”，但对应的报关单电子数据还没有从海关传送到电子口岸，暂不能交单。"
+        "请拨打电子口岸服务热线(010)65195656联系查询。",
+        "Form {form_no} is used, but the electronic data of its declaration has not yet reached E-Port from customs, "
+        "so it cannot be submitted yet. Call the E-Port service hotline (010) 65195656.",
+    ),
+    "ALREADY_SUBMITTED": Reason(
+        409,
+        "核销单{form_no}已交单。只有报关单信息在交单后又做了修改，才需要再次交单。",
+        "Form {form_no} has already been submitted. It is submitted again only after its declaration was modified.",
+    ),
+    "DECLARATION_MISMATCH": Reason(
+        409,
+        "报关单号{given}与核销单{form_no}对应的报关单不符。",
+        "Declaration number {given} is not the declaration of form {form_no}.",
+    ),
+    "FORM_NOT_SUBMITTED": Reason(
+        409,
+        "核销单{form_no}的交单状态为“{status_zh}”，企业交单后才能核销。",
+        "Form {form_no} cannot be verified: its submission status is {status_en}; the enterprise must submit it first.",
+    ),
+    "RANGE_INVALID": Reason(
+        422,
+        "核销单起始号“{start}”与份数{count}不构成有效的号段：{detail_zh}",
+        "Start form number '{start}' and count {count} do not make a valid range: {detail_en}",
+    ),
+    # Per-condition: the combined query (组合查询).
+    "QUERY_BUSINESS_UNKNOWN": Reason(
+        422,
+        "业务种类“{business}”不存在，可选：核销单、报关单、核销单发放登记表、核销单申请表、核销单申请审批表。",
+        "Unknown business '{business}'; choose form, declaration, issuance, application or approval.",
+    ),
+    "QUERY_ATTRIBUTE_UNKNOWN": Reason(
+        422,
+        "业务种类“{business}”没有属性“{attribute}”，可选：{choices_zh}。",
+        "Business '{business}' has no attribute '{attribute}'; choose one of: {choices_en}.",
+    ),
+    "QUERY_OP_UNKNOWN": Reason(
+        422,
+        "条件“{op}”不存在，可选：等于（eq）、以……开始（prefix）。",
+        "Unknown condition '{op}'; use eq (equals) or prefix (starts with).",
+    ),
+    "QUERY_VALUE_INVALID": Reason(
+        422,
+        "属性“{attribute}”的值“{value}”无效：{detail_zh}",
+        "Value '{value}' is not valid for attribute '{attribute}': {detail_en}",
+    ),
+    "QUERY_CONDITION_REQUIRED": Reason(
+        400,
+        "必须输入查询条件。如果希望查到多票核销单，请选择条件“以……开始”，然后在值中输入核销单的前8位或前7位。",
+        "A query needs at least one condition with a value. To find many forms, use prefix (starts with) with the "
+        "first 8 or 7 characters of the form number.",
+    ),
+    "QUERY_BUSINESS_MIXED": Reason(
+        422,
+        "一次组合查询只能选择一种业务，本条件的业务“{business}”与第一个条件的“{first}”不同。",
+        "One combined query searches one business; this condition names '{business}' but the first names '{first}'.",
+    ),
+    "QUERY_NOT_RUN": Reason(
+        422,
+        "本次查询的其他条件有误，未执行查询。",
+        "Another condition of this query is invalid, so the query was not run.",
     ),
     "RECORD_INVALID": Reason(
         422,
@@ -92,10 +216,13 @@ REASONS: dict[str, Reason] = {
     ),
     "FX_PERMISSION_EXPIRED": Reason(
         403,
-        "IC卡在外汇管理局的使用权限已于{until}到期。请使用企业法人卡通过电子口岸向外汇管理局申请延期，"
-        "外汇局审批通过后IC卡将恢复使用权限。",
-        "The operator card's foreign-exchange permission expired on {until}. Apply for an extension with the "
-        "enterprise's legal-person card through E-Port; the card works again once SAFE approves it.",
+        "IC卡在外汇管理局的使用权限已于{until}到期，“出口收汇”的各项业务暂不能办理。请使用企业法人卡通过电子口岸"
+        "向外汇管理局申请延期：使用企业法人卡进入【企业管理】子系统，点击【备案变更】->【IC卡权限】（查找您的IC卡卡号）"
+        "->【外汇】->【暂存】->【申报】，然后与主管外管局联系，外管局审批通过后IC卡将恢复使用权限。",
+        "The operator card's foreign-exchange permission expired on {until}, so no export FX collection business "
+        "can be done with it. Apply for an extension with the enterprise's legal-person card through E-Port "
+        "(Enterprise Management > Filing change > IC card permissions > find this card > Foreign exchange > Save > "
+        "Declare), then contact your SAFE office; the card works again once SAFE approves it.",
     ),
     "ENTERPRISE_MISMATCH": Reason(
         403,
@@ -106,6 +233,11 @@ REASONS: dict[str, Reason] = {
         409,
         "批次号{batch_id}已用于内容不同的另一批次，请使用新的批次号。",
         "Batch id {batch_id} was already used for a batch with other content; use a new batch id.",
+    ),
+    "RANGE_COUNT_INVALID": Reason(
+        400,
+        "第{seq}行的份数“{count}”无效：一个号段为1至{limit}份，请拆分后重新发送。",
+        "Row {seq}: count '{count}' is invalid: a range names 1 to {limit} forms; split it and send it again.",
     ),
     "KIND_UNSUPPORTED": Reason(
         400,
@@ -139,6 +271,45 @@ REASONS: dict[str, Reason] = {
         400,
         "份数“{copies}”无效，应为1至1000。",
         "Copies '{copies}' is invalid: give a number from 1 to 1000.",
+    ),
+    "ARGUMENT_INVALID": Reason(400, "参数错误：{detail_zh}", "Invalid argument: {detail_en}"),
+    "ADMIN_UNAUTHORIZED": Reason(
+        401,
+        "管理接口需要有效的访问令牌（Authorization: Bearer ...），请用 eport-center admin token 生成。",
+        "The admin API needs a valid token (Authorization: Bearer ...); make one with 'eport-center admin token'.",
+    ),
+    "APPLICATION_NOT_FOUND": Reason(
+        404, "统一编号为{unified_no}的核销单申请不存在。", "No application has unified number {unified_no}."
+    ),
+    "APPLICATION_ALREADY_APPROVED": Reason(
+        409,
+        "统一编号为{unified_no}的核销单申请已于{approval_date}审批。",
+        "Application {unified_no} was already approved on {approval_date}.",
+    ),
+    "APPROVAL_NOT_FOUND": Reason(
+        404,
+        "统一编号为{unified_no}的核销单申请尚未审批，不能发单。",
+        "Application {unified_no} has not been approved, so no forms can be issued against it.",
+    ),
+    "APPROVAL_ALREADY_ISSUED": Reason(
+        409,
+        "统一编号为{unified_no}的审批表已发单，不能重复发单。",
+        "The forms approved under {unified_no} were already issued.",
+    ),
+    "DECLARATION_NOT_FOUND": Reason(
+        404,
+        "报关单{declaration_no}的电子数据尚未到达数据中心。",
+        "The data of declaration {declaration_no} has not reached the data center.",
+    ),
+    "DECLARATION_EXISTS": Reason(
+        409,
+        "报关单{declaration_no}的电子数据已到达，修改请使用报关单修改。",
+        "The data of declaration {declaration_no} has already arrived; send a modification instead.",
+    ),
+    "PORT_IMPORT_INVALID": Reason(
+        400,
+        "口岸表第{line}行无效：{detail_zh}",
+        "Line {line} of the port table is invalid: {detail_en}",
     ),
 }
 

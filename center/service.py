@@ -9,31 +9,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-from dataclasses import dataclass
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import Connection, Engine
 
+from center import admin, authority
+from center.batch_document import BatchHeader, parse_header, split_document
 from center.ca import Authority, cert_serial_hex, certificate_pem
-from center.db import batches, business_date, enterprises, open_engine, operators, reading, utcnow
-from center.ledger import (
-    Outcome,
-    check_enterprise_code,
-    file_form,
-    form_record,
-    issue_forms,
-    require_enterprise,
-    seed_counters,
-)
-from center.ports import list_ports, load_ports
+from center.db import batches, business_date, enterprises, is_retryable, open_engine, operators, reading, utcnow
+from center.ledger import forms as form_store
+from center.ledger.identifiers import check_enterprise_code
+from center.ledger.issuance import DECLARATION_COUNTER, allocate, require_enterprise, seed_counters
+from center.ports import import_ports, list_ports, load_ports, parse_port_table, resolve_port, search_ports
+from center.records import Answer, BatchContext, apply_batch, check_kind
 from center.refusals import Refusal
 from sync.protocol import (
-    PROTOCOL_VERSION,
     SignatureError,
     canonical_json,
     receipt_claims,
@@ -42,107 +37,26 @@ from sync.protocol import (
     verify_detached,
 )
 
-BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-KIND_FILINGS = "filings"
-SUPPORTED_KINDS = frozenset({KIND_FILINGS})
+T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class BatchHeader:
-    """The parts of a batch payload that every kind has."""
-
-    batch_id: str
-    kind: str
-    enterprise: str
-    records: list[dict[str, Any]]
-
-
-def _bad(detail: str) -> Refusal:
-    return Refusal("BAD_REQUEST", detail=detail)
-
-
-def split_document(document: Any) -> tuple[dict[str, Any], str]:
-    """``{"payload": {...}, "signature": "..."}`` → its two parts."""
-    if not isinstance(document, dict):
-        raise _bad("the body must be a JSON object with 'payload' and 'signature'")
-    payload, signature = document.get("payload"), document.get("signature")
-    if not isinstance(payload, dict):
-        raise _bad("'payload' must be a JSON object")
-    if not isinstance(signature, str) or not signature:
-        raise _bad("'signature' must be a detached JWS string")
-    return payload, signature
-
-
-def parse_header(payload: dict[str, Any]) -> BatchHeader:
-    if payload.get("v") != PROTOCOL_VERSION:
-        raise _bad(f"unsupported protocol version {payload.get('v')!r} (expected {PROTOCOL_VERSION})")
-    batch_id, kind, enterprise = payload.get("batch_id"), payload.get("kind"), payload.get("enterprise")
-    if not isinstance(batch_id, str) or not BATCH_ID.match(batch_id):
-        raise _bad("'batch_id' must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")
-    if not isinstance(kind, str) or not kind:
-        raise _bad("'kind' must be a string")
-    if not isinstance(enterprise, str):
-        raise _bad("'enterprise' must be a string")
-    if not _is_iso_datetime(payload.get("created_at")):
-        raise _bad("'created_at' must be an ISO 8601 date-time")
-    records = payload.get("records")
-    if not isinstance(records, list) or not records:
-        raise _bad("'records' must be a non-empty list")
-    # Results are matched to records by seq (sync.protocol.verify_answer), so a record without its own integer
-    # seq cannot be answered at all: that is the sender's bug, not the clerk's, and refuses the batch.
-    if not all(isinstance(r, dict) and _is_int(r.get("seq")) for r in records):
-        raise _bad("every record must be an object with an integer 'seq'")
-    if len({r["seq"] for r in records}) != len(records):
-        raise _bad("two records have the same 'seq'")
-    return BatchHeader(batch_id, kind, enterprise, records)
-
-
-def _is_iso_datetime(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        dt.datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _record_invalid(zh: str, en: str) -> Outcome:
-    return Outcome.refused(Refusal("RECORD_INVALID", detail_zh=zh, detail_en=en))
-
-
-def _apply_filing(conn: Connection, enterprise: str, record: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    form_no, port = record.get("form_no"), record.get("port")
-    if not isinstance(form_no, str) or not form_no:
-        outcome = _record_invalid("缺少核销单号 form_no", "'form_no' is missing")
-    elif not isinstance(port, str) or not port.strip():
-        outcome = _record_invalid("缺少口岸 port", "'port' is missing")
-    else:
-        outcome = file_form(conn, enterprise, form_no, port, now)
-    return {
-        "seq": record["seq"],
-        "form_no": form_no if isinstance(form_no, str) else None,
-        "status": "OK" if outcome.ok else "ERROR",
-        "code": outcome.code,
-        "message_zh": outcome.message_zh,
-        "message_en": outcome.message_en,
-    }
+# A PostgreSQL deadlock or serialization failure rolls the whole transaction back; it is simply run again.
+RETRIES = 5
 
 
 class Center:
     """The data center over one database."""
 
-    def __init__(self, engine: Engine, authority: Authority) -> None:
+    def __init__(self, engine: Engine, authority: Authority, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self._engine = engine
         self._authority = authority
+        self._clock = clock
 
     @classmethod
-    def open(cls, url_or_path: str) -> Center:
-        """Open (and on first use create) the center's database: schema, CA and receipt keys, ports."""
+    def open(cls, url_or_path: str, clock: Callable[[], dt.datetime] = utcnow) -> Center:
+        """Open (and on first use create) the center's database: schema, CA and receipt keys, ports, counters.
+
+        ``clock`` tells the time of every change (tests and the simulator's tests move it on).
+        """
         engine = open_engine(url_or_path)
         try:
             with engine.begin() as conn:
@@ -152,7 +66,7 @@ class Center:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, authority)
+        return cls(engine, authority, clock)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -169,6 +83,21 @@ class Center:
     def engine(self) -> Engine:
         return self._engine
 
+    def _write(self, work: Callable[[Connection, dt.datetime], T]) -> T:
+        """Run ``work`` in one write transaction, again if PostgreSQL rolled it back for a deadlock."""
+        for attempt in range(RETRIES):
+            try:
+                with self._engine.begin() as conn:
+                    return work(conn, self._clock())
+            except sa.exc.DBAPIError as exc:
+                if attempt == RETRIES - 1 or not is_retryable(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        with reading(self._engine) as conn, conn.begin():
+            return work(conn)
+
     # Reference data and the authority.
 
     def ca_certificate(self) -> x509.Certificate:
@@ -178,8 +107,25 @@ class Center:
         return certificate_pem(self._authority.ca_certificate)
 
     def ports(self) -> list[dict[str, str]]:
-        with reading(self._engine) as conn, conn.begin():
-            return list_ports(conn)
+        return self._read(list_ports)
+
+    def search_ports(self, text: str) -> list[dict[str, str]]:
+        """The pick-list for a part of a port's name or code (the manual's fuzzy input)."""
+        return self._read(lambda conn: search_ports(conn, text))
+
+    def port(self, code_or_name: str) -> dict[str, str] | None:
+        """The port with this code or exact name."""
+
+        def find(conn: Connection) -> dict[str, str] | None:
+            code = resolve_port(conn, code_or_name)
+            return next((p for p in list_ports(conn) if p["code"] == code), None) if code else None
+
+        return self._read(find)
+
+    def import_ports(self, csv_text: str) -> dict[str, int]:
+        """Add and rename ports from a CSV table (``code,name``), all or nothing."""
+        rows = parse_port_table(csv_text)
+        return self._write(lambda conn, now: import_ports(conn, rows))
 
     # Administration.
 
@@ -240,13 +186,79 @@ class Center:
             )
             return done.rowcount > 0
 
-    def issue_forms(self, enterprise_code: str, copies: int) -> list[str]:
-        with self._engine.begin() as conn:
-            return issue_forms(conn, enterprise_code, copies)
+    def create_admin_token(self, name: str) -> str:
+        """A new bearer token for the admin API; only its digest is stored, so this is the one time it is seen."""
+        return self._write(lambda conn, now: admin.create_token(conn, name, now))
+
+    def admin_token_name(self, token: str) -> str | None:
+        return self._read(lambda conn: admin.token_name(conn, token))
 
     def form(self, form_no: str) -> dict[str, Any] | None:
-        with reading(self._engine) as conn, conn.begin():
-            return form_record(conn, form_no)
+        return self._read(lambda conn: form_store.find_form(conn, form_no))
+
+    # Authority operations (SAFE and customs), DESIGN.md §7. Each returns plain data or raises a Refusal.
+
+    def issue_forms(self, enterprise_code: str, copies: int) -> list[str]:
+        """Issue forms directly, without an application (setting up an enterprise, demos)."""
+        issued = self.safe_issue(enterprise=enterprise_code, copies=copies)
+        return list(issued["forms"])
+
+    def safe_approve(self, unified_no: str, copies: int | None = None) -> dict[str, Any]:
+        return self._write(lambda conn, now: authority.approve(conn, unified_no, copies, now))
+
+    def safe_issue(
+        self, unified_no: str | None = None, enterprise: str | None = None, copies: int | None = None
+    ) -> dict[str, Any]:
+        return self._write(lambda conn, now: authority.issue(conn, now, unified_no, enterprise, copies))
+
+    def safe_verify(self, form_no: str) -> dict[str, Any]:
+        return self._write(lambda conn, now: authority.verify(conn, form_no, now))
+
+    def customs_use(self, form_no: str, declaration_no: str, port: str, export_date: str) -> dict[str, Any]:
+        return self._write(lambda conn, now: authority.use(conn, form_no, declaration_no, port, export_date, now))
+
+    def customs_declare(
+        self,
+        declaration_no: str,
+        form_no: str,
+        export_date: str,
+        port: str,
+        trade_mode: str,
+        amount: str,
+        currency: str,
+    ) -> dict[str, Any]:
+        data = {
+            "declaration_no": declaration_no,
+            "form_no": form_no,
+            "export_date": export_date,
+            "port": port,
+            "trade_mode": trade_mode,
+            "amount": amount,
+            "currency": currency,
+        }
+        return self._write(lambda conn, now: authority.declare(conn, data, now))
+
+    def customs_modify(
+        self,
+        declaration_no: str,
+        export_date: str | None = None,
+        trade_mode: str | None = None,
+        amount: str | None = None,
+        currency: str | None = None,
+    ) -> dict[str, Any]:
+        changes = {"export_date": export_date, "trade_mode": trade_mode, "amount": amount, "currency": currency}
+        return self._write(lambda conn, now: authority.modify(conn, declaration_no, changes, now))
+
+    def new_declaration_no(self, port: str, day: dt.date) -> str:
+        """Customs' numbering of an export declaration: port (4), year (4), 1 for export, serial (9) = 18 digits."""
+        serial = self._write(lambda conn, now: allocate(conn, DECLARATION_COUNTER))
+        return f"{port}{day.year:04d}1{serial % 1_000_000_000:09d}"
+
+    def customs_confirm_cancel(self, form_no: str) -> dict[str, Any]:
+        return self._write(lambda conn, now: authority.confirm_cancel(conn, form_no, now))
+
+    def customs_refuse_cancel(self, form_no: str) -> dict[str, Any]:
+        return self._write(lambda conn, now: authority.refuse_cancel(conn, form_no, now))
 
     # The wire.
 
@@ -261,53 +273,60 @@ class Center:
         header = parse_header(payload)
         batch_sha256 = sha256_hex(signed)
         try:
-            return self._apply_batch(chain, payload, header, batch_sha256)
+            return self._write(lambda conn, now: self._apply_batch(conn, now, chain, payload, header, batch_sha256))
         except sa.exc.IntegrityError:
             # PostgreSQL only: the same batch arrived twice at once and the other copy committed first. Its stored
             # answer is now there to be returned. (SQLite serialises writers, so this never happens there.)
-            return self._apply_batch(chain, payload, header, batch_sha256)
+            return self._write(lambda conn, now: self._apply_batch(conn, now, chain, payload, header, batch_sha256))
 
     def _apply_batch(
-        self, chain: list[x509.Certificate], payload: dict[str, Any], header: BatchHeader, batch_sha256: str
+        self,
+        conn: Connection,
+        now: dt.datetime,
+        chain: list[x509.Certificate],
+        payload: dict[str, Any],
+        header: BatchHeader,
+        batch_sha256: str,
     ) -> dict[str, Any]:
-        now = utcnow()
-        with self._engine.begin() as conn:
-            operator = self._authority.verify_operator(conn, chain, now)
-            if header.enterprise != operator.enterprise_code:
-                raise Refusal("ENTERPRISE_MISMATCH", enterprise=header.enterprise)
-            stored = conn.execute(
-                sa.select(batches.c.payload_sha256, batches.c.answer).where(
-                    batches.c.enterprise_code == header.enterprise, batches.c.batch_id == header.batch_id
-                )
-            ).first()
-            if stored is not None:
-                if stored.payload_sha256 != batch_sha256:
-                    raise Refusal("BATCH_ID_REUSED", batch_id=header.batch_id)
-                answer: dict[str, Any] = json.loads(stored.answer)
-                return answer
-            if header.kind not in SUPPORTED_KINDS:
-                raise Refusal("KIND_UNSUPPORTED", kind=header.kind)
-            results = [_apply_filing(conn, header.enterprise, record, now) for record in header.records]
-            answer = {
-                "batch_id": header.batch_id,
-                "results": results,
-                "receipt": self._receipt(payload, header, results, now),
-            }
-            conn.execute(
-                sa.insert(batches).values(
-                    enterprise_code=header.enterprise,
-                    batch_id=header.batch_id,
-                    kind=header.kind,
-                    payload_sha256=batch_sha256,
-                    answer=json.dumps(answer, ensure_ascii=False),
-                    received_at=now,
-                )
+        operator = self._authority.verify_operator(conn, chain, now)
+        if header.enterprise != operator.enterprise_code:
+            raise Refusal("ENTERPRISE_MISMATCH", enterprise=header.enterprise)
+        stored = conn.execute(
+            sa.select(batches.c.payload_sha256, batches.c.answer).where(
+                batches.c.enterprise_code == header.enterprise, batches.c.batch_id == header.batch_id
             )
+        ).first()
+        if stored is not None:
+            if stored.payload_sha256 != batch_sha256:
+                raise Refusal("BATCH_ID_REUSED", batch_id=header.batch_id)
+            answer: dict[str, Any] = json.loads(stored.answer)
+            return answer
+        check_kind(header.kind, header.records)
+        applied = apply_batch(BatchContext(conn, header.enterprise, now), header.kind, header.records)
+        answer = {"batch_id": header.batch_id, "results": applied.results}
+        if applied.rows is not None:
+            answer["rows"] = applied.rows
+        answer["receipt"] = self._receipt(payload, header, applied, now)
+        conn.execute(
+            sa.insert(batches).values(
+                enterprise_code=header.enterprise,
+                batch_id=header.batch_id,
+                kind=header.kind,
+                payload_sha256=batch_sha256,
+                answer=json.dumps(answer, ensure_ascii=False),
+                received_at=now,
+            )
+        )
         return answer
 
-    def _receipt(
-        self, payload: dict[str, Any], header: BatchHeader, results: list[dict[str, Any]], now: dt.datetime
-    ) -> str:
+    def _receipt(self, payload: dict[str, Any], header: BatchHeader, applied: Answer, now: dt.datetime) -> str:
         # The claims are defined once, in the shared wire module, and recomputed by the agent to check the answer.
-        claims = receipt_claims(header.batch_id, header.enterprise, payload, results, now.isoformat(timespec="seconds"))
+        claims = receipt_claims(
+            header.batch_id,
+            header.enterprise,
+            payload,
+            applied.results,
+            now.isoformat(timespec="seconds"),
+            rows=applied.rows,
+        )
         return sign_compact(canonical_json(claims), self._authority.receipt_chain, self._authority.receipt_signer)

@@ -1,4 +1,5 @@
-"""The center's batch endpoint (DESIGN.md §4 rule 3, §6), driven through the real aiohttp app on loopback."""
+"""The center's batch endpoint (DESIGN.md §4 rule 3, §6), driven through the real aiohttp app on loopback, on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from center.refusals import Refusal
 from center.service import Center
 from sync.protocol import API_BATCHES, SignatureError, canonical_json, sha256_hex, verify_answer, verify_compact
 from tests.test_center_support import (
+    BACKENDS,
     ENTERPRISE,
     OTHER_ENTERPRISE,
     Card,
+    center_database,
     count_batches,
     enroll,
     filing_payload,
@@ -39,9 +42,15 @@ from tests.test_center_support import (
 Client = TestClient[Any, Any]
 
 
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with center_database(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
-def center(tmp_path: Path) -> Iterator[Center]:
-    with open_center(tmp_path) as center:
+def center(db_url: str) -> Iterator[Center]:
+    with open_center(db_url) as center:
         yield center
 
 
@@ -311,8 +320,8 @@ async def test_enterprise_mismatch(center: Center, card: Card, client: Client) -
 
 
 async def test_unsupported_kind(center: Center, card: Card, client: Client) -> None:
-    payload = filing_payload("lost-1", [{"seq": 1, "form_no": "000000001"}])
-    payload["kind"] = "losses"
+    payload = filing_payload("refund-1", [{"seq": 1, "form_no": "000000001"}])
+    payload["kind"] = "refunds"  # not a kind of the manual
     status, answer = await post(client, card.sign(payload))
     assert (status, answer["code"]) == (400, "KIND_UNSUPPORTED")
     assert count_batches(center) == 0
@@ -454,12 +463,12 @@ def _race(centers: list[Center], documents: list[dict[str, Any]]) -> list[str]:
     return codes
 
 
-def test_two_batches_filing_the_same_form_at_once(tmp_path: Path) -> None:
-    with open_center(tmp_path) as setup:
+def test_two_batches_filing_the_same_form_at_once(db_url: str) -> None:
+    with open_center(db_url) as setup:
         card = enroll(setup)
         forms = setup.issue_forms(ENTERPRISE, 5)
-    # Two centers on one file, as two server processes would be.
-    centers = [Center.open(str(tmp_path / "center.db")) for _ in range(2)]
+    # Two centers on one database, as two server processes (or machines) would be.
+    centers = [Center.open(db_url) for _ in range(2)]
     try:
         for form_no in forms:
             documents = [card.sign(filing_payload(f"{form_no}-{i}", filings((form_no, "5300")))) for i in range(2)]

@@ -129,7 +129,7 @@ def test_enroll_with_a_file_that_is_not_a_key(tmp_path: Path, capsys: pytest.Cap
 def test_console_script_help() -> None:
     done = subprocess.run([_console_script(), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
-    for command in ("serve", "enterprise", "operator", "safe", "ca"):
+    for command in ("serve", "enterprise", "operator", "safe", "customs", "admin", "ports", "simulate", "ca"):
         assert command in done.stdout
 
 

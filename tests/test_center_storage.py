@@ -47,9 +47,27 @@ def test_bare_path_is_sqlite_with_wal_and_foreign_keys(tmp_path: Path) -> None:
             "issuance",
             "batches",
             "keys",
+            "applications",
+            "approvals",
+            "declarations",
+            "form_events",
+            "admin_tokens",
         }
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("given", "url"),
+    [
+        ("postgresql://eport@db/eport", "postgresql+psycopg://eport@db/eport"),
+        ("postgres://eport@db:5433/eport", "postgresql+psycopg://eport@db:5433/eport"),
+        ("postgresql+psycopg://eport@db/eport", "postgresql+psycopg://eport@db/eport"),
+        ("sqlite:////var/lib/c.db", "sqlite:////var/lib/c.db"),
+    ],
+)
+def test_database_urls_use_psycopg_3_for_postgresql(given: str, url: str) -> None:
+    assert db.database_url(given) == url
 
 
 def test_foreign_keys_are_enforced(center: Center) -> None:

@@ -1,0 +1,192 @@
+"""The OpenAPI 3.1 description of the center's HTTP API, served at ``GET /api/v1/openapi.json``.
+
+The admin paths are made from the operations table (``center.operations``), the same one the routes and the CLI
+use; a test checks that every route of the app is described here and every path here is routed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from center.operations import ADMIN_PREFIX, OPERATIONS, Operation
+from center.statuses import CustomsStatus, SafeStatus, SubmissionStatus
+from sync.protocol import API_BATCHES, API_PORTS
+
+API_OPENAPI = "/api/v1/openapi.json"
+
+STRING = {"type": "string"}
+NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_DATE = {"type": ["string", "null"], "format": "date"}
+DATE = {"type": "string", "format": "date"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None, extra: bool = True) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "required": required or list(properties)}
+    if not extra:
+        schema["additionalProperties"] = False
+    return schema
+
+
+REFUSED = _json(_ref("Refusal"), "refused: a stable code and the reason in Chinese and English")
+
+FORM = _obj(
+    {
+        "form_no": {"type": "string", "pattern": "^[0-9A-Z]{9}$"},
+        "enterprise_code": STRING,
+        "safe_status": {"enum": [s.value for s in SafeStatus]},
+        "customs_status": {"enum": [s.value for s in CustomsStatus]},
+        "submission_status": {"enum": [s.value for s in SubmissionStatus]},
+        "port": NULLABLE_STRING,
+        "issue_date": DATE,
+        "declaration_no": NULLABLE_STRING,
+        "export_date": NULLABLE_DATE,
+        "submit_date": NULLABLE_DATE,
+        "updated_at": {"type": "string", "format": "date-time"},
+        "safe_status_zh": STRING,
+        "customs_status_zh": STRING,
+        "submission_status_zh": STRING,
+    }
+)
+
+RESULT = _obj(
+    {
+        "seq": {"type": "integer"},
+        "status": {"enum": ["OK", "ERROR"]},
+        "code": STRING,
+        "message_zh": STRING,
+        "message_en": STRING,
+        "form_no": NULLABLE_STRING,
+        "unified_no": NULLABLE_STRING,
+        "apply_date": NULLABLE_DATE,
+    },
+    required=["seq", "status", "code", "message_zh", "message_en"],
+)
+
+SCHEMAS: dict[str, Any] = {
+    "Refusal": _obj({"code": STRING, "message_zh": STRING, "message_en": STRING}),
+    "Port": _obj({"code": {"type": "string", "pattern": "^[0-9]{4}$"}, "name": STRING}, extra=False),
+    "Ports": {"type": "array", "items": _ref("Port")},
+    "BatchDocument": _obj(
+        {
+            "payload": _obj(
+                {
+                    "v": {"const": 1},
+                    "batch_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                    "kind": {"enum": ["applications", "filings", "cancellations", "submissions", "losses", "queries"]},
+                    "enterprise": STRING,
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "records": {"type": "array", "items": {"type": "object"}},
+                }
+            ),
+            "signature": {"type": "string", "description": "detached compact JWS (ES256), operator chain in x5c"},
+        }
+    ),
+    "Result": RESULT,
+    "BatchAnswer": _obj(
+        {
+            "batch_id": STRING,
+            "results": {"type": "array", "items": _ref("Result")},
+            "rows": {"type": "array", "items": {"type": "object"}, "description": "queries only"},
+            "receipt": {"type": "string", "description": "compact JWS signed by the center's receipt key"},
+        },
+        required=["batch_id", "results", "receipt"],
+    ),
+    "Form": FORM,
+    "FormOutcome": _obj({"form": _ref("Form"), "declaration_no": STRING}, required=["form"]),
+    "IssueOutcome": _obj(
+        {"forms": {"type": "array", "items": STRING}, "unified_no": STRING, "enterprise": STRING}, required=["forms"]
+    ),
+    "ApprovalOutcome": _obj(
+        {"unified_no": STRING, "enterprise": STRING, "approved_copies": {"type": "integer"}, "approval_date": DATE}
+    ),
+    "Health": _obj({"status": {"const": "ok"}}),
+}
+
+_PARAM_TYPES: dict[str, dict[str, Any]] = {
+    "string": STRING,
+    "integer": {"type": "integer"},
+    "decimal": {"type": ["string", "number"]},
+}
+
+
+def _admin_path(operation: Operation) -> dict[str, Any]:
+    body = _obj(
+        {p.name: {**_PARAM_TYPES[p.kind], "description": p.help} for p in operation.params},
+        required=[p.name for p in operation.params if p.required],
+        extra=False,
+    )
+    return {
+        "post": {
+            "summary": f"{operation.authority} {operation.action}: {operation.summary}",
+            "tags": ["admin"],
+            "security": [{"adminToken": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {"200": _json(_ref(operation.outcome), "done"), "default": REFUSED},
+        }
+    }
+
+
+def _get(summary: str, ok: dict[str, Any], parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": summary, "responses": {"200": ok, "default": REFUSED}}
+    if parameters:
+        operation["parameters"] = parameters
+    return {"get": operation}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": STRING, "description": description}
+
+
+def openapi_spec() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        API_BATCHES: {
+            "post": {
+                "summary": "apply a batch signed with an operator card; one result per record (per form of a range)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BatchDocument")}}},
+                "responses": {"200": _json(_ref("BatchAnswer"), "the answer and its receipt"), "default": REFUSED},
+            }
+        },
+        API_PORTS: _get(
+            "the port table, or with q the pick-list for part of a port's name or code",
+            _json(_ref("Ports"), "ports"),
+            [{"name": "q", "in": "query", "required": False, "schema": STRING, "description": "part of a name/code"}],
+        ),
+        API_PORTS + "/{port}": _get(
+            "one port by code or exact name", _json(_ref("Port"), "the port"), [_path_param("port", "code or name")]
+        ),
+        "/api/v1/ca": _get(
+            "the CA certificate that agents pin",
+            {"description": "PEM", "content": {"application/x-pem-file": {"schema": STRING}}},
+        ),
+        API_OPENAPI: _get("this description", _json({"type": "object"}, "OpenAPI 3.1")),
+        "/healthz": _get("liveness", _json(_ref("Health"), "alive")),
+        ADMIN_PREFIX + "/forms/{form_no}": {
+            "get": {
+                **_get("any enterprise's form", _json(_ref("Form"), "the form"), [_path_param("form_no", "form")])[
+                    "get"
+                ],
+                "tags": ["admin"],
+                "security": [{"adminToken": []}],
+            }
+        },
+    }
+    paths.update({operation.path: _admin_path(operation) for operation in OPERATIONS})
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "E-Port export FX collection data center", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "eport-center admin token"}
+            },
+        },
+    }

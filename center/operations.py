@@ -1,0 +1,154 @@
+"""The authority operations as one table: the ``eport-center safe|customs`` commands, the admin HTTP API and its
+OpenAPI description are all made from it, so the three cannot disagree about names or arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from center.ledger.identifiers import invalid_argument, is_int
+from center.service import Center
+
+ADMIN_PREFIX = "/api/v1/admin"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    help: str
+    kind: str = "string"  # "string", "integer" or "decimal" (text or a JSON number)
+    required: bool = True
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any) -> Any:
+        if self.kind == "integer" and not is_int(value):
+            raise invalid_argument(f"{self.name} 应为整数", f"{self.name} must be an integer")
+        if self.kind == "decimal" and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+            raise invalid_argument(f"{self.name} 应为数字", f"{self.name} must be a number")
+        if self.kind == "string" and not isinstance(value, str):
+            raise invalid_argument(f"{self.name} 应为文字", f"{self.name} must be text")
+        return str(value) if self.kind == "decimal" else value
+
+
+@dataclass(frozen=True)
+class Operation:
+    authority: str  # "safe" or "customs"
+    action: str
+    summary: str
+    params: tuple[Param, ...]
+    method: str  # the Center method that does it
+    outcome: str = "FormOutcome"  # the OpenAPI schema of what it answers
+
+    @property
+    def path(self) -> str:
+        return f"{ADMIN_PREFIX}/{self.authority}/{self.action}"
+
+    def arguments(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Checked keyword arguments for the Center method, from a JSON body or parsed command-line options."""
+        names = {p.name for p in self.params}
+        unknown = sorted(set(raw) - names)
+        if unknown:
+            raise invalid_argument(f"未知参数 {', '.join(unknown)}", f"unknown argument(s) {', '.join(unknown)}")
+        arguments: dict[str, Any] = {}
+        for param in self.params:
+            value = raw.get(param.name)
+            if value is None:
+                if param.required:
+                    raise invalid_argument(f"缺少参数 {param.name}", f"{param.name} is required")
+                continue
+            arguments[param.name] = param.check(value)
+        return arguments
+
+    def call(self, center: Center, raw: Mapping[str, Any]) -> dict[str, Any]:
+        outcome: dict[str, Any] = getattr(center, self.method)(**self.arguments(raw))
+        return outcome
+
+
+FORM_NO = Param("form_no", "form number (核销单号)")
+DECLARATION_NO = Param("declaration_no", "declaration number (报关单号, 18 digits)")
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "safe",
+        "approve",
+        "approve an application (审批表: same unified number, approval date, approved copies)",
+        (
+            Param("unified_no", "the application's unified number (统一编号)"),
+            Param("copies", "copies approved (default: as applied for)", "integer", required=False),
+        ),
+        "safe_approve",
+        "ApprovalOutcome",
+    ),
+    Operation(
+        "safe",
+        "issue",
+        "issue forms against an approval (--unified-no), or directly (--enterprise and --copies)",
+        (
+            Param("unified_no", "issue the approved copies of this application", required=False),
+            Param("enterprise", "issue directly to this enterprise (经营单位代码)", required=False),
+            Param("copies", "how many forms to issue directly (1-1000)", "integer", required=False),
+        ),
+        "safe_issue",
+        "IssueOutcome",
+    ),
+    Operation("safe", "verify", "verify a submitted form (已核销)", (FORM_NO,), "safe_verify"),
+    Operation(
+        "customs",
+        "use",
+        "use a filed form in an export declaration at its port (已用)",
+        (
+            FORM_NO,
+            DECLARATION_NO,
+            Param("port", "the declaring port (code or exact name)"),
+            Param("export_date", "export date (YYYY-MM-DD)"),
+        ),
+        "customs_use",
+    ),
+    Operation(
+        "customs",
+        "declare",
+        "the declaration's electronic data arrives (报关单; 批准文号 = form number)",
+        (
+            DECLARATION_NO,
+            Param("form_no", "the form the declaration used (批准文号)"),
+            Param("export_date", "export date (YYYY-MM-DD)"),
+            Param("port", "the declaring port (code or exact name)"),
+            Param("trade_mode", "trade mode (贸易方式), e.g. 一般贸易"),
+            Param("amount", "total amount (成交总价)", "decimal"),
+            Param("currency", "currency code (币制), e.g. USD"),
+        ),
+        "customs_declare",
+    ),
+    Operation(
+        "customs",
+        "modify",
+        "modify a declaration; a submitted form must then be submitted again",
+        (
+            DECLARATION_NO,
+            Param("export_date", "new export date", required=False),
+            Param("trade_mode", "new trade mode", required=False),
+            Param("amount", "new amount", "decimal", required=False),
+            Param("currency", "new currency", required=False),
+        ),
+        "customs_modify",
+    ),
+    Operation(
+        "customs",
+        "confirm-cancel",
+        "confirm a filing's cancellation (未用, port cleared)",
+        (FORM_NO,),
+        "customs_confirm_cancel",
+    ),
+    Operation(
+        "customs",
+        "refuse-cancel",
+        "refuse a filing's cancellation (the filing stands)",
+        (FORM_NO,),
+        "customs_refuse_cancel",
+    ),
+)

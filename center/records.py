@@ -1,0 +1,248 @@
+"""The records of a batch, kind by kind (sync/protocol.py): each applied on its own, each answered on its own.
+
+A form kind (filings, cancellations, submissions, losses) names forms one by one or as ranges; every form named gets
+one result. The forms of a batch are loaded (and locked) in one go, the rules run on them in record order (so a later
+record sees what an earlier one did), and the changes are written together: a refused record leaves nothing behind
+and never stops the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from center.db import business_date
+from center.ledger import forms as form_store
+from center.ledger import issuance, query, rules
+from center.ledger.identifiers import DECLARATION_NO, FORM_NO, check_form_no, is_int
+from center.ledger.state import CANCEL_REQUESTED, FILED, LOST, SUBMITTED, Change, FormState
+from center.ports import resolve_ports
+from center.refusals import OK_CODE, SUCCESSES, Refusal
+from sync.protocol import expand_range
+
+MAX_RANGE = 1000  # forms per range row: the manual's batch pages select from one start number and a count
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The per-record results of a batch, and the matching rows of a query."""
+
+    results: list[dict[str, Any]]
+    rows: list[dict[str, Any]] | None = None
+
+
+def _result(seq: int, kind: str, refusal: Refusal | None, extra: dict[str, Any], **facts: Any) -> dict[str, Any]:
+    if refusal is None:
+        success = SUCCESSES[kind]
+        status, code, zh, en = "OK", OK_CODE, success.zh.format(**facts), success.en.format(**facts)
+    else:
+        status, code, zh, en = "ERROR", refusal.code, refusal.zh, refusal.en
+    return {"seq": seq, **extra, "status": status, "code": code, "message_zh": zh, "message_en": en}
+
+
+def _record_invalid(zh: str, en: str) -> Refusal:
+    return Refusal("RECORD_INVALID", detail_zh=zh, detail_en=en)
+
+
+def check_ranges(records: list[dict[str, Any]]) -> None:
+    """Refuse the whole batch when a range's count is unusable: it fixes how many results the answer holds."""
+    for record in records:
+        if "start_form_no" in record:
+            count: Any = record.get("count")
+            if not is_int(count) or not 1 <= count <= MAX_RANGE:
+                raise Refusal("RANGE_COUNT_INVALID", seq=record["seq"], count=count, limit=MAX_RANGE)
+
+
+# Form kinds.
+
+
+@dataclass(frozen=True)
+class FormItem:
+    """One form named by a record (a range names several); ``refusal`` when the record itself is malformed."""
+
+    seq: int
+    form_no: str | None
+    record: dict[str, Any]
+    refusal: Refusal | None = None
+
+
+def expand(records: list[dict[str, Any]]) -> list[FormItem]:
+    items: list[FormItem] = []
+    for record in records:
+        seq = record["seq"]
+        if "start_form_no" in record:
+            items += _expand_range(seq, record)
+            continue
+        form_no = record.get("form_no")
+        if not isinstance(form_no, str) or not form_no:
+            items.append(FormItem(seq, None, record, _record_invalid("缺少核销单号 form_no", "'form_no' is missing")))
+            continue
+        try:
+            check_form_no(form_no)
+        except Refusal as refusal:
+            items.append(FormItem(seq, form_no, record, refusal))
+            continue
+        items.append(FormItem(seq, form_no, record))
+    return items
+
+
+def _expand_range(seq: int, record: dict[str, Any]) -> list[FormItem]:
+    start, count = record["start_form_no"], record["count"]
+    try:
+        if not isinstance(start, str) or not FORM_NO.match(start):
+            raise ValueError(f"'{start}' is not a form number")
+        return [FormItem(seq, form_no, record) for form_no in expand_range(start, count)]
+    except ValueError as exc:
+        refusal = Refusal(
+            "RANGE_INVALID",
+            start=start,
+            count=count,
+            detail_zh="起始号应为9位核销单号，且号段不能超出其末尾数字",
+            detail_en=str(exc),
+        )
+        return [FormItem(seq, None, record, refusal) for _ in range(count)]
+
+
+@dataclass
+class BatchContext:
+    conn: Connection
+    enterprise: str
+    now: dt.datetime
+    ports: dict[str, str | None] = field(default_factory=dict)  # port text → code, resolved once per batch
+    arrived: set[str] = field(default_factory=set)  # declarations whose data has arrived
+
+    def port(self, text: str) -> str | None:
+        if text not in self.ports:
+            self.ports.update(resolve_ports(self.conn, [text]))
+        return self.ports[text]
+
+
+# A form operation: (state, record, context) → new state, or a Refusal.
+FormRule = Callable[[FormState, dict[str, Any], BatchContext], FormState]
+
+
+def _file(form: FormState, record: dict[str, Any], ctx: BatchContext) -> FormState:
+    port = record.get("port")
+    if not isinstance(port, str) or not port.strip():
+        raise _record_invalid("缺少口岸 port", "'port' is missing")
+    return rules.file(form, ctx.port(port), port)
+
+
+def _submit(form: FormState, record: dict[str, Any], ctx: BatchContext) -> FormState:
+    declaration_no = record.get("declaration_no") or ""
+    if not isinstance(declaration_no, str) or (declaration_no and not DECLARATION_NO.match(declaration_no)):
+        raise _record_invalid(
+            f"报关单号“{declaration_no}”应为18位数字", f"declaration number '{declaration_no}' must be 18 digits"
+        )
+    arrived = form.declaration_no is not None and form.declaration_no in ctx.arrived
+    return rules.submit(form, arrived, declaration_no, business_date(ctx.now))
+
+
+FORM_RULES: dict[str, tuple[FormRule, str]] = {
+    "filings": (_file, FILED),
+    "cancellations": (lambda form, record, ctx: rules.cancel(form), CANCEL_REQUESTED),
+    "submissions": (_submit, SUBMITTED),
+    "losses": (lambda form, record, ctx: rules.report_lost(form), LOST),
+}
+
+
+def apply_forms(ctx: BatchContext, kind: str, records: list[dict[str, Any]]) -> Answer:
+    rule, event = FORM_RULES[kind]
+    items = expand(records)
+    named = [i.form_no for i in items if i.refusal is None and i.form_no is not None]
+    states = form_store.load_for_update(ctx.conn, named, ctx.enterprise)
+    if kind == "filings":  # every port the batch names, in one query
+        texts = {r["port"] for r in records if isinstance(r.get("port"), str)}
+        ctx.ports.update(resolve_ports(ctx.conn, texts))
+    if kind == "submissions":
+        ctx.arrived = form_store.arrived(ctx.conn, (s.declaration_no for s in states.values() if s.declaration_no))
+    changes: list[Change] = []
+    results: list[dict[str, Any]] = []
+    for item in items:
+        try:
+            if item.refusal is not None:
+                raise item.refusal
+            state = states.get(item.form_no or "")
+            if state is None:  # unknown, or another enterprise's: the same answer (rule 10)
+                raise Refusal("FORM_NOT_FOUND", form_no=item.form_no)
+            new = rule(state, item.record, ctx)
+        except Refusal as refusal:
+            results.append(_result(item.seq, kind, refusal, {"form_no": item.form_no}))
+            continue
+        states[new.form_no] = new
+        changes.append(Change(new, event))
+        results.append(_result(item.seq, kind, None, {"form_no": item.form_no}))
+    form_store.save(ctx.conn, changes, ctx.now)
+    return Answer(results)
+
+
+# Applications.
+
+
+def apply_applications(ctx: BatchContext, kind: str, records: list[dict[str, Any]]) -> Answer:
+    results = []
+    for record in records:
+        remark = record.get("remark", "")
+        try:
+            if not isinstance(remark, str):
+                raise _record_invalid("备注 remark 应为文字", "'remark' must be text")
+            created = issuance.apply(ctx.conn, ctx.enterprise, record.get("copies"), remark.strip(), ctx.now)
+        except Refusal as refusal:
+            results.append(_result(record["seq"], kind, refusal, {"unified_no": None, "apply_date": None}))
+            continue
+        results.append(_result(record["seq"], kind, None, created, unified_no=created["unified_no"]))
+    return Answer(results)
+
+
+# Queries.
+
+
+def apply_queries(ctx: BatchContext, kind: str, records: list[dict[str, Any]]) -> Answer:
+    """One result per condition; the conditions are ANDed over one business and run only if all are valid."""
+    parsed: list[query.Condition | Refusal] = []
+    for record in records:
+        try:
+            parsed.append(query.parse_condition(record))
+        except Refusal as refusal:
+            parsed.append(refusal)
+    conditions = [c for c in parsed if isinstance(c, query.Condition)]
+    if conditions:
+        first = conditions[0].business
+        parsed = [_same_business(c, first) for c in parsed]
+    if any(isinstance(c, Refusal) for c in parsed):
+        not_run = Refusal("QUERY_NOT_RUN")
+        results = [
+            _result(r["seq"], kind, c if isinstance(c, Refusal) else not_run, {})
+            for r, c in zip(records, parsed, strict=True)
+        ]
+        return Answer(results, [])
+    rows = query.run(ctx.conn, ctx.enterprise, conditions[0].business, conditions)
+    return Answer([_result(r["seq"], kind, None, {}) for r in records], rows)
+
+
+def _same_business(condition: query.Condition | Refusal, first: query.Business) -> query.Condition | Refusal:
+    if isinstance(condition, query.Condition) and condition.business is not first:
+        return Refusal("QUERY_BUSINESS_MIXED", business=condition.business.name, first=first.name)
+    return condition
+
+
+KINDS: dict[str, Callable[[BatchContext, str, list[dict[str, Any]]], Answer]] = {
+    "applications": apply_applications,
+    "queries": apply_queries,
+    **dict.fromkeys(FORM_RULES, apply_forms),
+}
+
+
+def check_kind(kind: str, records: list[dict[str, Any]]) -> None:
+    """Batch-level checks that depend on the kind (before anything is applied)."""
+    if kind not in KINDS:
+        raise Refusal("KIND_UNSUPPORTED", kind=kind)
+    check_ranges(records)
+
+
+def apply_batch(ctx: BatchContext, kind: str, records: list[dict[str, Any]]) -> Answer:
+    return KINDS[kind](ctx, kind, records)
