@@ -23,9 +23,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 
-from tests.rigs import enrolled_card, free_port, workspace_for  # noqa: E402
-
 from center.service import Center  # noqa: E402
+from tests.rigs import enrolled_card, free_port, workspace_for  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -52,11 +51,18 @@ def measure(seconds: float) -> dict[str, Any]:
         enrolled_card(center).save(workspace.state / "emulated-card.json")
         center.close()
         env = {**os.environ, "DISPLAY": ""}
-        serve = subprocess.Popen([sys.executable, "-m", "center.cli", "serve", "--db", str(root / "center.db"),
-                                  "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        agent = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--workspace", str(workspace.root)],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 env=env)
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "center.cli", "serve", "--db", str(root / "center.db"), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "agent.cli", "run", "--workspace", str(workspace.root)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         try:
             time.sleep(5)  # start-up, first sync, port table
             cpu_before, samples = cpu_seconds(agent.pid), []

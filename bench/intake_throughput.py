@@ -62,8 +62,9 @@ def agent_intake(path: Path, work: Path) -> dict[str, Any]:
     card = EmulatedPivCard(pin=PIN, key=key, certificate=self_signed_certificate(key))
     workspace = Workspace(work / "ws")
     workspace.init()
-    agent = Agent(workspace, OperatorCard(lambda: EmulatedConnection(card)), CenterClient("http://127.0.0.1:9"),
-                  card.certificate)
+    agent = Agent(
+        workspace, OperatorCard(lambda: EmulatedConnection(card)), CenterClient("http://127.0.0.1:9"), card.certificate
+    )
     agent.unlock(PIN)
     agent.store.replace_ports([{"code": "2200", "name": "上海海关"}])
     dropped = workspace.inbox / "filings" / path.name
@@ -85,8 +86,9 @@ def agent_intake(path: Path, work: Path) -> dict[str, Any]:
 
 
 def run_part(part: str, path: Path, work: Path) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--part", part, str(path), str(work)], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--part", part, str(path), str(work)], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
@@ -108,20 +110,24 @@ def main() -> None:
         size_mb = path.stat().st_size / 1048576
     floor_rate = args.rows / floor_run["seconds"]
     agent_rate = args.rows / agent_run["seconds"]
-    print(json.dumps({
-        "benchmark": "intake_throughput",
-        "rows": args.rows,
-        "file_mb": round(size_mb, 1),
-        "floor_rows_per_s": round(floor_rate),
-        "agent_rows_per_s": round(agent_rate),
-        "agent_vs_floor": round(agent_rate / floor_rate, 3),
-        "target_vs_floor": 0.5,
-        "agent_read_validate_store_s": round(agent_run["read_validate_store_seconds"], 2),
-        "agent_sign_s": round(agent_run["sign_seconds"], 2),
-        "agent_peak_rss_mb": round(agent_run["max_rss_mb"], 1),
-        "agent_rss_before_intake_mb": round(agent_run["rss_before_intake_mb"], 1),
-        "floor_peak_rss_mb": round(floor_run["max_rss_mb"], 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "intake_throughput",
+                "rows": args.rows,
+                "file_mb": round(size_mb, 1),
+                "floor_rows_per_s": round(floor_rate),
+                "agent_rows_per_s": round(agent_rate),
+                "agent_vs_floor": round(agent_rate / floor_rate, 3),
+                "target_vs_floor": 0.5,
+                "agent_read_validate_store_s": round(agent_run["read_validate_store_seconds"], 2),
+                "agent_sign_s": round(agent_run["sign_seconds"], 2),
+                "agent_peak_rss_mb": round(agent_run["max_rss_mb"], 1),
+                "agent_rss_before_intake_mb": round(agent_run["rss_before_intake_mb"], 1),
+                "floor_peak_rss_mb": round(floor_run["max_rss_mb"], 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,142 @@
+"""Chaos (issue 5): the agent is SIGKILLed at random moments, 100 times, across intake, signing, sending and result
+writing, and restarted each time, while files keep arriving and the center misbehaves (down for a while, 500s,
+connections reset after it committed, slow answers). At the end nothing is lost and nothing is applied twice.
+
+The agent is the real program in its own process (tests/agent_process.py); the center is real, on loopback, with a
+fault-injecting middleware in front of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+
+from agent.store import Store
+from center.app import create_app
+from center.db import batches, form_events
+from center.service import Center
+from tests.rigs import ENTERPRISE, PIN, enrolled_card, free_port, wait_for, workspace_for
+
+FILES, ROWS, KILLS = 40, 5, 100
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def fault_middleware(rng: random.Random, counts: dict[str, int]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+        roll = rng.random()
+        if roll < 0.10:
+            counts["500"] += 1
+            return web.json_response(
+                {"code": "INTERNAL_ERROR", "message_zh": "故障", "message_en": "fault"}, status=500
+            )
+        if roll < 0.15:
+            counts["slow"] += 1
+            await asyncio.sleep(rng.uniform(0.5, 2.0))
+        response = await handler(request)
+        if roll > 0.85 and request.method == "POST" and request.transport is not None:
+            counts["reset"] += 1  # the center committed, the agent never hears the answer
+            request.transport.close()
+        return response
+
+    return faults
+
+
+def start_agent(workspace: Path) -> subprocess.Popen[bytes]:
+    log = (workspace / "logs" / "chaos-agent.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.agent_process", str(workspace)],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env={**os.environ, "EPORT_TEST_PIN": PIN},
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+async def test_sigkill_and_center_faults_lose_nothing_and_apply_nothing_twice(tmp_path: Path) -> None:
+    rng = random.Random(20261127)
+    center = Center.open(str(tmp_path / "center.db"))
+    center.create_enterprise(ENTERPRISE, "测试公司")
+    port = free_port()
+    workspace = workspace_for(tmp_path / "ws", center, port, card_file=tmp_path / "ws" / "state" / "x")
+    enrolled_card(center).save(workspace.state / "emulated-card.json")
+    text = workspace.config_file.read_text().replace("retry_max_seconds = 300", "retry_max_seconds = 1")
+    workspace.config_file.write_text(text.replace("interval_seconds = 60", "interval_seconds = 2"))
+    numbers = [f for _ in range(FILES * ROWS // 100) for f in center.issue_forms(ENTERPRISE, 100)]
+
+    counts = {"500": 0, "slow": 0, "reset": 0, "down": 0, "kills": 0}
+    app = create_app(center)
+    app.middlewares.append(fault_middleware(rng, counts))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+
+    async def drop_files() -> None:
+        for n in range(FILES):
+            rows = "".join(f"{f},2200\n" for f in numbers[n * ROWS : (n + 1) * ROWS])
+            (workspace.inbox / "filings" / f"f{n:02d}.csv").write_text("form_no,port\n" + rows)
+            await asyncio.sleep(rng.uniform(0.2, 1.5))
+
+    dropping = asyncio.create_task(drop_files())
+    try:
+        for kill in range(KILLS):
+            agent = start_agent(workspace.root)
+            await asyncio.sleep(rng.uniform(0.2, 1.4))  # from before it is ready to well into its work
+            agent.send_signal(signal.SIGKILL)
+            await asyncio.get_running_loop().run_in_executor(None, agent.wait)
+            counts["kills"] += 1
+            if kill % 25 == 12:  # the center goes away for a while
+                counts["down"] += 1
+                await site.stop()
+                agent = start_agent(workspace.root)
+                await asyncio.sleep(2.0)
+                agent.send_signal(signal.SIGKILL)
+                await asyncio.get_running_loop().run_in_executor(None, agent.wait)
+                site = web.TCPSite(runner, "127.0.0.1", port)
+                await site.start()
+        await dropping
+        agent = start_agent(workspace.root)  # the last run is left alone to finish
+        try:
+            results = [await wait_for(workspace.results / f"f{n:02d}.result.csv", timeout=120) for n in range(FILES)]
+        finally:
+            agent.terminate()
+            await asyncio.get_running_loop().run_in_executor(None, agent.wait)
+    finally:
+        await runner.cleanup()
+
+    assert counts["kills"] == KILLS and counts["500"] and counts["reset"] and counts["down"], counts
+    # Every input row has exactly one result row, once; every file is in the archive; nothing else was written.
+    for n, result in enumerate(results):
+        rows = list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
+        assert [r["form_no"] for r in rows] == numbers[n * ROWS : (n + 1) * ROWS]
+        assert {r["code"] for r in rows} == {"OK"}, rows
+    assert sorted(p.name for p in workspace.results.glob("*.csv")) == [f"f{n:02d}.result.csv" for n in range(FILES)]
+    assert list(workspace.errors.glob("*.csv")) == []
+    assert len(list(workspace.archive.iterdir())) == FILES and not list((workspace.inbox / "filings").iterdir())
+    assert Store(workspace.store_file).counts() == {"delivered": FILES}
+    # The center applied every record once: one batch per file, one 'filed' event per form.
+    with center.engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(batches)) == FILES
+        filed = dict(
+            conn.execute(
+                sa.select(form_events.c.form_no, sa.func.count())
+                .where(form_events.c.event == "filed")
+                .group_by(form_events.c.form_no)
+            ).all()
+        )
+    assert filed == dict.fromkeys(numbers, 1)
+    center.close()
