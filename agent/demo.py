@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.piv import PivSession
 from agent.config import AgentConfig
+from agent.device import device_public_key, save_device_certificate
 from agent.engine import Agent
 from agent.runtime import EMULATED, build_agent, emulated_card_file
 from agent.workspace import DEFAULT_CONFIG, Workspace
@@ -110,6 +111,8 @@ def set_up(workspace: Workspace, port: int) -> DemoInfo:
         center.create_enterprise(OTHER_ENTERPRISE, "另一家演示企业 (demo)")
         card = enroll_emulated_card(center, DEMO_ENTERPRISE)
         card.save(emulated_card_file(workspace))
+        device = center.enroll_device(DEMO_ENTERPRISE, device_public_key(workspace), "demo PC")
+        save_device_certificate(workspace, device)
         mine = center.issue_forms(DEMO_ENTERPRISE, DEMO_FORMS)
         others = center.issue_forms(OTHER_ENTERPRISE, 2)
         (workspace.state / "center-ca.pem").write_bytes(center.ca_certificate().public_bytes(Encoding.PEM))

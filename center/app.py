@@ -26,7 +26,7 @@ from center.openapi import API_OPENAPI, openapi_spec
 from center.operations import ADMIN_PREFIX, OPERATIONS, Operation
 from center.refusals import Refusal
 from center.service import Center
-from sync.protocol import API_BATCHES, API_PORTS
+from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES, SignatureError, verify_device_authorization
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,24 @@ async def get_port(request: web.Request) -> web.Response:
     return web.json_response(port, dumps=_dumps)
 
 
+async def get_updates(request: web.Request) -> web.Response:
+    """The update feed of the enterprise whose agent (device credential) asks."""
+    center = request.app[CENTER]
+    body = await request.read()
+    try:
+        device = verify_device_authorization(
+            request.headers.get("Authorization", ""), request.method, request.path_qs, body, center.ca_certificate()
+        )
+        after, limit = int(request.query.get("after", "0")), int(request.query.get("limit", "1000"))
+    except SignatureError as exc:
+        raise Refusal("DEVICE_UNAUTHORIZED", detail=str(exc)) from None
+    except ValueError:
+        raise Refusal("BAD_REQUEST", detail="after and limit are whole numbers") from None
+    enterprise = await _blocking(request, center.device_enterprise, device)
+    updates = await _blocking(request, center.updates, enterprise, after, limit)
+    return web.json_response({"updates": updates}, dumps=_dumps)
+
+
 async def get_openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_spec(), dumps=_dumps)
 
@@ -187,6 +205,7 @@ def create_app(
     app.router.add_get(API_PORT, get_port)
     app.router.add_get(API_CA, get_ca)
     app.router.add_get(API_OPENAPI, get_openapi)
+    app.router.add_get(API_UPDATES, get_updates)
     app.router.add_get(HEALTHZ, healthz)
     app.router.add_get(API_ADMIN_FORM, get_admin_form)
     for operation in OPERATIONS:

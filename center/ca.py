@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlalchemy.engine import Connection
 
-from center.db import business_date, keys, operators
+from center.db import business_date, devices, keys, operators
 from center.refusals import Refusal
 from sync.protocol import DigestSigner, SignatureError, check_issued_by, software_signer
 
@@ -138,6 +138,10 @@ def _issue(
     )
 
 
+# The organisational unit that marks a device certificate: it authenticates an agent, and can never sign business.
+DEVICE_UNIT = "device"
+
+
 class Authority:
     """The CA key, the receipt key, and the checks on certificates presented to the center."""
 
@@ -242,3 +246,25 @@ class Authority:
         if business_date(now) > until:
             raise Refusal("FX_PERMISSION_EXPIRED", until=until.isoformat())
         return Operator(row.cert_serial, row.enterprise_code, row.name, until)
+
+    def issue_device_certificate(
+        self, public_key: ec.EllipticCurvePublicKey, enterprise_code: str, device_name: str, days: int = 730
+    ) -> x509.Certificate:
+        """A certificate for an agent's own key: CN = device, O = enterprise, OU = "device" (never a card)."""
+        if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
+            raise Refusal("KEY_INVALID", detail="not an ECC P-256 key")
+        subject = _name(
+            (NameOID.COMMON_NAME, device_name),
+            (NameOID.ORGANIZATION_NAME, enterprise_code),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, DEVICE_UNIT),
+        )
+        now = dt.datetime.now(dt.UTC)
+        return _issue(self._ca, public_key, subject, now, now + dt.timedelta(days=days))
+
+    def verify_device(self, conn: Connection, cert: x509.Certificate, now: dt.datetime) -> str:
+        """The enterprise of the enrolled, unrevoked device whose certificate authorised a request."""
+        self.check_certificate(cert, now)
+        row = conn.execute(sa.select(devices).where(devices.c.cert_serial == cert_serial_hex(cert))).first()
+        if row is None or row.revoked or row.certificate.strip() != certificate_pem(cert).strip():
+            raise Refusal("DEVICE_UNKNOWN")
+        return str(row.enterprise_code)

@@ -81,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     enroll.add_argument("--days", type=int, default=365, help="certificate and FX permission validity")
     enroll.add_argument("--out", required=True, type=Path, help="where to write the operator certificate (PEM)")
 
+    device = commands.add_parser("device", help="agents' own keys (unattended sync and update pulls)")
+    device_cmds = device.add_subparsers(dest="action", required=True, metavar="ACTION")
+    device_enroll = _with_db(device_cmds.add_parser("enroll", help="certify an agent's device key"))
+    device_enroll.add_argument("--enterprise", required=True)
+    device_enroll.add_argument("--name", required=True, help="which PC, e.g. 'finance-pc-2'")
+    device_enroll.add_argument("--public-key", required=True, type=Path, help="the agent's state/device-key public key")
+    device_enroll.add_argument("--out", required=True, type=Path, help="where to write the device certificate (PEM)")
+
     for authority, title in (("safe", "SAFE (外汇局) operations"), ("customs", "customs (海关) operations")):
         actions = commands.add_parser(authority, help=title).add_subparsers(
             dest="action", required=True, metavar="ACTION"
@@ -230,6 +238,14 @@ def _run(args: argparse.Namespace) -> int:
             print(f"enterprise {args.code} {'created' if created else 'already registered'}: {args.name}")
         elif args.command == "operator":
             _enroll(center, args)
+        elif args.command == "device":
+            cert = center.enroll_device(args.enterprise, _load_public_key(args.public_key), args.name)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(certificate_pem(cert), encoding="ascii")
+            print(
+                f"device certificate (serial {cert_serial_hex(cert)}) written to {args.out}: "
+                "copy it to the agent's state/device-cert.pem"
+            )
         elif args.command in ("safe", "customs"):
             _operation(center, args)
         elif args.command == "admin":

@@ -45,6 +45,17 @@ operators = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+devices = sa.Table(  # agents' own keys: unattended requests (sending signed batches, pulling updates)
+    "devices",
+    metadata,
+    sa.Column("cert_serial", sa.String(40), primary_key=True),  # lower-case hex of the certificate serial
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("certificate", sa.Text, nullable=False),  # PEM
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 ports = sa.Table(
     "ports",
     metadata,

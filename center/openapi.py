@@ -10,7 +10,7 @@ from typing import Any
 
 from center.operations import ADMIN_PREFIX, OPERATIONS, Operation
 from center.statuses import CustomsStatus, SafeStatus, SubmissionStatus
-from sync.protocol import API_BATCHES, API_PORTS
+from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES
 
 API_OPENAPI = "/api/v1/openapi.json"
 
@@ -108,6 +108,22 @@ SCHEMAS: dict[str, Any] = {
         {"unified_no": STRING, "enterprise": STRING, "approved_copies": {"type": "integer"}, "approval_date": DATE}
     ),
     "Health": _obj({"status": {"const": "ok"}}),
+    "Update": _obj(
+        {
+            "seq": {"type": "integer"},
+            "form_no": STRING,
+            "event": STRING,
+            "safe_status": {"enum": [s.value for s in SafeStatus]},
+            "safe_status_zh": STRING,
+            "customs_status": {"enum": [s.value for s in CustomsStatus]},
+            "customs_status_zh": STRING,
+            "submission_status": {"enum": [s.value for s in SubmissionStatus]},
+            "submission_status_zh": STRING,
+            "port": NULLABLE_STRING,
+            "at": {"type": "string", "format": "date-time"},
+        }
+    ),
+    "Updates": _obj({"updates": {"type": "array", "items": _ref("Update")}}),
 }
 
 _PARAM_TYPES: dict[str, dict[str, Any]] = {
@@ -168,6 +184,19 @@ def openapi_spec() -> dict[str, Any]:
         ),
         API_OPENAPI: _get("this description", _json({"type": "object"}, "OpenAPI 3.1")),
         "/healthz": _get("liveness", _json(_ref("Health"), "alive")),
+        API_UPDATES: {
+            "get": {
+                **_get(
+                    "the device's enterprise's form changes after a cursor, oldest first (the update feed)",
+                    _json(_ref("Updates"), "changes"),
+                    [
+                        {"name": "after", "in": "query", "required": False, "schema": {"type": "integer"}},
+                        {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}},
+                    ],
+                )["get"],
+                "security": [{"deviceCredential": []}],
+            }
+        },
         ADMIN_PREFIX + "/forms/{form_no}": {
             "get": {
                 **_get("any enterprise's form", _json(_ref("Form"), "the form"), [_path_param("form_no", "form")])[
@@ -186,7 +215,14 @@ def openapi_spec() -> dict[str, Any]:
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {
-                "adminToken": {"type": "http", "scheme": "bearer", "description": "eport-center admin token"}
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "eport-center admin token"},
+                "deviceCredential": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "EPort-Device <compact JWS over method, path, body digest and time, by the "
+                    "agent's device key>",
+                },
             },
         },
     }

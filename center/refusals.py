@@ -204,6 +204,16 @@ REASONS: dict[str, Reason] = {
         "The operator certificate is outside its validity period (valid until {not_after}); renew the card's "
         "certificate.",
     ),
+    "DEVICE_UNAUTHORIZED": Reason(
+        401,
+        "请求没有有效的设备凭证（{detail}）。",
+        "The request carries no valid device credential ({detail}).",
+    ),
+    "DEVICE_UNKNOWN": Reason(
+        403,
+        "本机（设备证书）未在数据中心登记或已被注销，请重新登记。",
+        "This agent's device certificate is not enrolled at the data center or was revoked; enroll it again.",
+    ),
     "OPERATOR_UNKNOWN": Reason(
         403,
         "操作员卡未在数据中心登记。",

@@ -18,10 +18,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import Connection, Engine
 
-from center import admin, authority
+from center import admin, authority, feed
 from center.batch_document import BatchHeader, parse_header, split_document
 from center.ca import Authority, cert_serial_hex, certificate_pem
-from center.db import batches, business_date, enterprises, is_retryable, open_engine, operators, reading, utcnow
+from center.db import (
+    batches,
+    business_date,
+    devices,
+    enterprises,
+    is_retryable,
+    open_engine,
+    operators,
+    reading,
+    utcnow,
+)
 from center.ledger import forms as form_store
 from center.ledger.identifiers import check_enterprise_code
 from center.ledger.issuance import DECLARATION_COUNTER, allocate, require_enterprise, seed_counters
@@ -177,6 +187,34 @@ class Center:
                 )
             )
         return cert
+
+    def enroll_device(self, enterprise_code: str, public_key: ec.EllipticCurvePublicKey, name: str) -> x509.Certificate:
+        """Certify an agent's own key for unattended requests of this enterprise (never business signatures)."""
+        name = name.strip()
+        if not name:
+            raise Refusal("NAME_REQUIRED", what_zh="设备名称", what_en="device name")
+        with self._engine.begin() as conn:
+            require_enterprise(conn, enterprise_code)
+            cert = self._authority.issue_device_certificate(public_key, enterprise_code, name)
+            conn.execute(
+                sa.insert(devices).values(
+                    cert_serial=cert_serial_hex(cert),
+                    enterprise_code=enterprise_code,
+                    name=name,
+                    certificate=certificate_pem(cert),
+                    revoked=False,
+                    created_at=utcnow(),
+                )
+            )
+        return cert
+
+    def device_enterprise(self, cert: x509.Certificate) -> str:
+        """The enterprise an enrolled device acts for; refuses unknown, revoked or expired devices."""
+        return self._read(lambda conn: self._authority.verify_device(conn, cert, self._clock()))
+
+    def updates(self, enterprise_code: str, after: int, limit: int) -> list[dict[str, Any]]:
+        """The enterprise's form changes after ``after``, oldest first (the update feed)."""
+        return self._read(lambda conn: feed.updates_after(conn, enterprise_code, after, limit))
 
     def revoke_operator(self, cert_serial: str) -> bool:
         """Revoke an operator card's certificate (by its hex serial); False if no such operator."""

@@ -15,8 +15,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.piv import PivSession
+from agent.device import device_public_key, save_device_certificate
 from agent.engine import Agent
 from agent.operator_card import OperatorCard
+from agent.runtime import load_device
 from agent.workspace import DEFAULT_CONFIG, Workspace
 from center.app import create_app
 from center.service import Center
@@ -60,11 +62,16 @@ def workspace_for(root: Path, center: Center, port: int, card_file: Path | None 
     return workspace
 
 
+def enroll_device(center: Center, workspace: Workspace, enterprise: str = ENTERPRISE) -> None:
+    """The agent's own key, made in its state/ and certified by the center, as enrollment does."""
+    save_device_certificate(workspace, center.enroll_device(enterprise, device_public_key(workspace), "test PC"))
+
+
 def agent_for(workspace: Workspace, center: Center, card: EmulatedPivCard, port: int, **options: object) -> Agent:
     return Agent(
         workspace,
         OperatorCard(lambda: EmulatedConnection(card)),
-        CenterClient(f"http://127.0.0.1:{port}", timeout=5),
+        CenterClient(f"http://127.0.0.1:{port}", timeout=5, device=load_device(workspace)),
         center.ca_certificate(),
         **options,  # type: ignore[arg-type]
     )

@@ -1,0 +1,38 @@
+"""The update feed (DESIGN.md §6): an enterprise's form changes in the order they were made, after a cursor.
+
+Agents pull it with their device credential and advance their cursor once the changes are in their outbox; the
+sequence numbers come from ``form_events``, which is written in the same transaction as every change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from center.db import as_utc, form_events
+from center.statuses import label_zh
+
+MAX_PAGE = 1000
+
+
+def updates_after(conn: Connection, enterprise_code: str, after: int, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(form_events)
+        .where(form_events.c.enterprise_code == enterprise_code, form_events.c.seq > after)
+        .order_by(form_events.c.seq)
+        .limit(max(1, min(limit, MAX_PAGE)))
+    )
+    return [_entry(row._mapping) for row in rows]
+
+
+def _entry(row: Any) -> dict[str, Any]:
+    entry = {
+        name: row[name]
+        for name in ("seq", "form_no", "event", "safe_status", "customs_status", "submission_status", "port")
+    }
+    for status in ("safe_status", "customs_status", "submission_status"):
+        entry[f"{status}_zh"] = label_zh(row[status])
+    entry["at"] = as_utc(row["at"]).isoformat()
+    return entry

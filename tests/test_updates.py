@@ -1,0 +1,149 @@
+"""The update feed (issue 5): changes made by the authorities reach outbox/updates exactly once and outbox/forms.csv
+shows where every form stands; only an enrolled device of the enterprise may pull it."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from agent.engine import Agent
+from agent.workspace import Workspace
+from center.service import Center
+from sync.client import BatchRefused, CenterClient
+from sync.protocol import batch_document, canonical_json, sign_detached
+from tests.rigs import (
+    ENTERPRISE,
+    PIN,
+    agent_for,
+    enroll_device,
+    enrolled_card,
+    free_port,
+    serve,
+    wait_for,
+    workspace_for,
+)
+
+OTHER = "3102450002"
+
+
+@dataclass
+class Rig:
+    center: Center
+    workspace: Workspace
+    agent: Agent
+    port: int
+    forms: list[str]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    center = Center.open(str(tmp_path / "center.db"))
+    center.create_enterprise(ENTERPRISE, "测试公司")
+    center.create_enterprise(OTHER, "另一家公司")
+    card, port = enrolled_card(center), free_port()
+    forms = center.issue_forms(ENTERPRISE, 3)
+    center.issue_forms(OTHER, 2)  # another enterprise's changes never reach this agent
+    workspace = workspace_for(tmp_path / "ws", center, port)
+    enroll_device(center, workspace)
+    runner: web.AppRunner = await serve(center, port)
+    agent = agent_for(workspace, center, card, port)
+    await agent.start()
+    await asyncio.get_running_loop().run_in_executor(None, agent.unlock, PIN)
+    yield Rig(center, workspace, agent, port, forms)
+    await agent.stop()
+    await runner.cleanup()
+    center.close()
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+
+
+def all_updates(workspace: Workspace) -> list[dict[str, str]]:
+    return [row for path in sorted((workspace.outbox / "updates").glob("updates-*.csv")) for row in read(path)]
+
+
+async def test_changes_reach_the_outbox_once_and_forms_csv_shows_where_each_form_stands(rig: Rig) -> None:
+    await rig.agent.sync_now()
+    issued = all_updates(rig.workspace)
+    assert [(u["form_no"], u["event"]) for u in issued] == [(f, "issued") for f in rig.forms]
+    assert issued[0]["safe_status_zh"] == "有效" and issued[0]["customs_status_zh"] == "未用"
+
+    (rig.workspace.inbox / "filings" / "a.csv").write_text(f"form_no,port\n{rig.forms[0]},2200\n")
+    await wait_for(rig.workspace.results / "a.result.csv")
+    declaration = rig.center.new_declaration_no("2200", dt.date(2026, 11, 27))
+    rig.center.customs_use(rig.forms[0], declaration, "2200", "2026-11-27")
+    await rig.agent.sync_now()
+    await rig.agent.sync_now()  # nothing new: no new file, nothing repeated
+
+    updates = all_updates(rig.workspace)
+    seqs = [int(u["seq"]) for u in updates]
+    assert seqs == sorted(set(seqs)), "every change once, in order"
+    assert [(u["form_no"], u["event"]) for u in updates[3:]] == [(rig.forms[0], "filed"), (rig.forms[0], "used")]
+    forms = {row["form_no"]: row for row in read(rig.workspace.outbox / "forms.csv")}
+    assert sorted(forms) == sorted(rig.forms)
+    assert forms[rig.forms[0]]["customs_status"] == "used" and forms[rig.forms[0]]["customs_status_zh"] == "已用"
+    assert forms[rig.forms[1]]["customs_status"] == "unused"
+
+
+async def test_a_crash_before_the_cursor_moved_rewrites_the_same_file(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = rig.agent.store.apply_updates
+
+    def crash(*args: object) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr(rig.agent.store, "apply_updates", crash)
+    await rig.agent.sync_now()  # the page is written, the cursor is not moved
+    first = sorted((rig.workspace.outbox / "updates").glob("updates-*.csv"))
+    assert len(first) == 1
+    monkeypatch.setattr(rig.agent.store, "apply_updates", real)
+    rig.center.issue_forms(ENTERPRISE, 1)  # a new change arrives meanwhile
+    await rig.agent.sync_now()
+    files = sorted((rig.workspace.outbox / "updates").glob("updates-*.csv"))
+    assert files[0] == first[0] and len(files) == 2
+    assert len(read(files[0])) == 3 and len(read(files[1])) == 1  # the promised page, then the new change
+    assert rig.agent.store.update_cursor() == max(int(u["seq"]) for u in all_updates(rig.workspace))
+
+
+async def test_only_an_enrolled_device_of_the_enterprise_pulls_its_feed(rig: Rig, tmp_path: Path) -> None:
+    anonymous = CenterClient(f"http://127.0.0.1:{rig.port}")
+    other_ws = workspace_for(tmp_path / "other", rig.center, rig.port)
+    enroll_device(rig.center, other_ws, OTHER)
+    other = agent_for(other_ws, rig.center, enrolled_card(rig.center, OTHER), rig.port)
+    try:
+        with pytest.raises(BatchRefused) as refused:
+            await anonymous.updates(0, 100)
+        assert refused.value.code == "DEVICE_UNAUTHORIZED" and refused.value.status == 401
+        others = await other.client.updates(0, 100)
+        assert len(others) == 2 and not {u["form_no"] for u in others} & set(rig.forms)
+    finally:
+        await anonymous.close()
+        await other.client.close()
+
+
+async def test_the_device_key_can_never_sign_a_business_batch(rig: Rig) -> None:
+    device = rig.agent.client.device
+    assert device is not None
+    payload = {
+        "v": 1,
+        "batch_id": "device-signed",
+        "kind": "filings",
+        "enterprise": ENTERPRISE,
+        "created_at": "2026-11-27T00:00:00+00:00",
+        "records": [{"seq": 2, "form_no": rig.forms[1], "port": "2200"}],
+    }
+    signature = sign_detached(canonical_json(payload), device.chain, device.sign_digest)
+    with pytest.raises(BatchRefused) as refused:
+        await rig.agent.client.send_batch(batch_document(payload, signature))
+    assert refused.value.code == "OPERATOR_UNKNOWN"
+    assert rig.center.form(rig.forms[1])["customs_status"] == "unused"  # type: ignore[index]
