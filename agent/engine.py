@@ -321,7 +321,12 @@ class Agent:
             payload=json.dumps(header),
             signature=signature,
         ):
-            log.info("batch %s signed: %d records, one card signature", batch["id"], batch["record_count"])
+            log.info(
+                "batch %s signed (%s): %d records, one card signature",
+                batch["id"],
+                batch["source_name"],
+                batch["record_count"],
+            )
 
     # -- sending (event loop) -----------------------------------------------------------------------------------
 
@@ -331,13 +336,14 @@ class Agent:
             payload = {**json.loads(batch["payload"]), "records": records}
             # Marked sent before the request: after a crash we know it may have been applied, and resending the
             # same batch id is answered from the center's stored answer, never applied twice.
-            await self._run(self.store.move, batch["id"], [st.SIGNED], st.SENT)
+            if await self._run(self.store.move, batch["id"], [st.SIGNED], st.SENT):
+                log.info("batch %s sent (%s): %d records", batch["id"], batch["source_name"], batch["record_count"])
             try:
                 answer = await self.client.send_batch(batch_document(payload, batch["signature"]))
                 verify_answer(answer, payload, self.center_ca)
             except CenterUnavailable as exc:
                 self._center_failed(exc)
-                log.warning("batch %s stays queued: %s", batch["id"], exc)
+                log.warning("batch %s stays queued (%s): %s", batch["id"], batch["source_name"], exc)
                 return
             except BatchRefused as exc:
                 await self._run(self._refuse, batch, payload, exc)
@@ -352,7 +358,13 @@ class Agent:
             await self._run(
                 self.store.move, batch["id"], [st.SENT], st.ACKNOWLEDGED, answer=json.dumps(answer, ensure_ascii=False)
             )
-            log.info("batch %s acknowledged: %d OK, %d refused", batch["id"], ok, len(answer["results"]) - ok)
+            log.info(
+                "batch %s acknowledged (%s): %d OK, %d refused",
+                batch["id"],
+                batch["source_name"],
+                ok,
+                len(answer["results"]) - ok,
+            )
 
     def _refuse(self, batch: dict[str, Any], payload: dict[str, Any], refusal: BatchRefused) -> None:
         """A whole-batch refusal is final: every row gets its result, with the center's reason."""
@@ -368,7 +380,13 @@ class Agent:
         ]
         answer = json.dumps({"results": results, "refused": refusal.code}, ensure_ascii=False)
         self.store.move(batch["id"], [st.SENT], st.ACKNOWLEDGED, answer=answer, problem=str(refusal))
-        log.warning("batch %s refused by the center: %s", batch["id"], refusal)
+        log.warning(
+            "batch %s refused by the center (%s, %d records): %s",
+            batch["id"],
+            batch["source_name"],
+            len(results),
+            refusal,
+        )
         self.refusal = {"batch": batch["source_name"], "code": refusal.code, "message": refusal.en}
 
     # -- delivery (worker thread) -------------------------------------------------------------------------------
@@ -390,7 +408,14 @@ class Agent:
             final = st.REJECTED if "refused" in answer else st.DELIVERED
             self.store.move(batch["id"], [st.ACKNOWLEDGED], final)
             self._announce("result", result_file)
-            log.info("batch %s %s: results in %s", batch["id"], final, result_file.name)
+            log.info(
+                "batch %s %s (%s): %d result rows in %s",
+                batch["id"],
+                final,
+                batch["source_name"],
+                len(answer["results"]),
+                result_file.name,
+            )
 
     def _output_paths(self, batch: dict[str, Any]) -> tuple[Path, Path]:
         """Chosen once and recorded, so a delivery re-run after a crash rewrites the same two files."""

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +173,7 @@ async def test_rows_the_agent_can_check_are_refused_before_signing(rig: Rig, age
     assert "not in the port table" in errors[0]["message"] and "appears more than once" in errors[1]["message"]
     assert rig.card.signatures == 0
 
+
 async def test_a_batch_changed_after_signing_is_refused(rig: Rig, agent: Agent) -> None:
     await unlock(agent, PIN)
     drop(rig.workspace, "a.csv", [(rig.mine[0], "2200")])
@@ -209,7 +211,10 @@ async def test_the_same_batch_sent_twice_is_applied_once(rig: Rig, agent: Agent)
     assert again["results"][0]["code"] == "OK"
 
 
-async def test_wrong_pin_reports_tries_left_and_is_never_retried(rig: Rig, agent: Agent) -> None:
+async def test_wrong_pin_reports_tries_left_and_is_never_retried(
+    rig: Rig, agent: Agent, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     before = rig.card.verify_attempts  # enrollment verified the PIN once
     with pytest.raises(InvalidPinError) as wrong:
         await unlock(agent, "000000")
@@ -225,6 +230,8 @@ async def test_wrong_pin_reports_tries_left_and_is_never_retried(rig: Rig, agent
     await unlock(agent, PIN)  # the clerk types the right PIN: the waiting batch goes out
     rows = read_csv(await wait_for(rig.workspace.results / "c.result.csv"))
     assert rows[0]["code"] == "OK"
+    assert "000000" not in caplog.text and PIN not in caplog.text  # no PIN in any log line
+    assert "awaits the card" in caplog.text and "c.csv" in caplog.text  # one line per state change, with the file
 
 
 async def test_the_card_blocks_after_three_wrong_pins(rig: Rig, agent: Agent) -> None:
