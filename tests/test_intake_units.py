@@ -75,3 +75,23 @@ def test_temporary_and_lock_files_are_ignored(tmp_path: Path) -> None:
     finally:
         watcher.stop()
     assert seen == [tmp_path / "real.csv"]
+
+
+def test_a_file_locked_by_another_program_is_retried_not_failed(tmp_path: Path, monkeypatch) -> None:
+    # Linux has no mandatory locks: the lock Excel holds on Windows is played by _openable refusing for a while.
+    from inbox import watcher as watcher_module
+
+    locked_until = time.monotonic() + 0.6
+    monkeypatch.setattr(watcher_module, "_openable", lambda path: time.monotonic() > locked_until)
+    seen: list[float] = []
+    watcher = InboxWatcher(tmp_path, lambda path: seen.append(time.monotonic()), quiet=0.05)
+    watcher.start()
+    try:
+        (tmp_path / "locked.csv").write_bytes(b"form_no,port\n")
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+    finally:
+        watcher.stop()
+    assert len(seen) == 1 and seen[0] >= locked_until
