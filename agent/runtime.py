@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,15 @@ def load_device(workspace: Workspace) -> DeviceCredential | None:
     return DeviceCredential([x509.load_pem_x509_certificate(cert_file.read_bytes())], software_signer(key))
 
 
+def pinned_tls(config: AgentConfig) -> ssl.SSLContext | None:
+    """For an https center: trust exactly the center's CA (pinned in agent.toml), nothing else."""
+    if not config.center_url.startswith("https:"):
+        return None
+    if not config.ca_file.exists():
+        raise ConfigError(f"the center's CA certificate {config.ca_file} is missing")
+    return ssl.create_default_context(cafile=str(config.ca_file))
+
+
 def no_card() -> Connection:
     raise NoCardError("the sync daemon never uses the card: signing is done by 'eport-agent run'")
 
@@ -96,7 +106,7 @@ def build_agent(
     return Agent(
         workspace,
         OperatorCard(no_card) if headless else open_card(config, workspace),
-        CenterClient(config.center_url, device=load_device(workspace)),
+        CenterClient(config.center_url, ssl_context=pinned_tls(config), device=load_device(workspace)),
         load_center_ca(config),
         schedule=config.sync_trigger(),
         retry_cap=config.retry_cap,

@@ -8,6 +8,7 @@ can read the database file is the center. A deployment moves them to an HSM or w
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy.engine import Connection
 
 from center.db import business_date, devices, keys, operators
@@ -260,6 +261,40 @@ class Authority:
         )
         now = dt.datetime.now(dt.UTC)
         return _issue(self._ca, public_key, subject, now, now + dt.timedelta(days=days))
+
+    def issue_server_certificate(
+        self, hosts: Sequence[str], days: int = 825
+    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+        """A TLS server certificate for the center itself, from the CA that agents pin (so no public CA is
+        involved and an agent trusts exactly this center)."""
+        if not hosts:
+            raise ValueError("a server certificate names at least one host")
+        names: list[x509.GeneralName] = []
+        for host in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host))
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC)
+        not_after = min(now + dt.timedelta(days=days), self._ca.certificate.not_valid_after_utc)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name((NameOID.COMMON_NAME, hosts[0]), (NameOID.ORGANIZATION_NAME, "E-Port Data Center")))
+            .issuer_name(self._ca.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - CLOCK_SKEW)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._ca.key.public_key()), critical=False
+            )
+            .sign(self._ca.key, hashes.SHA256())
+        )
+        return key, cert
 
     def verify_device(self, conn: Connection, cert: x509.Certificate, now: dt.datetime) -> str:
         """The enterprise of the enrolled, unrevoked device whose certificate authorised a request."""

@@ -81,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     enroll.add_argument("--days", type=int, default=365, help="certificate and FX permission validity")
     enroll.add_argument("--out", required=True, type=Path, help="where to write the operator certificate (PEM)")
 
+    tls = commands.add_parser("tls", help="the center's own TLS certificate, from the CA agents pin")
+    tls_cmds = tls.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tls_issue = _with_db(tls_cmds.add_parser("issue", help="issue a server certificate for serve --tls-cert/--tls-key"))
+    tls_issue.add_argument("--host", action="append", required=True, help="a name or address agents use (repeat)")
+    tls_issue.add_argument("--cert-out", required=True, type=Path, help="certificate chain (PEM)")
+    tls_issue.add_argument("--key-out", required=True, type=Path, help="private key (PEM, written owner-only)")
+
     device = commands.add_parser("device", help="agents' own keys (unattended sync and update pulls)")
     device_cmds = device.add_subparsers(dest="action", required=True, metavar="ACTION")
     device_enroll = _with_db(device_cmds.add_parser("enroll", help="certify an agent's device key"))
@@ -238,6 +245,12 @@ def _run(args: argparse.Namespace) -> int:
             print(f"enterprise {args.code} {'created' if created else 'already registered'}: {args.name}")
         elif args.command == "operator":
             _enroll(center, args)
+        elif args.command == "tls":
+            key_pem, chain_pem = center.issue_tls_certificate(args.host)
+            args.key_out.touch(mode=0o600)
+            args.key_out.write_text(key_pem, encoding="ascii")
+            args.cert_out.write_text(chain_pem, encoding="ascii")
+            print(f"TLS certificate for {', '.join(args.host)} written to {args.cert_out} (key {args.key_out})")
         elif args.command == "device":
             cert = center.enroll_device(args.enterprise, _load_public_key(args.public_key), args.name)
             args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import Connection, Engine
 
@@ -207,6 +208,14 @@ class Center:
                 )
             )
         return cert
+
+    def issue_tls_certificate(self, hosts: list[str]) -> tuple[str, str]:
+        """PEM key and certificate for serving TLS under ``hosts``, issued by the CA agents pin."""
+        key, cert = self._authority.issue_server_certificate(hosts)
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii")
+        return key_pem, certificate_pem(cert) + self.ca_certificate_pem()
 
     def device_enterprise(self, cert: x509.Certificate) -> str:
         """The enterprise an enrolled device acts for; refuses unknown, revoked or expired devices."""
