@@ -11,11 +11,15 @@ import json
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
+from agent.access_cli import add_commands as add_access_commands
+from agent.access_cli import run_access, run_permission
 from agent.card.errors import CardError, InvalidPinError, PinBlockedError
 from agent.config import AgentConfig, ConfigError
+from agent.control import AgentNotRunning, ControlClient
 from agent.store import Store
 from agent.workspace import Workspace, default_root
 
@@ -55,7 +59,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _setup_logging(workspace, args.verbose)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_demo(workspace.root, args.port))
+            asyncio.run(run_demo(workspace.root, args.port, simulate=not args.no_simulate))
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
@@ -83,40 +87,274 @@ async def _run(workspace: Workspace) -> None:
     from agent.runtime import build_agent
 
     agent = build_agent(workspace, AgentConfig.load(workspace))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     await agent.start()
     try:
-        await loop.run_in_executor(None, _ask_pin, agent)
+        await asyncio.get_running_loop().run_in_executor(None, _ask_pin, agent)
         print(f"agent running on {workspace.root}; drop files into {workspace.inbox}; Ctrl-C stops.", flush=True)
-        await stop.wait()
+        await _until_signalled()
     finally:
         await agent.stop()
 
 
+async def _until_signalled() -> None:
+    """Wait for Ctrl-C or SIGTERM (a service manager's stop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _run_with_tray(workspace: Workspace, pystray: Any) -> None:
+    """The tray takes the main thread (its toolkits want it); the engine's event loop runs on another one."""
+    from agent.runtime import build_agent
+    from tray.app import TrayApp, load_dialogs
+
+    loop = asyncio.new_event_loop()
+    agent = build_agent(workspace, AgentConfig.load(workspace))
+    loop.run_until_complete(agent.start())
+    engine = threading.Thread(target=loop.run_forever, name="agent-loop", daemon=True)
+    engine.start()
+    try:
+        print(f"agent running on {workspace.root} with its tray icon; drop files into {workspace.inbox}.", flush=True)
+        TrayApp(agent, pystray, workspace.inbox, workspace.outbox, dialogs=load_dialogs()).run()
+    finally:
+        asyncio.run_coroutine_threadsafe(agent.stop(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        engine.join()
+        loop.close()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from tray.app import load_backend
+
+    workspace = _workspace(args)
+    _setup_logging(workspace, args.verbose)
+    pystray = None if args.no_tray else load_backend()
+    with contextlib.suppress(KeyboardInterrupt):
+        if pystray is None:
+            asyncio.run(_run(workspace))
+        else:
+            _run_with_tray(workspace, pystray)
+    return 0
+
+
+async def _sync_daemon(workspace: Workspace) -> None:
+    from agent.runtime import build_agent
+
+    agent = build_agent(workspace, AgentConfig.load(workspace), headless=True)
+    await agent.start()
+    try:
+        log.info("sync daemon running on %s (sending, delivering, pulling; signing stays with 'run')", workspace.root)
+        await _until_signalled()
+    finally:
+        await agent.stop()
+
+
+def cmd_sync_daemon(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
     _setup_logging(workspace, args.verbose)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(workspace))
+        asyncio.run(_sync_daemon(workspace))
     return 0
+
+
+async def _sync_once(workspace: Workspace) -> None:
+    from agent.runtime import build_agent
+
+    agent = build_agent(workspace, AgentConfig.load(workspace), headless=True)
+    try:
+        await agent.sync_now()
+    finally:
+        await agent.stop()
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """One sync now: send what is signed, deliver what is answered. A running agent does the same on its schedule."""
+    workspace = _workspace(args)
+    _setup_logging(workspace, args.verbose)
+    asyncio.run(_sync_once(workspace))
+    return cmd_status(args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
     if not workspace.is_initialised():
         raise ConfigError(f"{workspace.root} is not a workspace: run 'eport-agent init' first")
-    batches = Store(workspace.store_file).counts()
-    if args.json:
-        print(json.dumps({"workspace": str(workspace.root), "batches": batches}, ensure_ascii=False, indent=2))
-    else:
-        print(f"workspace {workspace.root}")
-        for state, count in sorted(batches.items()):
-            print(f"  {state:20} {count}")
+    try:
+        status: dict[str, Any] = ControlClient.for_state(workspace.state).status()
+    except AgentNotRunning:
+        print(
+            "(no agent is running on this workspace: the stored queue and what the agent last recorded)",
+            file=sys.stderr,
+        )
+        store = Store(workspace.store_file)
+        status = {"workspace": str(workspace.root), "batches": store.counts(), **store.meta()}
+    from agent.access import describe as describe_access
+    from agent.access import with_access
+
+    status = with_access(workspace, status)  # the 17999 accounts, and warnings ahead of their end
+    if getattr(args, "json", False):
+        print(json.dumps(status, ensure_ascii=False, indent=2))
+        return 0
+    print(f"workspace {workspace.root}")
+    for state, count in sorted(status.pop("batches").items()):
+        print(f"  {state:20} {count}")
+    for warning in status.pop("warnings", None) or ():
+        print(f"warning: {warning}")
+    for line in describe_access(status.pop("access")) if "access" in status else ():
+        print(line)
+    for name, value in status.items():
+        if name != "workspace" and value:
+            print(f"{name.replace('_', ' '):22} {value}")
     return 0
+
+
+def _read_pin(args: argparse.Namespace) -> str:
+    """The PIN from the terminal (not echoed), or one line of stdin with --pin-stdin (for scripts)."""
+    if args.pin_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise ConfigError("no terminal to ask the PIN on: pass --pin-stdin and give the PIN on standard input")
+    return getpass.getpass("Operator card PIN (操作员卡密码): ")
+
+
+def _pin_failure(exc: Exception) -> int:
+    """Tell the clerk what a failed PIN means and what to do; the PIN itself is never printed."""
+    if isinstance(exc, InvalidPinError):
+        print(f"wrong PIN: {exc.tries_left} tries left before the card blocks; batches wait.", file=sys.stderr)
+    elif isinstance(exc, PinBlockedError):
+        print("the card is blocked (too many wrong PINs): ask the card issuer to unblock it.", file=sys.stderr)
+    else:
+        print(f"card: {exc}", file=sys.stderr)
+    return 1
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    """Unlock the card held by the running agent (`run` or `demo`), through its control channel."""
+    workspace = _workspace(args)
+    try:
+        agent = ControlClient.for_state(workspace.state)
+        agent.status()  # is it there? Ask before the PIN is typed in vain
+    except AgentNotRunning:
+        print(
+            f"eport-agent: no agent is running on {workspace.root}: start it with 'eport-agent run'"
+            " (the card is unlocked for the agent that holds it; nothing was sent to the card)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        agent.unlock(_read_pin(args))
+    except (CardError, ValueError) as exc:
+        return _pin_failure(exc)
+    print("card unlocked: waiting batches are signed now")
+    return 0
+
+
+def _card_info_from_card(workspace: Workspace) -> dict[str, Any]:
+    """Read the card directly (only when no agent holds it: our disconnect resets the card)."""
+    from agent.card.piv import PivSession
+    from agent.operator_card import CardState, describe_card
+    from agent.runtime import EMULATED_LABEL, card_connector
+
+    connection = card_connector(AgentConfig.load(workspace), workspace)()
+    try:
+        session = PivSession(connection)
+        tries = session.pin_tries_left()
+        state = CardState.BLOCKED if tries == 0 else CardState.LOCKED
+        info, _certificate = describe_card(session, str(getattr(connection, "reader", EMULATED_LABEL)), state, tries)
+    finally:
+        connection.close()
+    return {**info.as_dict(), "warnings": info.warnings()}
+
+
+CARD_FIELDS = (
+    ("reader", "reader"),
+    ("serial", "card serial"),
+    ("state", "state"),
+    ("pin_tries_left", "PIN tries left"),
+    ("subject", "certificate"),
+    ("operator", "operator"),
+    ("enterprise", "enterprise"),
+    ("not_after", "valid until"),
+    ("problem", "problem"),
+)
+
+
+def cmd_card_info(args: argparse.Namespace) -> int:
+    workspace = _workspace(args)
+    try:
+        info = {**ControlClient.for_state(workspace.state).card_info(), "source": "agent"}
+    except AgentNotRunning:
+        try:
+            info = {**_card_info_from_card(workspace), "source": "card"}
+        except CardError as exc:
+            print(f"eport-agent: card: {exc}", file=sys.stderr)
+            return 1
+    if info["source"] == "card":
+        print("(no agent is running on this workspace: read from the card directly)", file=sys.stderr)
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+        return 0
+    for key, label in CARD_FIELDS:
+        if info.get(key) is not None:
+            print(f"{label:16} {info[key]}")
+    for warning in info.get("warnings") or ():
+        print(f"warning: {warning}")
+    return 0
+
+
+def cmd_card_enroll(args: argparse.Namespace) -> int:
+    """New key on the card, its certificate from the center's CA (a local center database), written to the card."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from agent.operator_card import enroll_card
+    from agent.runtime import EMULATED, card_connector, emulated_card_file
+    from center.refusals import Refusal
+    from center.service import Center
+
+    workspace = _workspace(args)
+    with contextlib.suppress(AgentNotRunning):
+        ControlClient.for_state(workspace.state).status()
+        print(
+            "eport-agent: stop the running agent first: enrolling replaces the key of the card it holds",
+            file=sys.stderr,
+        )
+        return 2
+    config = AgentConfig.load(workspace)
+    connection = card_connector(config, workspace)()
+    try:
+        pin = _read_pin(args)
+        with Center.open(args.db) as center:
+            certificate = enroll_card(
+                connection,
+                pin,
+                lambda key, serial: center.enroll_operator(args.enterprise, key, args.name, serial, args.days),
+            )
+            if not config.ca_file.exists():  # first enrollment on this PC: pin the center that certified the card
+                config.ca_file.write_bytes(center.ca_certificate().public_bytes(Encoding.PEM))
+                print(f"pinned the center's CA in {config.ca_file}")
+    except Refusal as refusal:
+        print(f"eport-agent: the center refused: {refusal.code}: {refusal.zh} / {refusal.en}", file=sys.stderr)
+        return 1
+    except (CardError, ValueError) as exc:
+        return _pin_failure(exc)
+    finally:
+        connection.close()
+    if config.card_reader == EMULATED:
+        from agent.card.emulated import EmulatedConnection
+
+        assert isinstance(connection, EmulatedConnection)
+        connection.card.save(emulated_card_file(workspace))
+    print(
+        f"card enrolled: {certificate.subject.rfc4514_string()}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}"
+    )
+    return 0
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    return cmd_card_enroll(args) if args.card_command == "enroll" else cmd_card_info(args)
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
@@ -124,6 +362,16 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
     print(filling_rules(), end="")
     return 0
+
+
+def cmd_access(args: argparse.Namespace) -> int:
+    """17999 access accounts, asked of the center with this agent's device credential (agent.access_cli)."""
+    return run_access(_workspace(args), args)
+
+
+def cmd_permission(args: argparse.Namespace) -> int:
+    """IC card permission extensions: signed by the legal-person card in the reader (agent.access_cli)."""
+    return run_permission(_workspace(args), args, lambda: _read_pin(args), _pin_failure)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -135,14 +383,46 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("init", parents=[common], help="create the workspace folders and agent.toml")
     demo = commands.add_parser("demo", parents=[common], help="run a local center and the agent with an emulated card")
     demo.add_argument("--port", type=int, default=8710, help="loopback port of the demo center (default 8710)")
-    commands.add_parser("run", parents=[common], help="watch the inbox, sign with the card, sync on schedule")
+    demo.add_argument("--no-simulate", action="store_true", help="don't play customs and SAFE in the demo center")
+    run = commands.add_parser("run", parents=[common], help="watch the inbox, sign with the card, sync on schedule")
+    run.add_argument("--no-tray", action="store_true", help="no tray icon, even when a desktop is there")
+    pin = argparse.ArgumentParser(add_help=False)
+    pin.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input (for scripts)")
+    commands.add_parser("unlock", parents=[common, pin], help="unlock the card of the running agent with its PIN")
+    card = commands.add_parser("card", help="the operator card: info, enroll")
+    card_commands = card.add_subparsers(dest="card_command", required=True)
+    info = card_commands.add_parser("info", parents=[common], help="reader, serial, certificate, PIN tries left")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    enroll = card_commands.add_parser(
+        "enroll", parents=[common, pin], help="new key on the card, certified by the center's CA, written back"
+    )
+    enroll.add_argument("--db", required=True, help="the center's database (a local center: path or SQLAlchemy URL)")
+    enroll.add_argument("--enterprise", required=True, help="the operator's enterprise code (经营单位代码)")
+    enroll.add_argument("--name", required=True, help="the operator's name")
+    enroll.add_argument("--days", type=int, default=365, help="certificate and FX permission validity (default 365)")
+    commands.add_parser("sync-daemon", parents=[common], help="headless sync only (send, deliver, pull): a service")
+    sync = commands.add_parser("sync", parents=[common], help="sync once now and show the queue")
+    sync.add_argument("--json", action="store_true", help="print JSON")
     commands.add_parser("rules", help="print the filling rules (填写规范) of every batch kind")
     status = commands.add_parser("status", parents=[common], help="show the queue")
     status.add_argument("--json", action="store_true", help="print JSON")
+    add_access_commands(commands, common, pin)
     return root
 
 
-COMMANDS = {"init": cmd_init, "demo": cmd_demo, "run": cmd_run, "status": cmd_status, "rules": cmd_rules}
+COMMANDS = {
+    "init": cmd_init,
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "status": cmd_status,
+    "rules": cmd_rules,
+    "sync-daemon": cmd_sync_daemon,
+    "sync": cmd_sync,
+    "unlock": cmd_unlock,
+    "card": cmd_card,
+    "access": cmd_access,
+    "permission": cmd_permission,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

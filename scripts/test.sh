@@ -17,6 +17,8 @@ cleanup() {
   if [ -n "$started_pcscd" ]; then
     kill "$started_pcscd" 2>/dev/null || true
     wait "$started_pcscd" 2>/dev/null || true
+    # The pcscd-restart test replaces the daemon it kills; that replacement is ours to stop too.
+    pkill -x pcscd 2>/dev/null || true
   fi
   if [ -n "$pg_dir" ]; then
     as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1 || true

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -174,3 +175,71 @@ class PcscConnection:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
+
+
+# --- Presence watching (used by agent.card.monitor) ------------------------------------------------------------
+
+# pcsc-lite and Windows wake a status-change wait on this pseudo-reader when a reader is plugged in or out.
+PNP_NOTIFICATION = "\\\\?PnP?\\Notification"
+STATE_UNAWARE = scard.SCARD_STATE_UNAWARE
+
+
+@dataclass(frozen=True)
+class ReaderStatus:
+    """One reader as a status-change wait left it.
+
+    ``event_state`` goes back unchanged into the next wait: its high 16 bits count insertions and removals, so a
+    card swapped between two waits still shows as a change.
+    """
+
+    reader: str
+    event_state: int
+
+    @property
+    def has_card(self) -> bool:
+        return bool(self.event_state & scard.SCARD_STATE_PRESENT) and not self.event_state & scard.SCARD_STATE_MUTE
+
+    @property
+    def gone(self) -> bool:
+        """The reader was unplugged (or never existed)."""
+        return bool(self.event_state & (scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE))
+
+    @property
+    def card_events(self) -> int:
+        return self.event_state >> 16
+
+
+def establish_context() -> int:
+    """A new PC/SC context for a long-lived watcher; PcscUnavailableError while pcscd is down."""
+    return _establish()
+
+
+def release_context(context: int) -> None:
+    """Release a context; a context that died with pcscd cannot be released and is ignored."""
+    with contextlib.suppress(CardError):
+        _call(scard.SCardReleaseContext, context)
+
+
+def context_readers(context: int) -> list[str]:
+    """Names of the connected readers, through an existing context."""
+    return _list(context)
+
+
+def wait_for_change(context: int, known: list[tuple[str, int]], timeout: float) -> list[ReaderStatus] | None:
+    """Block until one of ``known`` (reader, last event state) changes; None on timeout or :func:`cancel`.
+
+    Pass ``STATE_UNAWARE`` for a reader seen for the first time: the answer is then its current state, at once.
+    """
+    hresult, states = _call(scard.SCardGetStatusChange, context, int(timeout * 1000), known)
+    if hresult in (scard.SCARD_E_TIMEOUT, scard.SCARD_E_CANCELLED):
+        return None
+    if hresult != scard.SCARD_S_SUCCESS:
+        raise _error_for(hresult)
+    changed = scard.SCARD_STATE_CHANGED
+    return [ReaderStatus(str(reader), int(event_state) & ~changed) for reader, event_state, _atr in states]
+
+
+def cancel(context: int) -> None:
+    """Wake a :func:`wait_for_change` blocked on ``context`` in another thread."""
+    with contextlib.suppress(CardError):
+        _call(scard.SCardCancel, context)

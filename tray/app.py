@@ -1,0 +1,228 @@
+"""The tray icon: a thin front end over the agent facade.
+
+It only calls the facade (``status``, ``request_sync``, ``pause``, ``resume``, ``unlock``, ``subscribe``), never the
+engine's insides. The engine runs its event loop on another thread; the tray's own thread only draws: it polls
+``status()`` from pystray's setup thread, and anything slow — the PIN dialog and the card I/O of unlocking, the
+status window — runs on one UI worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+from tray.icons import draw_icon
+from tray.state import TrayView, tray_view
+
+log = logging.getLogger("eport.tray")
+
+TITLE = "E-Port agent"
+
+
+class AgentFacade(Protocol):
+    def status(self) -> dict[str, Any]: ...
+
+    def request_sync(self) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def unlock(self, pin: str) -> None: ...
+
+    def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None: ...
+
+
+class Dialogs(Protocol):
+    """tray.dialogs, or a stand-in in tests."""
+
+    def ask_pin(self, unlock: Callable[[str], None], tries_left: int | None) -> bool: ...
+
+    def show_status(self, lines: Sequence[str]) -> None: ...
+
+
+def load_backend() -> ModuleType | None:
+    """pystray, ready to draw; None when there is no desktop to draw on (the reason is logged, once)."""
+    explicit = os.environ.get("PYSTRAY_BACKEND")
+    if sys.platform.startswith("linux") and not explicit and not os.environ.get("DISPLAY"):
+        log.info("no display (DISPLAY is not set): running headless, without the tray icon")
+        return None
+    try:
+        import pystray
+    except Exception as exc:  # without a desktop pystray raises Xlib's errors, not only ImportError
+        log.info("no tray icon (%s): running headless", exc)
+        return None
+    return pystray
+
+
+def load_dialogs() -> Dialogs | None:
+    try:
+        from tray import dialogs
+    except ImportError:  # Python built without Tk
+        return None
+    return dialogs
+
+
+def open_folder(path: Path) -> None:
+    """Show a folder in the desktop's file manager."""
+    try:
+        if sys.platform == "win32":
+            os.startfile(path)  # type: ignore[attr-defined]  # Windows only
+        else:
+            subprocess.Popen(["open" if sys.platform == "darwin" else "xdg-open", str(path)])
+    except OSError as exc:  # no file manager: the clerk still has the path in the log
+        log.warning("cannot open %s: %s", path, exc)
+
+
+def _notice(event: dict[str, Any]) -> tuple[str, str]:
+    name = Path(event["path"]).name
+    if event["type"] == "errors":
+        return "File not sent", f"Mistakes found: see {name}"
+    return "Results written", name
+
+
+class TrayApp:
+    def __init__(
+        self,
+        agent: AgentFacade,
+        pystray: ModuleType,
+        inbox: Path,
+        outbox: Path,
+        poll: float = 1.0,
+        dialogs: Dialogs | None = None,
+        show_folder: Callable[[Path], None] = open_folder,
+    ) -> None:
+        self.agent = agent
+        self.inbox, self.outbox = inbox, outbox
+        self._poll = poll
+        self._dialogs = dialogs
+        self._show_folder = show_folder
+        self._stopped = threading.Event()
+        self._ui = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tray-ui")
+        self._refreshing = threading.Lock()  # the poll, the menu and the UI thread all refresh
+        self._status = agent.status()
+        self.view = tray_view(self._status)
+        self.icon = pystray.Icon("eport-agent", draw_icon(self.view.level), self.view.tooltip, self._menu(pystray))
+        agent.subscribe(self._written)
+
+    def _menu(self, pystray: ModuleType) -> Any:
+        item, menu = pystray.MenuItem, pystray.Menu
+        return menu(
+            # On X the icon has no menu, only a click: it unlocks a locked card, else shows the status.
+            item("Unlock card…", self.unlock, default=self._locked, enabled=lambda _item: self.view.card != "unlocked"),
+            item("Sync now", self.sync_now),
+            item("Open inbox", lambda: self._show_folder(self.inbox)),
+            item("Open outbox", lambda: self._show_folder(self.outbox)),
+            item(lambda _item: "Resume" if self.view.paused else "Pause", self.toggle_pause),
+            item("Status", self.show_status, default=lambda menu_item: not self._locked(menu_item)),
+            menu.SEPARATOR,
+            item("Quit", self.stop),
+        )
+
+    def _locked(self, _item: Any) -> bool:
+        return self.view.card == "locked"
+
+    # -- running --------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Show the icon until Quit, Ctrl-C or SIGTERM; call from the main thread."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda _signum, _frame: self.stop())
+        self.icon.run(self._watch)
+        self._ui.shutdown(wait=False, cancel_futures=True)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.icon.stop()
+
+    def _watch(self, icon: Any) -> None:
+        icon.visible = True
+        while not self._stopped.wait(self._poll):
+            try:
+                self.refresh()
+            except Exception:  # a failed look is logged; the icon stays and looks again
+                log.exception("tray: status failed")
+
+    def refresh(self) -> TrayView:
+        """Ask the agent and redraw what changed."""
+        with self._refreshing:
+            self._status = self.agent.status()
+            view = tray_view(self._status)
+            if view.level is not self.view.level:
+                self.icon.icon = draw_icon(view.level)
+            if view.tooltip != self.view.tooltip:
+                self.icon.title = view.tooltip
+            if (view.card, view.paused) != (self.view.card, self.view.paused):
+                self.icon.update_menu()
+            self.view = view
+            return view
+
+    # -- menu actions (pystray's thread: quick, or handed to the UI thread) ------------------------------------
+
+    def sync_now(self) -> None:
+        self.agent.request_sync()
+
+    def toggle_pause(self) -> None:
+        if self.view.paused:
+            self.agent.resume()
+        else:
+            self.agent.pause()
+        self.refresh()
+
+    def unlock(self) -> None:
+        self._ui.submit(self._ask_pin)
+
+    def show_status(self) -> None:
+        self._ui.submit(self._show_status)
+
+    def _ask_pin(self) -> None:
+        if self._dialogs is None:
+            self._notify("Card locked", "Unlock it with: eport-agent unlock")
+            return
+        try:
+            if self._dialogs.ask_pin(self.agent.unlock, self._tries_left()):
+                self.refresh()
+        except Exception:
+            log.exception("tray: the PIN dialog failed")
+
+    def _tries_left(self) -> int | None:
+        tries = self._status.get("pin_tries_left")
+        return tries if isinstance(tries, int) else None
+
+    def _show_status(self) -> None:
+        view = self.refresh()
+        lines = [*view.reasons, "", *view.tooltip.splitlines()[1:]]
+        if self._status.get("last_sync"):
+            lines.append(f"last sync {self._status['last_sync']}")
+        if self._dialogs is None:
+            self._notify(TITLE, "; ".join(view.reasons))
+            return
+        try:
+            self._dialogs.show_status(lines)
+        except Exception:
+            log.exception("tray: the status window failed")
+
+    # -- notifications (the engine's worker thread) ------------------------------------------------------------
+
+    def _written(self, event: dict[str, Any]) -> None:
+        title, message = _notice(event)
+        self._notify(title, message)
+
+    def _notify(self, title: str, message: str) -> None:
+        if self.icon.HAS_NOTIFICATION:
+            try:
+                self.icon.notify(message, title)
+                return
+            except NotImplementedError:
+                pass
+        log.info("%s: %s", title, message)  # the backend shows no notifications (plain X): the log has it

@@ -1,0 +1,92 @@
+"""The tray's two small windows, in Tk: the PIN dialog and the status window.
+
+Each runs its own Tk main loop on the calling thread (the tray's UI thread, never the tray's event thread). The
+PIN dialog hands the PIN to ``unlock`` once per press of "Unlock" and forgets it: after a wrong PIN it shows the
+tries left and waits for the clerk, it never tries again by itself; a blocked card closes the way to typing.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable, Sequence
+
+from agent.card.errors import CardError, InvalidPinError, PinBlockedError
+
+BLOCKED = "The card is blocked: too many wrong PINs. Ask the card issuer (your administrator) to unblock it."
+
+
+def _tries(tries_left: int | None) -> str:
+    if tries_left is None:
+        return "Type the operator card's PIN (操作员卡密码)."
+    return f"Type the operator card's PIN (操作员卡密码). {tries_left} tries left before the card locks."
+
+
+class PinDialog:
+    """One PIN field, Unlock and Cancel. ``unlocked`` tells the caller how it ended."""
+
+    def __init__(self, root: tk.Tk, unlock: Callable[[str], None], tries_left: int | None) -> None:
+        self.root = root
+        self._unlock = unlock
+        self.unlocked = False
+        root.title("Unlock the operator card")
+        root.resizable(False, False)
+        self.message = tk.StringVar(root, BLOCKED if tries_left == 0 else _tries(tries_left))
+        tk.Label(root, textvariable=self.message, wraplength=320, justify="left").pack(padx=16, pady=(16, 8))
+        self.entry = tk.Entry(root, show="•", width=16)
+        self.entry.pack(padx=16)
+        buttons = tk.Frame(root)
+        buttons.pack(padx=16, pady=16, anchor="e")
+        self.ok = tk.Button(buttons, text="Unlock", command=self.submit, default="active")
+        self.ok.pack(side="left", padx=4)
+        tk.Button(buttons, text="Cancel", command=root.destroy).pack(side="left")
+        root.bind("<Return>", lambda _event: self.submit())
+        root.bind("<Escape>", lambda _event: root.destroy())
+        if tries_left == 0:
+            self._close_the_way()
+        else:
+            self.entry.focus_set()
+
+    def submit(self) -> None:
+        pin = self.entry.get()
+        self.entry.delete(0, tk.END)  # the field never keeps the PIN after a try
+        if not pin:
+            return
+        self.message.set("Checking the PIN with the card…")
+        self.root.update_idletasks()
+        try:
+            self._unlock(pin)
+        except InvalidPinError as exc:
+            self.message.set(f"Wrong PIN: {exc.tries_left} tries left before the card locks.")
+            return
+        except PinBlockedError:
+            self.message.set(BLOCKED)
+            self._close_the_way()
+            return
+        except (CardError, ValueError) as exc:  # no card, the card's own trouble, a PIN of the wrong form
+            self.message.set(str(exc))
+            return
+        self.unlocked = True
+        self.root.destroy()
+
+    def _close_the_way(self) -> None:
+        self.entry.configure(state="disabled")
+        self.ok.configure(state="disabled")
+
+
+def ask_pin(unlock: Callable[[str], None], tries_left: int | None) -> bool:
+    """Show the PIN dialog until it is closed; True when the card was unlocked."""
+    root = tk.Tk()
+    root.attributes("-topmost", True)  # asked for from the tray: it must not open behind the clerk's windows
+    dialog = PinDialog(root, unlock, tries_left)
+    root.mainloop()
+    return dialog.unlocked
+
+
+def show_status(lines: Sequence[str]) -> None:
+    """A read-only window with the agent's status, one line per fact."""
+    root = tk.Tk()
+    root.title("E-Port agent status")
+    tk.Label(root, text="\n".join(lines), justify="left", anchor="w").pack(padx=16, pady=(16, 8), fill="x")
+    tk.Button(root, text="Close", command=root.destroy).pack(pady=(0, 16))
+    root.bind("<Escape>", lambda _event: root.destroy())
+    root.mainloop()

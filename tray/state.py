@@ -1,0 +1,106 @@
+"""What the tray shows, from the agent's status dict alone: a level (the icon's colour), a tooltip, the reasons.
+
+Pure functions, no GUI: the level answers "do I need to do something?" at a glance.
+
+- ERROR (red): something the clerk cannot fix from the tray — the center refused a batch, has not answered for
+  long, or the card is blocked.
+- ATTENTION (amber): the clerk is needed — card out or locked, batches waiting for a signature, a certificate or
+  permission running out, sync paused.
+- WORKING (blue): batches on their way, or a short center outage being retried.
+- OK (green): nothing waiting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+TOOLTIP_MAX = 127  # Windows cuts tray tooltips at 128 characters including the terminator
+UNREACHABLE_ALERT = dt.timedelta(minutes=5)
+IN_FLIGHT = ("received", "signed", "sent", "acknowledged")
+
+
+class Level(enum.Enum):
+    OK = "ok"
+    WORKING = "working"
+    ATTENTION = "attention"
+    ERROR = "error"
+
+
+LABELS = {Level.OK: "all good", Level.WORKING: "working", Level.ATTENTION: "needs you", Level.ERROR: "error"}
+
+
+@dataclass(frozen=True)
+class TrayView:
+    level: Level
+    tooltip: str
+    reasons: tuple[str, ...]  # most pressing first; the Status window lists them all
+    card: str | None
+    paused: bool
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _card_reasons(card: str | None, tries_left: int | None) -> tuple[list[str], list[str]]:
+    """(errors, needs-the-clerk) for the card's state."""
+    if card == "blocked":
+        return ["Card blocked (too many wrong PINs): ask the card issuer to unblock it"], []
+    if card == "absent":
+        return [], ["Card out: insert the operator card"]
+    if card == "locked":
+        tries = f" ({_plural(tries_left, 'try', 'tries')} left)" if tries_left is not None else ""
+        return [], [f"Card locked: unlock it{tries}"]
+    return [], []
+
+
+def _since(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def tray_view(
+    status: Mapping[str, Any], now: dt.datetime | None = None, unreachable_alert: dt.timedelta = UNREACHABLE_ALERT
+) -> TrayView:
+    now = now or dt.datetime.now(dt.UTC)
+    batches: Mapping[str, int] = status.get("batches") or {}
+    waiting = batches.get("awaiting_signature", 0)
+    in_flight = sum(batches.get(state, 0) for state in IN_FLIGHT)
+    card = status.get("card")
+
+    errors, attention = _card_reasons(card, status.get("pin_tries_left"))
+    working: list[str] = []
+    unreachable = _since(status.get("center_unreachable_since"))
+    if unreachable is not None:
+        since = f"the center has not answered since {unreachable.astimezone():%H:%M}"
+        (errors if now - unreachable >= unreachable_alert else working).append(since[0].upper() + since[1:])
+    refused = status.get("refused")
+    if isinstance(refused, Mapping):
+        errors.append(f"Batch {refused.get('batch')} refused: {refused.get('code')}")
+    if waiting:
+        attention.append(f"{_plural(waiting, 'batch waits', 'batches wait')} for the card's signature")
+    attention.extend(str(warning) for warning in status.get("warnings") or ())
+    if status.get("paused"):
+        attention.append("Paused: resume to sign and send")
+    if in_flight:
+        working.append(f"{_plural(in_flight, 'batch', 'batches')} on the way")
+
+    level = Level.ERROR if errors else Level.ATTENTION if attention else Level.WORKING if working else Level.OK
+    reasons = (*errors, *attention, *working) or ("All good: nothing waiting",)
+    counts = (
+        f"{waiting} to sign · {in_flight} on the way · {batches.get('delivered', 0)} done"
+        f" · {batches.get('rejected', 0)} refused"
+    )
+    tooltip = f"E-Port agent: {reasons[0]}"
+    if len(tooltip) > TOOLTIP_MAX - len(counts) - 1:
+        tooltip = tooltip[: TOOLTIP_MAX - len(counts) - 2] + "…"
+    return TrayView(level, f"{tooltip}\n{counts}", reasons, card, bool(status.get("paused")))
