@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from agent import store as st
-from agent.card.errors import CardError
+from agent.card.errors import CardError, InvalidPinError, PinBlockedError
 from agent.control import CONTROL_FILE, ControlServer
 from agent.intake import Intake
 from agent.operator_card import CardState, OperatorCard
@@ -148,6 +148,24 @@ class Agent:
         if self.refusal is not None and self.refusal["code"] in EXPIRY_REFUSALS:
             found.append(self.refusal["message"])
         return found
+
+    def try_unlock(self, pin: str) -> dict[str, Any]:
+        """:meth:`unlock` as plain data for front ends (the tray): ``unlocked``, ``tries_left``, ``blocked`` and a
+        ``message`` a clerk can act on. The PIN is tried once, as always."""
+        outcome: dict[str, Any] = {"unlocked": False, "tries_left": None, "blocked": False, "message": ""}
+        try:
+            self.unlock(pin)
+        except InvalidPinError as exc:
+            outcome.update(
+                tries_left=exc.tries_left, message=f"Wrong PIN: {exc.tries_left} tries left before the card locks."
+            )
+        except PinBlockedError as exc:
+            outcome.update(tries_left=0, blocked=True, message=str(exc))
+        except (CardError, ValueError) as exc:  # no card, the card's own trouble, a PIN of the wrong form
+            outcome.update(message=str(exc))
+        else:
+            outcome.update(unlocked=True, message="unlocked")
+        return outcome
 
     async def sync_now(self) -> None:
         """Sign what waits for the card, send what is signed, deliver what is answered. One at a time."""

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from agent.card.errors import InvalidPinError
 from tray.app import TrayApp
 from tray.state import Level
 
 
 class FakeAgent:
-    """Records the facade calls; ``unlock`` accepts 246810 and refuses anything else like a card would."""
+    """Records the facade calls; ``try_unlock`` accepts 246810 and refuses anything else like a card would."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -43,13 +42,16 @@ class FakeAgent:
         self.calls.append("resume")
         self.state["paused"] = False
 
-    def unlock(self, pin: str) -> None:
+    def try_unlock(self, pin: str) -> dict[str, Any]:
         self.calls.append("unlock")
         self.unlock_threads.append(threading.current_thread().name)
         if pin != "246810":
             self.state["pin_tries_left"] -= 1
-            raise InvalidPinError(self.state["pin_tries_left"])
+            tries = self.state["pin_tries_left"]
+            message = f"Wrong PIN: {tries} tries left before the card locks."
+            return {"unlocked": False, "tries_left": tries, "blocked": False, "message": message}
         self.state.update(card="unlocked", pin_tries_left=None)
+        return {"unlocked": True, "tries_left": None, "blocked": False, "message": "unlocked"}
 
     def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
         self.listeners.append(listener)
@@ -65,15 +67,14 @@ class TypedPins:
         self.status_lines: list[Sequence[str]] = []
         self.done = threading.Event()
 
-    def ask_pin(self, unlock: Callable[[str], None], tries_left: int | None) -> bool:
+    def ask_pin(self, unlock: Callable[[str], Mapping[str, Any]], tries_left: int | None) -> bool:
         self.shown_tries.append(tries_left)
         try:
             for pin in self.pins:
-                try:
-                    unlock(pin)
+                outcome = unlock(pin)
+                if outcome["unlocked"]:
                     return True
-                except InvalidPinError as exc:
-                    self.errors.append(str(exc))
+                self.errors.append(outcome["message"])
             return False
         finally:
             self.done.set()

@@ -16,6 +16,7 @@ import time
 import tkinter as tk
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -207,13 +208,17 @@ class CardStandIn:
         self.tries = 3
         self.pins: list[str] = []
 
-    def unlock(self, pin: str) -> None:
+    def unlock(self, pin: str) -> dict[str, Any]:
+        """As Agent.try_unlock answers for such a card."""
         self.pins.append(pin)
-        if self.tries == 0:
-            raise PinBlockedError()
-        if pin != PIN:
+        if self.tries and pin != PIN:
             self.tries -= 1
-            raise InvalidPinError(self.tries) if self.tries else PinBlockedError(0x63C0)
+        if self.tries == 0:
+            return {"unlocked": False, "tries_left": 0, "blocked": True, "message": "blocked"}
+        if pin != PIN:
+            message = f"Wrong PIN: {self.tries} tries left before the card locks."
+            return {"unlocked": False, "tries_left": self.tries, "blocked": False, "message": message}
+        return {"unlocked": True, "tries_left": None, "blocked": False, "message": "unlocked"}
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The tray icon: a thin front end over the agent facade.
 
-It only calls the facade (``status``, ``request_sync``, ``pause``, ``resume``, ``unlock``, ``subscribe``), never the
+It only calls the facade (``status``, ``request_sync``, ``pause``, ``resume``, ``try_unlock``, ``subscribe``), never the
 engine's insides. The engine runs its event loop on another thread; the tray's own thread only draws: it polls
 ``status()`` from pystray's setup thread, and anything slow — the PIN dialog and the card I/O of unlocking, the
 status window — runs on one UI worker thread.
@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
@@ -37,7 +37,7 @@ class AgentFacade(Protocol):
 
     def resume(self) -> None: ...
 
-    def unlock(self, pin: str) -> None: ...
+    def try_unlock(self, pin: str) -> Mapping[str, Any]: ...
 
     def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None: ...
 
@@ -45,7 +45,7 @@ class AgentFacade(Protocol):
 class Dialogs(Protocol):
     """tray.dialogs, or a stand-in in tests."""
 
-    def ask_pin(self, unlock: Callable[[str], None], tries_left: int | None) -> bool: ...
+    def ask_pin(self, unlock: Callable[[str], Mapping[str, Any]], tries_left: int | None) -> bool: ...
 
     def show_status(self, lines: Sequence[str]) -> None: ...
 
@@ -190,7 +190,7 @@ class TrayApp:
             self._notify("Card locked", "Unlock it with: eport-agent unlock")
             return
         try:
-            if self._dialogs.ask_pin(self.agent.unlock, self._tries_left()):
+            if self._dialogs.ask_pin(self.agent.try_unlock, self._tries_left()):
                 self.refresh()
         except Exception:
             log.exception("tray: the PIN dialog failed")

@@ -8,9 +8,8 @@ tries left and waits for the clerk, it never tries again by itself; a blocked ca
 from __future__ import annotations
 
 import tkinter as tk
-from collections.abc import Callable, Sequence
-
-from agent.card.errors import CardError, InvalidPinError, PinBlockedError
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 BLOCKED = "The card is blocked: too many wrong PINs. Ask the card issuer (your administrator) to unblock it."
 
@@ -24,7 +23,7 @@ def _tries(tries_left: int | None) -> str:
 class PinDialog:
     """One PIN field, Unlock and Cancel. ``unlocked`` tells the caller how it ended."""
 
-    def __init__(self, root: tk.Tk, unlock: Callable[[str], None], tries_left: int | None) -> None:
+    def __init__(self, root: tk.Tk, unlock: Callable[[str], Mapping[str, Any]], tries_left: int | None) -> None:
         self.root = root
         self._unlock = unlock
         self.unlocked = False
@@ -53,27 +52,22 @@ class PinDialog:
             return
         self.message.set("Checking the PIN with the card…")
         self.root.update_idletasks()
-        try:
-            self._unlock(pin)
-        except InvalidPinError as exc:
-            self.message.set(f"Wrong PIN: {exc.tries_left} tries left before the card locks.")
-            return
-        except PinBlockedError:
+        outcome = self._unlock(pin)
+        if outcome["blocked"]:
             self.message.set(BLOCKED)
             self._close_the_way()
-            return
-        except (CardError, ValueError) as exc:  # no card, the card's own trouble, a PIN of the wrong form
-            self.message.set(str(exc))
-            return
-        self.unlocked = True
-        self.root.destroy()
+        elif not outcome["unlocked"]:
+            self.message.set(outcome["message"])
+        else:
+            self.unlocked = True
+            self.root.destroy()
 
     def _close_the_way(self) -> None:
         self.entry.configure(state="disabled")
         self.ok.configure(state="disabled")
 
 
-def ask_pin(unlock: Callable[[str], None], tries_left: int | None) -> bool:
+def ask_pin(unlock: Callable[[str], Mapping[str, Any]], tries_left: int | None) -> bool:
     """Show the PIN dialog until it is closed; True when the card was unlocked."""
     root = tk.Tk()
     root.attributes("-topmost", True)  # asked for from the tray: it must not open behind the clerk's windows
