@@ -7,13 +7,12 @@ so loudly. Running the demo again on the same folder resumes with the same cente
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
+import datetime as dt
 import io
 import json
 import logging
 import shutil
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from agent.config import AgentConfig
 from agent.device import device_public_key, save_device_certificate
 from agent.engine import Agent
 from agent.runtime import EMULATED, build_agent, emulated_card_file
+from agent.signals import until_signalled
 from agent.workspace import DEFAULT_CONFIG, Workspace
 from center.app import create_app
 from center.service import Center
@@ -51,6 +51,7 @@ BANNER = """
   drop files {inbox}
   results    {results}
   errors     {errors}
+  updates    {updates}{simulated}
   The sample {sample} was dropped into inbox/filings/ on the first run.
   Ctrl-C stops everything; run the same command again to resume.
 """
@@ -139,6 +140,14 @@ def _with_port(workspace: Workspace, info: DemoInfo, port: int) -> DemoInfo:
     return moved
 
 
+def open_demo_access(center: Center) -> None:
+    """No business opens before the enterprise holds a 17999 account (DESIGN.md §4 rule 12): the demo enterprise
+    gets a leased line, registered as the telecom would, named after the day; a demo resumed after its account ran
+    out (or made before accounts existed) gets a new one."""
+    if not center.access_accounts(DEMO_ENTERPRISE)["open"]:
+        center.access_register(DEMO_ENTERPRISE, f"demo{dt.date.today():%Y%m%d}@17999.e163", "leased-line")
+
+
 async def start_center(db: str, port: int) -> tuple[Center, web.AppRunner]:
     center = Center.open(db)
     runner = web.AppRunner(create_app(center), access_log=None)
@@ -152,6 +161,7 @@ async def run_demo(root: Path, port: int, stop: asyncio.Event | None = None, sim
     first_run = not (root / "demo.json").exists()
     info = set_up(workspace, port) if first_run else _with_port(workspace, DemoInfo.load(root / "demo.json"), port)
     center, runner = await start_center(info.center_db, port)
+    open_demo_access(center)
     simulation_stop = asyncio.Event()
     simulator = Simulator(center, Delays.every(SIMULATE_DELAY))
     simulation = asyncio.create_task(simulator.run(simulation_stop)) if simulate else None
@@ -172,11 +182,13 @@ async def run_demo(root: Path, port: int, stop: asyncio.Event | None = None, sim
                 inbox=workspace.inbox / "filings",
                 results=workspace.results,
                 errors=workspace.errors,
+                updates=workspace.outbox / "updates",
+                simulated="   (customs and SAFE are simulated: forms move on after ~30 s)" if simulate else "",
                 sample=sample,
             ),
             flush=True,
         )
-        await _wait_for_stop(stop)
+        await until_signalled(stop)
     finally:
         await agent.stop()
         simulation_stop.set()
@@ -185,12 +197,3 @@ async def run_demo(root: Path, port: int, stop: asyncio.Event | None = None, sim
         await runner.cleanup()
         center.close()
         print("demo stopped; run the same command again to resume.", flush=True)
-
-
-async def _wait_for_stop(stop: asyncio.Event | None) -> None:
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
