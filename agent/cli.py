@@ -9,7 +9,7 @@ import errno
 import getpass
 import json
 import logging
-import signal
+import platform
 import sys
 import threading
 from pathlib import Path
@@ -20,6 +20,7 @@ from agent.access_cli import run_access, run_permission
 from agent.card.errors import CardError, InvalidPinError, PinBlockedError
 from agent.config import AgentConfig, ConfigError
 from agent.control import AgentNotRunning, ControlClient
+from agent.signals import until_signalled
 from agent.store import Store
 from agent.workspace import Workspace, default_root
 
@@ -91,19 +92,9 @@ async def _run(workspace: Workspace) -> None:
     try:
         await asyncio.get_running_loop().run_in_executor(None, _ask_pin, agent)
         print(f"agent running on {workspace.root}; drop files into {workspace.inbox}; Ctrl-C stops.", flush=True)
-        await _until_signalled()
+        await until_signalled()
     finally:
         await agent.stop()
-
-
-async def _until_signalled() -> None:
-    """Wait for Ctrl-C or SIGTERM (a service manager's stop)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 def _run_with_tray(workspace: Workspace, pystray: Any) -> None:
@@ -147,7 +138,7 @@ async def _sync_daemon(workspace: Workspace) -> None:
     await agent.start()
     try:
         log.info("sync daemon running on %s (sending, delivering, pulling; signing stays with 'run')", workspace.root)
-        await _until_signalled()
+        await until_signalled()
     finally:
         await agent.stop()
 
@@ -335,6 +326,12 @@ def cmd_card_enroll(args: argparse.Namespace) -> int:
             if not config.ca_file.exists():  # first enrollment on this PC: pin the center that certified the card
                 config.ca_file.write_bytes(center.ca_certificate().public_bytes(Encoding.PEM))
                 print(f"pinned the center's CA in {config.ca_file}")
+            if not (workspace.state / "device-cert.pem").exists():  # and certify this PC for unattended sync
+                from agent.device import device_public_key, save_device_certificate
+
+                device = center.enroll_device(args.enterprise, device_public_key(workspace), platform.node() or "PC")
+                save_device_certificate(workspace, device)
+                print("enrolled this PC's device key for unattended sync and update pulls")
     except Refusal as refusal:
         print(f"eport-agent: the center refused: {refusal.code}: {refusal.zh} / {refusal.en}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from apscheduler.triggers.base import BaseTrigger
 
 from agent.workspace import Workspace
+from sync.access import ACCOUNT_SUFFIX, is_account
 from sync.schedule import sync_trigger
 
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -17,6 +18,16 @@ LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
 class ConfigError(Exception):
     """agent.toml is missing, unreadable or holds a value the agent cannot use."""
+
+
+def _access_account(section: dict[str, object]) -> str | None:
+    account = str(section.get("account", "")).strip()
+    if account and not is_account(account):
+        raise ConfigError(
+            f"[access] account {account!r} is not a 17999 account: it is xxxxxxxxxxx{ACCOUNT_SUFFIX}, and the suffix "
+            "can be neither left out nor changed"
+        )
+    return account or None
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class AgentConfig:
     sync_interval: float | None
     sync_cron: str | None = None
     retry_cap: float = 300.0
+    access_account: str | None = None  # the 17999 account this PC is online through (sync.access)
 
     def sync_trigger(self) -> BaseTrigger:
         return sync_trigger(self.sync_interval, self.sync_cron)
@@ -58,6 +70,7 @@ class AgentConfig:
             sync_interval=None if interval is None else float(interval),
             sync_cron=None if cron is None else str(cron),
             retry_cap=float(sync.get("retry_max_seconds", 300)),
+            access_account=_access_account(data.get("access", {})),
         )
         try:
             config.sync_trigger()

@@ -34,6 +34,11 @@ interval_seconds = 60
 # cron = "*/5 8-18 * * mon-fri"
 # When the center cannot be reached, retries back off up to this many seconds.
 retry_max_seconds = 300
+
+[access]
+# The 17999 account this PC is online through, e.g. "02012345678@17999.e163" (the suffix cannot be left out).
+# The center checks it when a timed or new annual card is registered: the account being registered must be this one.
+# account = ""
 """
 
 

@@ -63,6 +63,7 @@ async def run(drops: int, rows: int, card_kind: str) -> dict[str, Any]:
         root = Path(tmp)
         center = Center.open(str(root / "center.db"))
         center.create_enterprise(ENTERPRISE, "bench")
+        center.access_register(ENTERPRISE, "bench0001@17999.e163", "leased-line")  # business opens (rule 12)
         card = EmulatedPivCard(pin=PIN)
         session = PivSession(EmulatedConnection(card))
         session.verify_pin(PIN)

@@ -29,6 +29,7 @@ async def run(files: int, rows: int) -> dict[str, Any]:
         root = Path(tmp)
         center = Center.open(str(root / "center.db"))
         center.create_enterprise(ENTERPRISE, "bench")
+        center.access_register(ENTERPRISE, "bench0001@17999.e163", "leased-line")  # business opens (rule 12)
         card, port = enrolled_card(center), free_port()
         forms = [f for _ in range(files * rows // 1000) for f in center.issue_forms(ENTERPRISE, 1000)]
         workspace = workspace_for(root / "ws", center, port)

@@ -10,6 +10,7 @@ runs on a small thread pool owned by the app, never on the event loop: one slow 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from center import access_api
 from center.openapi import API_OPENAPI, openapi_spec
 from center.operations import ADMIN_PREFIX, OPERATIONS, Operation
 from center.refusals import Refusal
@@ -38,6 +40,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8710
 MAX_BODY_BYTES = 64 * 1024 * 1024
 DB_WORKERS = 8
+ACCESS_SWEEP_SECONDS = 600.0  # how often lapsed 17999 accounts of every enterprise are removed
 
 CENTER = web.AppKey("center", Center)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
@@ -176,6 +179,31 @@ async def get_ca(request: web.Request) -> web.Response:
     return web.Response(text=request.app[CENTER].ca_certificate_pem(), content_type="application/x-pem-file")
 
 
+async def access_endpoint(request: web.Request) -> web.Response:
+    """17999 access accounts and card permissions: plain endpoints, answered by center.access_api."""
+    route = request.match_info.route.resource
+    plain = access_api.PlainRequest(
+        request.method,
+        route.canonical if route is not None else request.path,
+        request.path_qs,
+        dict(request.match_info),
+        request.headers,
+        await request.read(),
+    )
+    answer = await _blocking(request, access_api.handle, request.app[CENTER], plain)
+    return web.json_response(answer, dumps=_dumps)
+
+
+async def _sweep_access(app: web.Application, interval: float) -> None:
+    """Remove lapsed 17999 accounts now and every ``interval`` seconds; a failed sweep is retried next time."""
+    while True:
+        try:
+            await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], app[CENTER].access_sweep)
+        except Exception:
+            log.exception("the sweep of lapsed 17999 accounts failed")
+        await asyncio.sleep(interval)
+
+
 def _ping(center: Center) -> None:
     with center.engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
@@ -187,7 +215,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def create_app(
-    center: Center, *, max_body_bytes: int = MAX_BODY_BYTES, db_workers: int = DB_WORKERS
+    center: Center,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    db_workers: int = DB_WORKERS,
+    access_sweep_seconds: float = ACCESS_SWEEP_SECONDS,
 ) -> web.Application:
     """The HTTP application over ``center``. The caller owns the center (and closes it)."""
     app = web.Application(client_max_size=max_body_bytes, middlewares=[_refusals_middleware(max_body_bytes)])
@@ -199,7 +231,15 @@ def create_app(
         yield
         executor.shutdown(wait=True)
 
+    async def access_sweep_ctx(app: web.Application) -> AsyncIterator[None]:
+        sweep = asyncio.create_task(_sweep_access(app, access_sweep_seconds))
+        yield
+        sweep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweep
+
     app.cleanup_ctx.append(executor_ctx)
+    app.cleanup_ctx.append(access_sweep_ctx)  # after the executor: stopped before it is shut down
     app.router.add_post(API_BATCHES, post_batch)
     app.router.add_get(API_PORTS, get_ports)
     app.router.add_get(API_PORT, get_port)
@@ -210,6 +250,8 @@ def create_app(
     app.router.add_get(API_ADMIN_FORM, get_admin_form)
     for operation in OPERATIONS:
         app.router.add_post(operation.path, admin_operation(operation))
+    for method, path in access_api.ROUTES:
+        app.router.add_route(method, path, access_endpoint)
     return app
 
 

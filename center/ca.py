@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from center.db import business_date, devices, keys, operators
 from center.refusals import Refusal
+from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE, role_of
 from sync.protocol import DigestSigner, SignatureError, check_issued_by, software_signer
 
 CA_NAME = "ca"
@@ -70,6 +71,13 @@ class Operator:
     enterprise_code: str
     name: str
     fx_permission_until: dt.date
+    card: str = ""  # the IC card's serial (its certificate's serial when enrolled without one)
+    role: str = OPERATOR_ROLE  # LEGAL_PERSON_ROLE for the enterprise's legal-person card (法人卡)
+
+    def check_fx_permission(self, now: dt.datetime) -> None:
+        """DESIGN.md §4 rule 11: past SAFE's permission, the card does no export FX collection business."""
+        if business_date(now) > self.fx_permission_until:
+            raise Refusal("FX_PERMISSION_EXPIRED", until=self.fx_permission_until.isoformat(), card=self.card)
 
 
 def _make_ca(now: dt.datetime) -> KeyPair:
@@ -209,13 +217,17 @@ class Authority:
         operator_name: str,
         card_serial: str | None,
         days: int = 365,
+        role: str = OPERATOR_ROLE,
     ) -> x509.Certificate:
-        """A certificate for an operator card's key: CN = operator, O = enterprise code, serialNumber = card."""
+        """A certificate for an operator card's key: CN = operator, O = enterprise code, serialNumber = card; the
+        legal-person card also has OU = legal-person (the role is the CA's word, so it cannot be claimed)."""
         if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
             raise Refusal("KEY_INVALID", detail="not an ECC P-256 key")
         attributes = [(NameOID.COMMON_NAME, operator_name), (NameOID.ORGANIZATION_NAME, enterprise_code)]
         if card_serial:
             attributes.append((NameOID.SERIAL_NUMBER, card_serial))
+        if role == LEGAL_PERSON_ROLE:
+            attributes.append((NameOID.ORGANIZATIONAL_UNIT_NAME, LEGAL_PERSON_ROLE))
         now = dt.datetime.now(dt.UTC)
         return _issue(self._ca, public_key, _name(*attributes), now, now + dt.timedelta(days=days))
 
@@ -233,8 +245,11 @@ class Authority:
             raise Refusal("CERTIFICATE_UNTRUSTED") from None
         raise Refusal("CERTIFICATE_EXPIRED", not_after=cert.not_valid_after_utc.date().isoformat())
 
-    def verify_operator(self, conn: Connection, chain: Sequence[x509.Certificate], now: dt.datetime) -> Operator:
-        """The enrolled, unrevoked operator whose certificate (``chain[0]``) signed a request."""
+    def verify_operator(
+        self, conn: Connection, chain: Sequence[x509.Certificate], now: dt.datetime, check_permission: bool = True
+    ) -> Operator:
+        """The enrolled, unrevoked operator whose certificate (``chain[0]``) signed a request; unless told otherwise,
+        one whose FX permission has not expired."""
         leaf = chain[0]
         self.check_certificate(leaf, now)
         row = conn.execute(sa.select(operators).where(operators.c.cert_serial == cert_serial_hex(leaf))).first()
@@ -243,10 +258,13 @@ class Authority:
             raise Refusal("OPERATOR_UNKNOWN")
         if row.revoked:
             raise Refusal("OPERATOR_REVOKED")
-        until: dt.date = row.fx_permission_until
-        if business_date(now) > until:
-            raise Refusal("FX_PERMISSION_EXPIRED", until=until.isoformat())
-        return Operator(row.cert_serial, row.enterprise_code, row.name, until)
+        card = row.card_serial or row.cert_serial
+        operator = Operator(
+            row.cert_serial, row.enterprise_code, row.name, row.fx_permission_until, card, role_of(leaf)
+        )
+        if check_permission:
+            operator.check_fx_permission(now)
+        return operator
 
     def issue_device_certificate(
         self, public_key: ec.EllipticCurvePublicKey, enterprise_code: str, device_name: str, days: int = 730

@@ -27,6 +27,7 @@ from center.operations import OPERATIONS, Operation
 from center.refusals import Refusal
 from center.service import Center
 from center.simulate import STEPS, Delays, Simulator
+from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE
 
 PARAM_TYPES = {"integer": int, "string": str, "decimal": str}
 
@@ -79,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     enroll.add_argument("--public-key", required=True, type=Path, help="the card's P-256 public key (PEM)")
     enroll.add_argument("--card-serial", help="the IC card's serial number")
     enroll.add_argument("--days", type=int, default=365, help="certificate and FX permission validity")
+    enroll.add_argument(
+        "--role",
+        choices=(OPERATOR_ROLE, LEGAL_PERSON_ROLE),
+        default=OPERATOR_ROLE,
+        help="legal-person: the enterprise's legal-person card (法人卡), which requests permission extensions",
+    )
     enroll.add_argument("--out", required=True, type=Path, help="where to write the operator certificate (PEM)")
 
     tls = commands.add_parser("tls", help="the center's own TLS certificate, from the CA agents pin")
@@ -96,7 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     device_enroll.add_argument("--public-key", required=True, type=Path, help="the agent's state/device-key public key")
     device_enroll.add_argument("--out", required=True, type=Path, help="where to write the device certificate (PEM)")
 
-    for authority, title in (("safe", "SAFE (外汇局) operations"), ("customs", "customs (海关) operations")):
+    for authority, title in (
+        ("safe", "SAFE (外汇局) operations"),
+        ("customs", "customs (海关) operations"),
+        ("access", "17999 access accounts (上网卡注册子系统) and the network's reports"),
+    ):
         actions = commands.add_parser(authority, help=title).add_subparsers(
             dest="action", required=True, metavar="ACTION"
         )
@@ -162,6 +173,12 @@ def _describe(outcome: dict[str, Any]) -> str:
     """An operation's outcome for a person: issued form numbers one per line, else its facts."""
     if "forms" in outcome:
         return "\n".join(outcome["forms"])
+    if "accounts" in outcome:
+        lines = [
+            f"{a['account']} {a['type']} ({a['type_zh']}) until {a['until']}: {a['status']}"
+            for a in outcome["accounts"]
+        ]
+        return "\n".join([*lines, f"business {'open' if outcome['open'] else 'closed'}"])
     form = outcome.get("form")
     if form is not None:
         return (
@@ -225,7 +242,7 @@ def _ports(center: Center, args: argparse.Namespace) -> None:
 
 def _enroll(center: Center, args: argparse.Namespace) -> None:
     cert = center.enroll_operator(
-        args.enterprise, _load_public_key(args.public_key), args.name, args.card_serial, args.days
+        args.enterprise, _load_public_key(args.public_key), args.name, args.card_serial, args.days, args.role
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(certificate_pem(cert), encoding="ascii")
@@ -259,7 +276,7 @@ def _run(args: argparse.Namespace) -> int:
                 f"device certificate (serial {cert_serial_hex(cert)}) written to {args.out}: "
                 "copy it to the agent's state/device-cert.pem"
             )
-        elif args.command in ("safe", "customs"):
+        elif args.command in ("safe", "customs", "access"):
             _operation(center, args)
         elif args.command == "admin":
             token = center.create_admin_token(args.name)

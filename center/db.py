@@ -187,6 +187,78 @@ counters = sa.Table(
     sa.Column("value", sa.BigInteger, nullable=False),
 )
 
+access_cards = sa.Table(
+    # 17999 cards as the network knows them, whoever registers them: a card's validity and hours are the card's own,
+    # so they outlive a registration that is deleted and made again.
+    "access_cards",
+    metadata,
+    sa.Column("account", sa.String(64), primary_key=True),  # e.g. 02012345678@17999.e163
+    sa.Column("first_online_at", sa.DateTime(timezone=True)),  # the first request that arrived through it
+    sa.Column("first_registered_at", sa.DateTime(timezone=True)),
+    sa.Column("hours_used", sa.Numeric(10, 2), nullable=False, default=0),  # online hours the network reported
+)
+
+access_accounts = sa.Table(
+    # Registrations (注册卡号) of 17999 accounts by enterprises (DESIGN.md §4 rule 12). A removed registration (deleted
+    # by the user, or removed by the system at expiry) keeps its row, so that 帐号管理 can tell what became of it.
+    "access_accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account", sa.String(64), sa.ForeignKey("access_cards.account"), nullable=False),
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("type", sa.String(20), nullable=False),  # sync.access.ACCOUNT_TYPES
+    sa.Column("months", sa.Integer, nullable=False),
+    sa.Column("password_hash", sa.String(200)),  # scrypt, salted; only for the types that need a password
+    sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("removed_at", sa.DateTime(timezone=True)),
+    sa.Column("removal", sa.String(20)),  # "deleted", "expired" or "hours_used_up"
+    # An account is registered to one enterprise at a time.
+    sa.Index(
+        "ux_access_accounts_active",
+        "account",
+        unique=True,
+        sqlite_where=sa.text("removed_at IS NULL"),
+        postgresql_where=sa.text("removed_at IS NULL"),
+    ),
+)
+
+access_emergencies = sa.Table(
+    # The data center's time-limited emergency authorisation (manual 4.5 and FAQ (七)): business is open without an
+    # account until ``until``, or until the center ends it.
+    "access_emergencies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("until", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+)
+
+permission_requests = sa.Table(
+    # IC卡权限 extension requests (DESIGN.md §4 rule 11, the manual's FAQ 3): signed by the enterprise's legal-person
+    # card, approved by SAFE at three levels; the third extends the card's FX permission.
+    "permission_requests",
+    metadata,
+    sa.Column("request_no", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), nullable=False, unique=True),  # the sender's: a resent request is one
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("card", sa.String(64), nullable=False),  # the IC card's serial (or its certificate's serial)
+    sa.Column("requested_by", sa.String(40), sa.ForeignKey("operators.cert_serial"), nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("permission_until", sa.Date),  # set by the third approval
+)
+
+permission_approvals = sa.Table(
+    "permission_approvals",
+    metadata,
+    sa.Column("request_no", sa.Integer, sa.ForeignKey("permission_requests.request_no"), primary_key=True),
+    sa.Column("level", sa.Integer, primary_key=True),  # 1, 2, 3, in this order
+    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 # The ledger's dates (issue date, permission expiry) are Beijing calendar dates, as on the original system.
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")

@@ -10,6 +10,13 @@ from typing import Any
 
 from center.operations import ADMIN_PREFIX, OPERATIONS, Operation
 from center.statuses import CustomsStatus, SafeStatus, SubmissionStatus
+from sync.access import (
+    ACCOUNT_TYPES,
+    API_ACCESS_ACCOUNT,
+    API_ACCESS_ACCOUNTS,
+    API_PERMISSIONS,
+    ARRIVING_ACCOUNT_HEADER,
+)
 from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES
 
 API_OPENAPI = "/api/v1/openapi.json"
@@ -66,9 +73,95 @@ RESULT = _obj(
         "form_no": NULLABLE_STRING,
         "unified_no": NULLABLE_STRING,
         "apply_date": NULLABLE_DATE,
+        "account": NULLABLE_STRING,
+        "expires_at": {"type": ["string", "null"], "format": "date-time"},
     },
     required=["seq", "status", "code", "message_zh", "message_en"],
 )
+
+DATE_TIME = {"type": "string", "format": "date-time"}
+NULLABLE_DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+# 17999 access accounts and card permissions (sync.access, center.access, center.permissions).
+ACCESS_SCHEMAS: dict[str, Any] = {
+    "AccessAccount": _obj(
+        {
+            "account": STRING,
+            "type": {"enum": list(ACCOUNT_TYPES)},
+            "type_zh": STRING,
+            "months": {"type": "integer"},
+            "registered_at": DATE_TIME,
+            "valid_from": DATE_TIME,
+            "expires_at": DATE_TIME,
+            "until": DATE,
+            "hours_used": {"type": "number"},
+            "hour_limit": {"type": ["integer", "null"]},
+            "user_may_delete": {"type": "boolean"},
+            "status": {"enum": ["valid", "deleted", "expired", "hours_used_up"]},
+            "removed_at": NULLABLE_DATE_TIME,
+        }
+    ),
+    "Emergency": _obj(
+        {
+            "enterprise": STRING,
+            "reason": STRING,
+            "granted_at": DATE_TIME,
+            "until": DATE_TIME,
+            "ended_at": NULLABLE_DATE_TIME,
+        }
+    ),
+    "AccessAccounts": _obj(
+        {
+            "enterprise": STRING,
+            "open": {"type": "boolean", "description": "whether the enterprise's business is open (rule 12)"},
+            "accounts": {"type": "array", "items": _ref("AccessAccount")},
+            "emergency": {"oneOf": [_ref("Emergency"), {"type": "null"}]},
+        }
+    ),
+    "AccessRegistration": _obj(
+        {
+            "account": {"type": "string", "description": "xxxxxxxxxxx@17999.e163"},
+            "type": {"type": "string", "description": "a type's name in English or Chinese"},
+            "months": {"type": ["integer", "string"], "description": "broadband: 6 or 12"},
+            "password": {"type": "string", "description": "broadband and leased-line cards; kept only as a hash"},
+        },
+        required=["account", "type"],
+        extra=False,
+    ),
+    "AccessUsage": _obj({"account": STRING, "hours_used": {"type": "number"}}),
+    "AccessSweep": _obj({"removed": {"type": "integer"}}),
+    "PermissionDocument": _obj(
+        {
+            "payload": _obj(
+                {
+                    "v": {"const": 1},
+                    "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                    "enterprise": STRING,
+                    "card": {"type": "string", "description": "the IC card's serial (IC卡卡号)"},
+                    "created_at": DATE_TIME,
+                }
+            ),
+            "signature": {"type": "string", "description": "detached compact JWS (ES256), legal-person card in x5c"},
+        }
+    ),
+    "PermissionRequest": _obj(
+        {
+            "request_no": {"type": "integer"},
+            "enterprise": STRING,
+            "card": STRING,
+            "requested_by": NULLABLE_STRING,
+            "requested_at": DATE_TIME,
+            "levels_approved": {"type": "integer", "minimum": 0, "maximum": 3},
+            "approvals": {
+                "type": "array",
+                "items": _obj({"level": {"type": "integer"}, "approved_at": DATE_TIME}),
+            },
+            "status": {"enum": ["pending", "approved"]},
+            "permission_until": NULLABLE_DATE,
+        }
+    ),
+    "PermissionRequests": _obj({"requests": {"type": "array", "items": _ref("PermissionRequest")}}),
+}
 
 SCHEMAS: dict[str, Any] = {
     "Refusal": _obj({"code": STRING, "message_zh": STRING, "message_en": STRING}),
@@ -80,7 +173,17 @@ SCHEMAS: dict[str, Any] = {
                 {
                     "v": {"const": 1},
                     "batch_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-                    "kind": {"enum": ["applications", "filings", "cancellations", "submissions", "losses", "queries"]},
+                    "kind": {
+                        "enum": [
+                            "applications",
+                            "filings",
+                            "cancellations",
+                            "submissions",
+                            "losses",
+                            "queries",
+                            "access",
+                        ]
+                    },
                     "enterprise": STRING,
                     "created_at": {"type": "string", "format": "date-time"},
                     "records": {"type": "array", "items": {"type": "object"}},
@@ -124,6 +227,7 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "Updates": _obj({"updates": {"type": "array", "items": _ref("Update")}}),
+    **ACCESS_SCHEMAS,
 }
 
 _PARAM_TYPES: dict[str, dict[str, Any]] = {
@@ -159,6 +263,58 @@ def _get(summary: str, ok: dict[str, Any], parameters: list[dict[str, Any]] | No
 
 def _path_param(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": STRING, "description": description}
+
+
+def _access_operation(
+    summary: str, ok: dict[str, Any], body: str | None = None, device: bool = True, account: bool = False
+) -> dict[str, Any]:
+    arriving = {
+        "name": ARRIVING_ACCOUNT_HEADER,
+        "in": "header",
+        "required": False,
+        "schema": STRING,
+        "description": "the 17999 account the request arrives through (agent.toml [access] account)",
+    }
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": ["access"],
+        "parameters": [arriving, *([_path_param("account", "the 17999 account")] if account else [])],
+        "responses": {"200": ok, "default": REFUSED},
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    if device:
+        operation["security"] = [{"deviceCredential": []}]
+    return operation
+
+
+def _access_paths() -> dict[str, Any]:
+    account = _json(_ref("AccessAccount"), "the account")
+    return {
+        API_ACCESS_ACCOUNTS: {
+            "get": _access_operation(
+                "帐号管理: the device's enterprise's 17999 accounts and whether its business is open",
+                _json(_ref("AccessAccounts"), "accounts"),
+            ),
+            "post": _access_operation("注册卡号: register a 17999 account", account, body="AccessRegistration"),
+        },
+        API_ACCESS_ACCOUNT: {
+            "get": _access_operation("one 17999 account (its last registration)", account, account=True),
+            "delete": _access_operation("delete a 17999 account (not broadband or leased-line)", account, account=True),
+        },
+        API_PERMISSIONS: {
+            "get": _access_operation(
+                "the device's enterprise's IC card permission extension requests",
+                _json(_ref("PermissionRequests"), "requests"),
+            ),
+            "post": _access_operation(
+                "IC卡权限延期: an extension request signed by the legal-person card (its signature authenticates it)",
+                _json(_ref("PermissionRequest"), "the request"),
+                body="PermissionDocument",
+                device=False,
+            ),
+        },
+    }
 
 
 def openapi_spec() -> dict[str, Any]:
@@ -208,6 +364,7 @@ def openapi_spec() -> dict[str, Any]:
         },
     }
     paths.update({operation.path: _admin_path(operation) for operation in OPERATIONS})
+    paths.update(_access_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "E-Port export FX collection data center", "version": "1"},

@@ -37,7 +37,7 @@ class Param:
 
 @dataclass(frozen=True)
 class Operation:
-    authority: str  # "safe" or "customs"
+    authority: str  # "safe", "customs", or "access" (the data center's 17999 subsystem and the network)
     action: str
     summary: str
     params: tuple[Param, ...]
@@ -71,6 +71,8 @@ class Operation:
 
 FORM_NO = Param("form_no", "form number (核销单号)")
 DECLARATION_NO = Param("declaration_no", "declaration number (报关单号, 18 digits)")
+ENTERPRISE = Param("enterprise", "the enterprise code (经营单位代码)")
+ACCOUNT = Param("account", "the 17999 account, e.g. 02012345678@17999.e163")
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -97,6 +99,17 @@ OPERATIONS: tuple[Operation, ...] = (
         "IssueOutcome",
     ),
     Operation("safe", "verify", "verify a submitted form (已核销)", (FORM_NO,), "safe_verify"),
+    Operation(
+        "safe",
+        "approve-permission",
+        "approve an IC card permission extension at one of its 3 levels, in order; the 3rd gives the card a year",
+        (
+            Param("request_no", "the extension request's number", "integer"),
+            Param("level", "the approval level: 1, 2 or 3", "integer"),
+        ),
+        "safe_approve_permission",
+        "PermissionRequest",
+    ),
     Operation(
         "customs",
         "use",
@@ -150,5 +163,62 @@ OPERATIONS: tuple[Operation, ...] = (
         "refuse a filing's cancellation (the filing stands)",
         (FORM_NO,),
         "customs_refuse_cancel",
+    ),
+    Operation(
+        "access",
+        "register",
+        "register a 17999 account as its issuer (the telecom registers old annual cards when it sells them)",
+        (
+            ENTERPRISE,
+            ACCOUNT,
+            Param("type", "timed, new-annual, broadband, leased-line or old-annual (or 计时卡 ... 旧年卡)"),
+            Param("months", "the card's term: broadband 6 or 12; the others 12", "integer", required=False),
+        ),
+        "access_register",
+        "AccessAccount",
+    ),
+    Operation(
+        "access",
+        "list",
+        "an enterprise's 17999 accounts, its emergency authorisation, and whether its business is open",
+        (ENTERPRISE,),
+        "access_accounts",
+        "AccessAccounts",
+    ),
+    Operation(
+        "access",
+        "grant-emergency",
+        "open an enterprise's business for some hours without an account (紧急授权, FAQ (七))",
+        (
+            ENTERPRISE,
+            Param("hours", "how long, 1 to 168 hours", "integer"),
+            Param("reason", "what it rests on, e.g. the fax and who approved it"),
+        ),
+        "access_grant_emergency",
+        "Emergency",
+    ),
+    Operation(
+        "access",
+        "end-emergency",
+        "end an enterprise's emergency authorisation before its time",
+        (ENTERPRISE,),
+        "access_end_emergency",
+        "Emergency",
+    ),
+    Operation(
+        "access",
+        "record-usage",
+        "the 17999 network reports a card's online hours (the annual cards stop at 1,200)",
+        (ACCOUNT, Param("hours", "online hours to add", "decimal")),
+        "access_record_usage",
+        "AccessUsage",
+    ),
+    Operation(
+        "access",
+        "sweep",
+        "remove every enterprise's lapsed accounts now (the center also does it every 10 minutes)",
+        (),
+        "access_sweep",
+        "AccessSweep",
     ),
 )

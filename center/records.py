@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from center import access
 from center.db import business_date
 from center.ledger import forms as form_store
 from center.ledger import issuance, query, rules
@@ -230,9 +231,33 @@ def _same_business(condition: query.Condition | Refusal, first: query.Business) 
     return condition
 
 
+# 17999 access accounts (注册卡号) from a file: the one kind open before the enterprise holds an account.
+
+ACCESS_KIND = "access"
+
+
+def apply_access(ctx: BatchContext, kind: str, records: list[dict[str, Any]]) -> Answer:
+    """Each record registers one account. A batch arrives through no account of its own (it may be sent long after
+    the file was dropped), so the types that need the online-state check are refused here: see sync.access."""
+    results = []
+    for record in records:
+        account = record.get("account") if isinstance(record.get("account"), str) else None
+        try:
+            registered = access.register(ctx.conn, ctx.now, ctx.enterprise, record, arriving=None)
+        except Refusal as refusal:
+            results.append(_result(record["seq"], kind, refusal, {"account": account, "expires_at": None}))
+            continue
+        extra = {"account": registered["account"], "expires_at": registered["expires_at"]}
+        results.append(
+            _result(record["seq"], kind, None, extra, account=registered["account"], until=registered["until"])
+        )
+    return Answer(results)
+
+
 KINDS: dict[str, Callable[[BatchContext, str, list[dict[str, Any]]], Answer]] = {
     "applications": apply_applications,
     "queries": apply_queries,
+    ACCESS_KIND: apply_access,
     **dict.fromkeys(FORM_RULES, apply_forms),
 }
 

@@ -36,6 +36,11 @@ SUCCESSES: dict[str, Reason] = {
     "submissions": Reason(200, "交单成功", "Submitted to SAFE"),
     "losses": Reason(200, "核销单挂失成功", "Form reported lost"),
     "queries": Reason(200, "查询条件已设定", "Condition applied"),
+    "access": Reason(
+        200,
+        "17999卡账号{account}注册成功，有效期至{until}。",
+        "17999 account {account} registered, valid until {until}.",
+    ),
 }
 
 REASONS: dict[str, Reason] = {
@@ -181,6 +186,70 @@ REASONS: dict[str, Reason] = {
         "记录格式错误：{detail_zh}",
         "Malformed record: {detail_en}",
     ),
+    # Per-record: 17999 access accounts (注册卡号, 帐号管理), in the manual's words (part one, chapter four).
+    "ACCESS_ACCOUNT_INVALID": Reason(
+        422,
+        "17999卡账号“{account}”格式不对：卡号格式是“xxxxxxxxxxx@17999.e163”，后缀不可省略，也不可更改，大小写也要和卡上相同。",
+        "17999 account '{account}' is malformed: it is 'xxxxxxxxxxx@17999.e163'; the suffix can be neither left out "
+        "nor changed, and letters are as on the card.",
+    ),
+    "ACCESS_TYPE_UNKNOWN": Reason(
+        422,
+        "17999卡类型“{type}”不存在，可选：计时卡 timed、新年卡 new-annual、宽带卡 broadband、专线卡 leased-line、"
+        "旧年卡 old-annual。请根据自己的17999卡的类型正确选择注册帐号类型。",
+        "Unknown 17999 card type '{type}'; choose timed, new-annual, broadband, leased-line or old-annual, as the card "
+        "you bought.",
+    ),
+    "ACCESS_TERM_INVALID": Reason(
+        422,
+        "{type_zh}的有效期月数应为{terms}（宽带卡：半年卡6，年卡12），填写的是“{months}”。",
+        "A {type} card's term in months is {terms} (broadband: 6 for a half-year card, 12 for a year), not '{months}'.",
+    ),
+    "ACCESS_PASSWORD_REQUIRED": Reason(
+        422,
+        "注册{type_zh}账号需要在密码框中输入卡上的密码。",
+        "Registering a {type} account needs the card's password.",
+    ),
+    "ACCESS_NOT_ONLINE": Reason(
+        409,
+        "注册失败，未检查到您注册的17999上网账号的在线信息！注册{type_zh}时系统会检查要注册的卡的在线状态，请务必使用需注册的"
+        "上网卡（{account}）拨号上线后再注册（eport-agent access register，agent.toml 的 [access] account "
+        "填写该账号）。本次请求经由的账号：{via}。",
+        "Registration failed: account {account} was not found online. Registering a {type} card checks that the "
+        "request arrives through the account being registered: dial up with it, set it as [access] account in "
+        "agent.toml, and register with 'eport-agent access register'. This request arrived through: {via}.",
+    ),
+    "ACCESS_ACCOUNT_EXISTS": Reason(
+        409,
+        "17999卡账号{account}已由本企业注册，有效期至{until}。",
+        "17999 account {account} is already registered by this enterprise, valid until {until}.",
+    ),
+    "ACCESS_ACCOUNT_TAKEN": Reason(
+        409,
+        "17999卡账号{account}已被其他企业注册。",
+        "17999 account {account} is registered by another enterprise.",
+    ),
+    "ACCESS_ACCOUNT_EXPIRED": Reason(
+        409,
+        "17999卡账号{account}的有效期已于{until}结束（{since_zh}），不能再注册。",
+        "17999 account {account} stopped being valid on {until} ({since_en}) and cannot be registered again.",
+    ),
+    "ACCESS_HOURS_USED_UP": Reason(
+        409,
+        "17999卡账号{account}的使用时长{limit}小时已经用完，不能再使用。",
+        "17999 account {account} has used up its {limit} online hours.",
+    ),
+    "ACCESS_ACCOUNT_NOT_FOUND": Reason(
+        404,
+        "本企业没有注册17999卡账号{account}。",
+        "This enterprise has no registered 17999 account {account}.",
+    ),
+    "ACCESS_ACCOUNT_NOT_DELETABLE": Reason(
+        409,
+        "由于业务上的需要，{type_zh}帐号注册后用户不能自行删除，帐号过期后系统将自动删除该帐号（{until}）。",
+        "A {type} account cannot be deleted by the user once registered; the system removes it when it expires "
+        "({until}).",
+    ),
     # Batch-level: the whole batch is refused and nothing is applied.
     "BAD_REQUEST": Reason(400, "请求格式错误：{detail}", "Malformed request: {detail}"),
     "PAYLOAD_TOO_LARGE": Reason(
@@ -228,11 +297,22 @@ REASONS: dict[str, Reason] = {
         403,
         "IC卡在外汇管理局的使用权限已于{until}到期，“出口收汇”的各项业务暂不能办理。请使用企业法人卡通过电子口岸"
         "向外汇管理局申请延期：使用企业法人卡进入【企业管理】子系统，点击【备案变更】->【IC卡权限】（查找您的IC卡卡号）"
-        "->【外汇】->【暂存】->【申报】，然后与主管外管局联系，外管局审批通过后IC卡将恢复使用权限。",
+        "->【外汇】->【暂存】->【申报】，然后请与主管外管局主动联系（可以是电话联系），外管局有关负责人员在网上3级审批通过后，"
+        "IC卡将恢复使用权限。用本系统申请：插入企业法人卡，执行 eport-agent permission request --card {card}。",
         "The operator card's foreign-exchange permission expired on {until}, so no export FX collection business "
         "can be done with it. Apply for an extension with the enterprise's legal-person card through E-Port "
         "(Enterprise Management > Filing change > IC card permissions > find this card > Foreign exchange > Save > "
-        "Declare), then contact your SAFE office; the card works again once SAFE approves it.",
+        "Declare), then contact your SAFE office (a phone call will do); the card works again once SAFE's officers "
+        "have approved it at all three levels. Here: insert the legal-person card and run "
+        "'eport-agent permission request --card {card}'.",
+    ),
+    "ACCESS_ACCOUNT_REQUIRED": Reason(
+        403,
+        "您尚未注册17999卡或注册的17999卡过期，请进入17999子系统注册17999卡（eport-agent access register）。"
+        "在未注册17999卡之前，用户只能进入17999卡注册子系统，其他子系统不可用。",
+        "Your enterprise has not registered a 17999 access card, or its registered card has expired: register one "
+        "in the 17999 subsystem ('eport-agent access register'). Until then only the 17999 registration subsystem "
+        "is open; every other subsystem is closed.",
     ),
     "ENTERPRISE_MISMATCH": Reason(
         403,
@@ -320,6 +400,42 @@ REASONS: dict[str, Reason] = {
         400,
         "口岸表第{line}行无效：{detail_zh}",
         "Line {line} of the port table is invalid: {detail_en}",
+    ),
+    "ACCESS_EMERGENCY_NOT_FOUND": Reason(
+        404,
+        "企业{enterprise}没有生效的紧急授权。",
+        "Enterprise {enterprise} has no emergency authorisation in force.",
+    ),
+    # IC卡权限 extensions: requested with the legal-person card, approved by SAFE at three levels (FAQ 3).
+    "PERMISSION_NEEDS_LEGAL_PERSON": Reason(
+        403,
+        "IC卡权限延期需要使用企业法人卡申请，操作员卡不能申请。",
+        "An IC card permission extension is requested with the enterprise's legal-person card, not an operator card.",
+    ),
+    "PERMISSION_CARD_NOT_FOUND": Reason(
+        404,
+        "IC卡{card}不存在或不属于本企业。",
+        "IC card {card} does not exist or does not belong to this enterprise.",
+    ),
+    "PERMISSION_REQUEST_PENDING": Reason(
+        409,
+        "IC卡{card}的权限延期申请（编号{request_no}）正在等待外汇局审批（已通过{levels}级，共3级），请与主管外管局联系。",
+        "The permission extension of IC card {card} (request {request_no}) awaits SAFE's approval ({levels} of 3 "
+        "levels passed); contact your SAFE office.",
+    ),
+    "PERMISSION_REQUEST_NOT_FOUND": Reason(
+        404, "权限延期申请{request_no}不存在。", "There is no permission extension request {request_no}."
+    ),
+    "PERMISSION_LEVEL_OUT_OF_ORDER": Reason(
+        409,
+        "权限延期申请{request_no}已通过{levels}级审批，下一步是第{next}级审批，不能进行第{level}级审批。",
+        "Permission extension request {request_no} has passed {levels} level(s); the next approval is level {next}, "
+        "not level {level}.",
+    ),
+    "PERMISSION_ALREADY_APPROVED": Reason(
+        409,
+        "权限延期申请{request_no}已通过3级审批，IC卡使用权限有效期至{until}。",
+        "Permission extension request {request_no} has passed all 3 levels; the card's permission runs until {until}.",
     ),
 }
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import Connection, Engine
 
-from center import admin, authority, feed
+from center import access, admin, authority, feed, permissions
 from center.batch_document import BatchHeader, parse_header, split_document
 from center.ca import Authority, cert_serial_hex, certificate_pem
 from center.db import (
@@ -37,8 +37,9 @@ from center.ledger import forms as form_store
 from center.ledger.identifiers import check_enterprise_code
 from center.ledger.issuance import DECLARATION_COUNTER, allocate, require_enterprise, seed_counters
 from center.ports import import_ports, list_ports, load_ports, parse_port_table, resolve_port, search_ports
-from center.records import Answer, BatchContext, apply_batch, check_kind
+from center.records import ACCESS_KIND, Answer, BatchContext, apply_batch, check_kind
 from center.refusals import Refusal
+from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE
 from sync.protocol import (
     SignatureError,
     canonical_json,
@@ -105,6 +106,18 @@ class Center:
                     raise
         raise AssertionError("unreachable")
 
+    def _write_answer(self, work: Callable[[Connection, dt.datetime], T | Refusal]) -> T:
+        """``work`` in one write transaction, where a Refusal it returns (rather than raises) is raised after the
+        commit: what the access gate removed on the way stays removed. Run once more after a unique-key clash (only
+        on PostgreSQL: the same request arrived twice at once, and the other copy's answer is there now)."""
+        try:
+            outcome = self._write(work)
+        except sa.exc.IntegrityError:
+            outcome = self._write(work)
+        if isinstance(outcome, Refusal):
+            raise outcome
+        return outcome
+
     def _read(self, work: Callable[[Connection], T]) -> T:
         with reading(self._engine) as conn, conn.begin():
             return work(conn)
@@ -165,16 +178,25 @@ class Center:
         name: str,
         card_serial: str | None = None,
         days: int = 365,
+        role: str = OPERATOR_ROLE,
     ) -> x509.Certificate:
-        """Issue a certificate for an operator card's key and enroll it; the FX permission runs as long."""
+        """Issue a certificate for an operator card's key and enroll it; the FX permission runs as long.
+
+        ``role`` is ``legal-person`` for the enterprise's legal-person card (法人卡), which requests permission
+        extensions for the operator cards.
+        """
         name = name.strip()
         if not name:
             raise Refusal("NAME_REQUIRED", what_zh="操作员姓名", what_en="operator name")
         if days < 1:
             raise ValueError("days must be at least 1")
+        if role not in (OPERATOR_ROLE, LEGAL_PERSON_ROLE):
+            raise ValueError(f"role must be {OPERATOR_ROLE} or {LEGAL_PERSON_ROLE}")
         with self._engine.begin() as conn:
             require_enterprise(conn, enterprise_code)
-            cert = self._authority.issue_operator_certificate(public_key, enterprise_code, name, card_serial, days)
+            cert = self._authority.issue_operator_certificate(
+                public_key, enterprise_code, name, card_serial, days, role
+            )
             conn.execute(
                 sa.insert(operators).values(
                     cert_serial=cert_serial_hex(cert),
@@ -307,6 +329,87 @@ class Center:
     def customs_refuse_cancel(self, form_no: str) -> dict[str, Any]:
         return self._write(lambda conn, now: authority.refuse_cancel(conn, form_no, now))
 
+    # 17999 access accounts (DESIGN.md §4 rule 12, center.access) and card permissions (rule 11, center.permissions).
+
+    def access_register(self, enterprise: str, account: str, type: str, months: int | None = None) -> dict[str, Any]:
+        """The card issuer's registration (the telecom registers old annual cards when it sells them; set-ups and
+        demos): no password and no online-state check."""
+
+        def work(conn: Connection, now: dt.datetime) -> dict[str, Any]:
+            require_enterprise(conn, enterprise)
+            record = {"account": account, "type": type, "months": months}
+            return access.register(conn, now, enterprise, record, arriving=None, issuer=True)
+
+        return self._write_answer(work)
+
+    def access_accounts(self, enterprise: str, arriving: str | None = None) -> dict[str, Any]:
+        """帐号管理: the enterprise's accounts (lapsed ones removed first), its emergency authorisation, and whether
+        its business is open. ``arriving``: the account the request arrived through (sync.access)."""
+
+        def work(conn: Connection, now: dt.datetime) -> dict[str, Any]:
+            access.note_arrival(conn, arriving, now)
+            access.remove_lapsed(conn, now, enterprise)
+            return access.overview(conn, now, enterprise)
+
+        return self._write(work)
+
+    def _access_arrival(self, enterprise: str, arriving: str | None) -> None:
+        """Before an access operation that may be refused: the arrival and the removals are committed either way."""
+
+        def work(conn: Connection, now: dt.datetime) -> None:
+            access.note_arrival(conn, arriving, now)
+            access.remove_lapsed(conn, now, enterprise)
+
+        self._write(work)
+
+    def access_account(self, enterprise: str, account: str, arriving: str | None = None) -> dict[str, Any]:
+        self._access_arrival(enterprise, arriving)
+        return self._read(lambda conn: access.show(conn, self._clock(), enterprise, account))
+
+    def register_access(self, enterprise: str, record: dict[str, Any], arriving: str | None) -> dict[str, Any]:
+        """注册卡号 by the enterprise: the password and online-state rules of the account's type apply."""
+        self._access_arrival(enterprise, arriving)
+        return self._write_answer(lambda conn, now: access.register(conn, now, enterprise, record, arriving))
+
+    def delete_access(self, enterprise: str, account: str, arriving: str | None = None) -> dict[str, Any]:
+        self._access_arrival(enterprise, arriving)
+        return self._write(lambda conn, now: access.delete(conn, now, enterprise, account))
+
+    def access_sweep(self) -> dict[str, int]:
+        """Remove every enterprise's lapsed accounts (the periodic sweep; requests also do it for their own)."""
+        return {"removed": self._write(lambda conn, now: access.remove_lapsed(conn, now).removed)}
+
+    def access_grant_emergency(self, enterprise: str, hours: int, reason: str) -> dict[str, Any]:
+        return self._write(lambda conn, now: access.grant_emergency(conn, now, enterprise, hours, reason))
+
+    def access_end_emergency(self, enterprise: str) -> dict[str, Any]:
+        return self._write(lambda conn, now: access.end_emergency(conn, now, enterprise))
+
+    def access_record_usage(self, account: str, hours: str) -> dict[str, Any]:
+        return self._write(lambda conn, now: access.record_usage(conn, now, account, hours))
+
+    def request_permission(self, document: Any) -> dict[str, Any]:
+        """An extension request signed by the legal-person card (the 企业管理 subsystem: behind the 17999 gate)."""
+        payload, signature = split_document(document)
+        try:
+            chain = verify_detached(signature, canonical_json(payload))
+        except SignatureError:
+            raise Refusal("SIGNATURE_INVALID") from None
+        request = permissions.PermissionPayload.parse(payload)
+
+        def work(conn: Connection, now: dt.datetime) -> dict[str, Any] | Refusal:
+            requester = self._authority.verify_operator(conn, chain, now, check_permission=False)
+            closed = access.gate(conn, now, requester.enterprise_code)
+            return closed if closed is not None else permissions.request(conn, now, requester, request)
+
+        return self._write_answer(work)
+
+    def permission_requests(self, enterprise: str) -> dict[str, Any]:
+        return {"requests": self._read(lambda conn: permissions.requests(conn, enterprise))}
+
+    def safe_approve_permission(self, request_no: int, level: int) -> dict[str, Any]:
+        return self._write(lambda conn, now: permissions.approve(conn, now, request_no, level))
+
     # The wire.
 
     def receive_batch(self, document: Any) -> dict[str, Any]:
@@ -319,12 +422,7 @@ class Center:
             raise Refusal("SIGNATURE_INVALID") from None
         header = parse_header(payload)
         batch_sha256 = sha256_hex(signed)
-        try:
-            return self._write(lambda conn, now: self._apply_batch(conn, now, chain, payload, header, batch_sha256))
-        except sa.exc.IntegrityError:
-            # PostgreSQL only: the same batch arrived twice at once and the other copy committed first. Its stored
-            # answer is now there to be returned. (SQLite serialises writers, so this never happens there.)
-            return self._write(lambda conn, now: self._apply_batch(conn, now, chain, payload, header, batch_sha256))
+        return self._write_answer(lambda conn, now: self._apply_batch(conn, now, chain, payload, header, batch_sha256))
 
     def _apply_batch(
         self,
@@ -334,8 +432,8 @@ class Center:
         payload: dict[str, Any],
         header: BatchHeader,
         batch_sha256: str,
-    ) -> dict[str, Any]:
-        operator = self._authority.verify_operator(conn, chain, now)
+    ) -> dict[str, Any] | Refusal:
+        operator = self._authority.verify_operator(conn, chain, now, check_permission=False)
         if header.enterprise != operator.enterprise_code:
             raise Refusal("ENTERPRISE_MISMATCH", enterprise=header.enterprise)
         stored = conn.execute(
@@ -348,6 +446,12 @@ class Center:
                 raise Refusal("BATCH_ID_REUSED", batch_id=header.batch_id)
             answer: dict[str, Any] = json.loads(stored.answer)
             return answer
+        # The two gates before business (rules 12 and 11); the 17999 registration subsystem is open before both.
+        if header.kind != ACCESS_KIND:
+            closed = access.gate(conn, now, header.enterprise)
+            if closed is not None:
+                return closed
+            operator.check_fx_permission(now)
         check_kind(header.kind, header.records)
         applied = apply_batch(BatchContext(conn, header.enterprise, now), header.kind, header.records)
         answer = {"batch_id": header.batch_id, "results": applied.results}

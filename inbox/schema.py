@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from sync.access import ACCOUNT, ACCOUNT_TYPES
+
 FORM_NO = re.compile(r"[0-9A-Z]{9}")
 DECLARATION_NO = re.compile(r"[0-9]{18}")
 PORT = re.compile(r"[0-9]{4}")
@@ -23,6 +25,7 @@ class Column:
     integer: tuple[int, int] | None = None  # inclusive bounds of an integer column
     required: bool = True
     code: bool = False  # a code: full-width characters folded, letters upper-cased
+    secret: bool = False  # a password: never repeated in a result file
 
     def headers(self) -> tuple[str, str]:
         return self.name, self.zh
@@ -88,7 +91,7 @@ class BatchKind:
 
     def key_fields(self) -> tuple[str, ...]:
         """The input fields a result row repeats."""
-        names = [c.name for c in self.columns if c.name not in ("start_form_no", "count")]
+        names = [c.name for c in self.columns if c.name not in ("start_form_no", "count") and not c.secret]
         return tuple(names)
 
 
@@ -241,7 +244,75 @@ QUERIES = BatchKind(
     notes_en=("One condition per row; all rows must hold (AND); at least one condition.",),
 )
 
-KINDS: dict[str, BatchKind] = {k.name: k for k in (APPLICATIONS, FILINGS, CANCELLATIONS, SUBMISSIONS, LOSSES, QUERIES)}
+# 17999卡注册 (the manual's part one, 4.3): the one kind the center takes before the enterprise holds an account.
+ACCESS = BatchKind(
+    "access",
+    "17999卡注册",
+    "account",
+    ("access", "17999", "上网卡"),
+    (
+        Column(
+            "account",
+            "17999卡账号",
+            "卡号，后缀 @17999.e163 不可省略、不可更改，大小写与卡上相同",
+            "the card's account with its @17999.e163 suffix, letters as on the card",
+            "02012345678@17999.e163",
+            ACCOUNT,
+        ),
+        Column(
+            "type",
+            "卡类型",
+            "、".join(f"{t.zh} {t.name}" for t in ACCOUNT_TYPES.values()) + " 之一",
+            "one of " + ", ".join(ACCOUNT_TYPES) + " (or the Chinese name)",
+            "old-annual",
+            re.compile("|".join(re.escape(n) for t in ACCOUNT_TYPES.values() for n in (t.name, t.zh))),
+        ),
+        Column(
+            "months",
+            "有效期月数",
+            "宽带卡填 6（半年卡）或 12（年卡）；其他卡可不填（12）",
+            "broadband: 6 (half-year card) or 12 (one-year card); other cards may leave it empty (12)",
+            "12",
+            re.compile(r"6|12"),
+            required=False,
+            code=True,
+        ),
+        Column(
+            "password",
+            "密码",
+            "宽带卡、专线卡必填：卡上的密码",
+            "broadband and leased-line cards: the card's password",
+            "",
+            required=False,
+            secret=True,
+        ),
+    ),
+    result_extra=("expires_at",),
+    notes_zh=(
+        "计时卡和新年卡注册时要检查拨号在线状态（请求须经由要注册的账号），而文件中的批次不经由任何账号："
+        "请在用该账号拨号上网时用 eport-agent access register 注册这两类卡，"
+        "文件中的这两类卡会被拒绝（ACCESS_NOT_ONLINE）。",
+        "宽带卡和专线卡须填写密码。数据中心只保存密码的加盐散列，结果文件也不重复密码；"
+        "但放入的原文件会按原样保存在 archive/ 中，请妥善处理，"
+        "或改用 eport-agent access register（不回显地询问密码）。",
+        "在注册有效的17999卡之前，其他各类批次都会被整批拒绝（ACCESS_ACCOUNT_REQUIRED）；"
+        "结果文件给出账号的有效期（expires_at）。",
+    ),
+    notes_en=(
+        "Timed and new annual cards need the online-state check (the request must arrive through the account being "
+        "registered), which a batch from a file cannot show: register them with 'eport-agent access register' while "
+        "dialled in with the account; in a file they are refused (ACCESS_NOT_ONLINE).",
+        "Broadband and leased-line cards need the password. The center keeps only a salted hash and result files "
+        "never repeat it, but the file you drop is kept as it is in archive/: dispose of it, or use "
+        "'eport-agent access register', which asks for the password without showing it.",
+        "Until the enterprise holds a valid 17999 account every other batch is refused whole "
+        "(ACCESS_ACCOUNT_REQUIRED); the result gives the account's expiry (expires_at).",
+    ),
+)
+
+KINDS: dict[str, BatchKind] = {
+    k.name: k for k in (APPLICATIONS, FILINGS, CANCELLATIONS, SUBMISSIONS, LOSSES, QUERIES, ACCESS)
+}
 
 
 def kind_from_name(file_name: str) -> BatchKind | None:

@@ -18,6 +18,9 @@ Payload: ``{"v": 1, "batch_id", "kind", "enterprise", "created_at", "records": [
 - ``submissions``: ``form_no`` or range; ``declaration_no`` (str, may be empty). One result per form named.
 - ``queries``: ``business``, ``attribute``, ``op`` (``eq``/``prefix``), ``value``. One result per condition; the
   conditions are ANDed and the matching records come back in the answer's ``rows`` (a list of objects).
+- ``access``: ``account`` (``…@17999.e163``), ``type`` (sync/access.py), ``months`` (str ``6``/``12``, may be
+  empty), ``password`` (str, may be empty). One result, which adds ``account`` and ``expires_at``. The only kind the
+  center takes before the enterprise holds a 17999 account; see sync/access.py for the rest of that gate.
 
 A result is ``{"seq", "status": "OK"|"ERROR", "code", "message_zh", "message_en"}`` (+ ``form_no`` for form kinds).
 A range names ``count`` forms from ``start_form_no`` on (see :func:`expand_range`), each answered on its own.

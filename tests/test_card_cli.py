@@ -20,7 +20,7 @@ from agent.card.emulated import EmulatedPivCard
 from agent.card.vpcd import VpcdCard
 from agent.cli import main
 from agent.operator_card import CardState
-from agent.runtime import build_agent
+from agent.runtime import build_agent, load_device
 from agent.workspace import DEFAULT_CONFIG, Workspace
 from center.db import operators
 from center.service import Center
@@ -90,6 +90,8 @@ async def test_enrollment_end_to_end_through_pcsc_then_the_center_accepts_the_ca
     assert certificate.public_key() == card.key.public_key() != self_signed_key  # for the key made on the card
     assert (ws.state / "center-ca.pem").read_bytes() == center.ca_certificate().public_bytes(Encoding.PEM)
     assert enrolled_operators(center) == 1
+    # The PC's own device key was certified too, so unattended pulls work with the card out.
+    assert "device key" in out and center.device_enterprise(load_device(ws).chain[0]) == "1101230001"  # type: ignore[union-attr]
 
     runner = await serve(center, port)
     agent = build_agent(ws)

@@ -29,6 +29,7 @@ from cryptography.x509.oid import NameOID
 
 from center import db
 from center.service import Center
+from sync.access import ACCOUNT_SUFFIX
 from sync.protocol import API_BATCHES, batch_document, canonical_json, sign_detached, software_signer, verify_answer
 
 ENTERPRISE = "3301960001"
@@ -86,11 +87,21 @@ class Card:
         return batch_document(payload, signature)
 
 
+def open_access(center: Center, enterprise: str = ENTERPRISE) -> str:
+    """Register a 17999 leased-line account for the enterprise, as its issuer would, so that its business is open
+    (DESIGN.md §4 rule 12); returns the account."""
+    account = f"{enterprise.lower()}{ACCOUNT_SUFFIX}"
+    center.access_register(enterprise, account, "leased-line")
+    return account
+
+
 def open_center(location: Path | str) -> Center:
-    """A center with the two test enterprises; a folder means a SQLite file in it, a string a database URL/path."""
+    """A center with the two test enterprises, each with a valid 17999 account; a folder means a SQLite file in it,
+    a string a database URL/path."""
     center = Center.open(str(location / "center.db") if isinstance(location, Path) else location)
-    center.create_enterprise(ENTERPRISE, "杭州测试进出口有限公司")
-    center.create_enterprise(OTHER_ENTERPRISE, "深圳另一家贸易有限公司")
+    for code, name in ((ENTERPRISE, "杭州测试进出口有限公司"), (OTHER_ENTERPRISE, "深圳另一家贸易有限公司")):
+        center.create_enterprise(code, name)
+        open_access(center, code)
     return center
 
 
@@ -131,6 +142,19 @@ def count_batches(center: Center) -> int:
 
 def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+class Clock:
+    """A center's clock that a test moves on (``Center.open(url, clock=clock)``); it starts now."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
 
 
 def stored_ca_key(center: Center) -> ec.EllipticCurvePrivateKey:

@@ -28,6 +28,7 @@ from center.app import create_app
 from center.db import batches, form_events
 from center.service import Center
 from tests.rigs import ENTERPRISE, PIN, enrolled_card, free_port, wait_for, workspace_for
+from tests.test_center_support import open_access
 
 FILES, ROWS, KILLS = 40, 5, 100
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -70,6 +71,7 @@ async def test_sigkill_and_center_faults_lose_nothing_and_apply_nothing_twice(tm
     rng = random.Random(20261127)
     center = Center.open(str(tmp_path / "center.db"))
     center.create_enterprise(ENTERPRISE, "测试公司")
+    open_access(center, ENTERPRISE)
     port = free_port()
     workspace = workspace_for(tmp_path / "ws", center, port, card_file=tmp_path / "ws" / "state" / "x")
     enrolled_card(center).save(workspace.state / "emulated-card.json")

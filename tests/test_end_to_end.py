@@ -29,6 +29,7 @@ from center.app import create_app
 from center.service import Center
 from sync.client import BatchRefused, CenterClient
 from sync.protocol import batch_document, verify_compact
+from tests.test_center_support import open_access
 
 PIN = "123456"
 ENTERPRISE = "1101230001"
@@ -56,6 +57,7 @@ def center_db(tmp_path: Path) -> Iterator[Center]:
     center = Center.open(str(tmp_path / "center.db"))
     center.create_enterprise(ENTERPRISE, "测试进出口有限公司")
     center.create_enterprise(OTHER, "另一家公司")
+    open_access(center, ENTERPRISE)
     yield center
     center.close()
 

@@ -18,6 +18,7 @@ from agent.engine import Agent
 from agent.workspace import Workspace
 from center.service import Center
 from tests.rigs import ENTERPRISE, PIN, agent_for, enrolled_card, free_port, serve, wait_for, workspace_for
+from tests.test_center_support import open_access
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Rig:
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     center = Center.open(str(tmp_path / "center.db"))
     center.create_enterprise(ENTERPRISE, "测试公司")
+    open_access(center, ENTERPRISE)
     card, port = enrolled_card(center), free_port()
     forms = center.issue_forms(ENTERPRISE, 20)
     workspace = workspace_for(tmp_path / "ws", center, port)

@@ -14,11 +14,13 @@ from agent.store import Store
 from center.ca import cert_serial_hex
 from center.service import Center
 from tests.rigs import ENTERPRISE, PIN, agent_for, enrolled_card, free_port, serve, wait_for, workspace_for
+from tests.test_center_support import open_access
 
 
 async def test_center_down_for_a_while_then_up_the_queue_drains_by_itself(tmp_path: Path) -> None:
     center = Center.open(str(tmp_path / "center.db"))
     center.create_enterprise(ENTERPRISE, "测试公司")
+    open_access(center, ENTERPRISE)
     card, forms, port = enrolled_card(center), center.issue_forms(ENTERPRISE, 3), free_port()
     workspace = workspace_for(tmp_path / "ws", center, port)
     # The schedule alone would not come back for an hour: only the retries can drain the queue.

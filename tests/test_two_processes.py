@@ -14,6 +14,7 @@ from agent.store import Store
 from center.db import batches, form_events
 from center.service import Center
 from tests.rigs import ENTERPRISE, enrolled_card, free_port, serve, start_agent, wait_for, workspace_for
+from tests.test_center_support import open_access
 
 FILES, ROWS = 20, 10
 
@@ -21,6 +22,7 @@ FILES, ROWS = 20, 10
 async def test_run_and_sync_daemon_share_a_workspace_without_loss_or_double_send(tmp_path: Path) -> None:
     center = Center.open(str(tmp_path / "center.db"))
     center.create_enterprise(ENTERPRISE, "测试公司")
+    open_access(center, ENTERPRISE)
     port = free_port()
     workspace = workspace_for(tmp_path / "ws", center, port, card_file=tmp_path / "ws" / "state" / "x")
     enrolled_card(center).save(workspace.state / "emulated-card.json")

@@ -30,6 +30,7 @@ from tests.rigs import (
     wait_for,
     workspace_for,
 )
+from tests.test_center_support import open_access
 
 OTHER = "3102450002"
 
@@ -47,7 +48,9 @@ class Rig:
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     center = Center.open(str(tmp_path / "center.db"))
     center.create_enterprise(ENTERPRISE, "测试公司")
+    open_access(center, ENTERPRISE)
     center.create_enterprise(OTHER, "另一家公司")
+    open_access(center, OTHER)
     card, port = enrolled_card(center), free_port()
     forms = center.issue_forms(ENTERPRISE, 3)
     center.issue_forms(OTHER, 2)  # another enterprise's changes never reach this agent

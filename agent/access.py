@@ -1,0 +1,145 @@
+"""The agent's side of the gates before business (sync.access).
+
+17999 access accounts: asked of the center with the agent's device credential, declaring the account this PC is
+online through (``[access] account``); `eport-agent status` shows them and warns ahead of their end, falling back to
+what it last heard when the center does not answer at once. Permission extensions: the request that the
+legal-person card signs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from cryptography import x509
+
+from agent.card.piv import PivSession
+from agent.config import AgentConfig, ConfigError
+from agent.runtime import load_device, pinned_tls
+from agent.workspace import Workspace
+from sync.access import LEGAL_PERSON_ROLE, AccessClient, AccessRefused, AccessUnavailable, role_of
+from sync.protocol import PROTOCOL_VERSION, batch_document, canonical_json, sign_detached
+
+ACCESS_WARNING = dt.timedelta(days=30)  # warn this long before the enterprise's last account ends
+HOURS_WARNING = 100  # warn when an annual card has this few online hours left
+STATUS_TIMEOUT = 3.0  # seconds `status` waits for the center before showing what it last heard
+CACHE_NAME = "access.json"
+
+
+def access_client(
+    workspace: Workspace, config: AgentConfig | None = None, timeout: float = 10.0, need_device: bool = True
+) -> AccessClient:
+    """The client of the center's access endpoints; ``need_device=False`` for a request a card signs instead."""
+    config = config or AgentConfig.load(workspace)
+    device = load_device(workspace)
+    if device is None and need_device:
+        raise ConfigError(
+            f"this agent has no device certificate ({workspace.state / 'device-cert.pem'}): have the center enroll "
+            "its key (eport-center device enroll) before asking about access accounts"
+        )
+    return AccessClient(config.center_url, device, config.access_account, pinned_tls(config), timeout)
+
+
+def remember(workspace: Workspace, overview: dict[str, Any]) -> None:
+    """Keep the center's latest answer for `status` to show when the center is away."""
+    kept = {**overview, "as_of": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    (workspace.state / CACHE_NAME).write_text(json.dumps(kept, ensure_ascii=False), encoding="utf-8")
+
+
+def _remembered(workspace: Workspace) -> dict[str, Any] | None:
+    try:
+        kept: dict[str, Any] = json.loads((workspace.state / CACHE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return kept
+
+
+def warnings(overview: dict[str, Any], now: dt.datetime) -> list[str]:
+    """What the clerk should hear before business stops: no account, an emergency running out, the last account
+    ending within 30 days, an annual card nearly out of hours."""
+    valid = [a for a in overview["accounts"] if a["status"] == "valid"]
+    emergency = overview.get("emergency")
+    if not valid and emergency is None:
+        return [
+            "No valid 17999 access account: every business batch is refused until one is registered "
+            "(eport-agent access register)."
+        ]
+    if emergency is not None and not valid:
+        return [
+            f"Business is open only by the data center's emergency authorisation, until {emergency['until']}: "
+            "register a 17999 access account (eport-agent access register)."
+        ]
+    found = []
+    last = max(valid, key=lambda a: a["expires_at"])
+    left = dt.datetime.fromisoformat(last["expires_at"]) - now
+    if left <= ACCESS_WARNING:
+        found.append(
+            f"The enterprise's 17999 access ends on {last['until']} (in {left.days} days, account {last['account']}): "
+            "register the next card before then (eport-agent access register)."
+        )
+    for account in valid:
+        limit = account["hour_limit"]
+        if limit is not None and limit - account["hours_used"] <= HOURS_WARNING:
+            hours = limit - account["hours_used"]
+            found.append(f"17999 account {account['account']} has {hours:g} of its {limit} online hours left.")
+    return found
+
+
+def with_access(workspace: Workspace, status: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+    """``status`` with the enterprise's access accounts (``access``) and their warnings, when this agent can ask:
+    the center's answer, else the last one it gave (``as_of`` tells when)."""
+    try:
+        client = access_client(workspace, timeout=STATUS_TIMEOUT)
+    except ConfigError:
+        return status  # no device certificate (or no configuration): nothing to ask with
+    try:
+        overview = client.accounts()
+        remember(workspace, overview)
+    except (AccessUnavailable, AccessRefused):
+        overview = _remembered(workspace) or {}
+    if not overview:
+        return status
+    found = warnings(overview, now or dt.datetime.now(dt.UTC))
+    return {**status, "access": overview, **({"warnings": [*status.get("warnings", []), *found]} if found else {})}
+
+
+def describe(overview: dict[str, Any]) -> list[str]:
+    """Lines for a person: each account, the emergency authorisation, and whether business is open."""
+    lines = [f"17999 access: business {'open' if overview['open'] else 'CLOSED'}"]
+    if "as_of" in overview:
+        lines[0] += f" (as the center said at {overview['as_of']})"
+    for a in overview["accounts"]:
+        hours = f", {a['hours_used']:g}/{a['hour_limit']} h" if a["hour_limit"] is not None else ""
+        lines.append(f"  {a['account']}  {a['type']} {a['type_zh']}  until {a['until']}{hours}  {a['status']}")
+    if overview.get("emergency"):
+        lines.append(f"  emergency authorisation until {overview['emergency']['until']}")
+    return lines
+
+
+# Permission extensions (the manual's FAQ 3): requested with the legal-person card.
+
+
+def legal_person_certificate(session: PivSession) -> x509.Certificate:
+    """The certificate of the card in the reader, if it is the enterprise's legal-person card (no PIN needed)."""
+    certificate = session.get_certificate()
+    if role_of(certificate) != LEGAL_PERSON_ROLE:
+        raise ConfigError(
+            "the card in the reader is an operator card: an IC card permission extension is requested with the "
+            "enterprise's legal-person card (法人卡); insert it and try again"
+        )
+    return certificate
+
+
+def permission_request(session: PivSession, certificate: x509.Certificate, card: str) -> dict[str, Any]:
+    """The extension request for ``card``, signed by the (unlocked) legal-person card."""
+    organisation = certificate.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    payload = {
+        "v": PROTOCOL_VERSION,
+        "request_id": uuid.uuid4().hex,
+        "enterprise": str(organisation[0].value) if organisation else "",
+        "card": card,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return batch_document(payload, sign_detached(canonical_json(payload), [certificate], session.sign_digest))
