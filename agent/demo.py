@@ -120,6 +120,7 @@ def set_up(workspace: Workspace, port: int) -> DemoInfo:
     finally:
         center.close()
     config = DEFAULT_CONFIG.replace('url = "http://127.0.0.1:8710"', f'url = "{url}"')
+    config = config.replace("interval_seconds = 60", "interval_seconds = 10")  # the simulator's changes show soon
     workspace.config_file.write_text(config.replace('reader = "auto"', f'reader = "{EMULATED}"'), encoding="utf-8")
     (root / "samples").mkdir(exist_ok=True)
     (root / "samples" / "filings.csv").write_bytes(_sample_csv(sample_rows(mine, others)))
