@@ -9,7 +9,6 @@ import datetime as dt
 import hashlib
 import itertools
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +20,10 @@ from center.records import ACCESS_KIND, KINDS
 from center.refusals import Refusal
 from center.service import Center
 from tests.test_center_support import (
-    BACKENDS,
     ENTERPRISE,
     OTHER_ENTERPRISE,
     Card,
     Clock,
-    center_database,
     count_batches,
     enroll,
     filing_payload,
@@ -36,12 +33,6 @@ TIMED = "02012345671@17999.e163"
 OTHER_ACCOUNT = "02012345672@17999.e163"
 PASSWORD = "卡上的密码-42"
 REQUIRED_ZH = "您尚未注册17999卡或注册的17999卡过期，请进入17999子系统注册17999卡"
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with center_database(request.param, tmp_path) as url:
-        yield url
 
 
 @pytest.fixture

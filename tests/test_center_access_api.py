@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -26,22 +25,14 @@ from center.service import Center
 from sync.access import API_ACCESS_ACCOUNTS, ARRIVING_ACCOUNT_HEADER
 from sync.protocol import canonical_json, device_authorization, software_signer
 from tests.test_center_support import (
-    BACKENDS,
     ENTERPRISE,
     OTHER_ENTERPRISE,
     Client,
     Clock,
-    center_database,
 )
 
 TIMED = "02012345671@17999.e163"
 LEASED = "ddn0000001@17999.e163"
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with center_database(request.param, tmp_path) as url:
-        yield url
 
 
 @pytest.fixture
@@ -55,12 +46,6 @@ def center(db_url: str, clock: Clock) -> Iterator[Center]:
         center.create_enterprise(ENTERPRISE, "杭州测试进出口有限公司")
         center.create_enterprise(OTHER_ENTERPRISE, "深圳另一家贸易有限公司")
         yield center
-
-
-@pytest.fixture
-async def client(center: Center) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(center), host="127.0.0.1")) as client:
-        yield client
 
 
 @dataclass

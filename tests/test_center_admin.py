@@ -4,14 +4,11 @@ OpenAPI description that the center serves, kept true against the app's routes a
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
 
 from center import db
 from center.app import create_app
@@ -20,36 +17,15 @@ from center.openapi import openapi_spec
 from center.operations import OPERATIONS
 from center.service import Center
 from tests.test_center_support import (
-    BACKENDS,
     ENTERPRISE,
     Card,
     Client,
     Desk,
-    center_database,
     enroll,
     filing_payload,
-    open_center,
     status,
     use_form,
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with center_database(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def center(db_url: str) -> Iterator[Center]:
-    with open_center(db_url) as center:
-        yield center
-
-
-@pytest.fixture
-async def client(center: Center) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(center), host="127.0.0.1")) as client:
-        yield client
 
 
 def file_forms(center: Center, card: Card, *forms: str, port: str = "5300") -> None:

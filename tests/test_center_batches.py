@@ -7,7 +7,6 @@ import copy
 import datetime as dt
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,9 @@ from center.refusals import Refusal
 from center.service import Center
 from sync.protocol import API_BATCHES, SignatureError, canonical_json, sha256_hex, verify_answer, verify_compact
 from tests.test_center_support import (
-    BACKENDS,
     ENTERPRISE,
     OTHER_ENTERPRISE,
     Card,
-    center_database,
     count_batches,
     enroll,
     filing_payload,
@@ -42,27 +39,9 @@ from tests.test_center_support import (
 Client = TestClient[Any, Any]
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with center_database(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def center(db_url: str) -> Iterator[Center]:
-    with open_center(db_url) as center:
-        yield center
-
-
 @pytest.fixture
 def card(center: Center) -> Card:
     return enroll(center)
-
-
-@pytest.fixture
-async def client(center: Center) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(center), host="127.0.0.1")) as client:
-        yield client
 
 
 async def post(client: Client, document: Any) -> tuple[int, dict[str, Any]]:

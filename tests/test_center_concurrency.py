@@ -5,28 +5,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from center.service import Center
 from tests.test_center_support import (
-    BACKENDS,
     ENTERPRISE,
     Card,
-    center_database,
     enroll,
     filing_payload,
     open_center,
     status,
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with center_database(request.param, tmp_path) as url:
-        yield url
 
 
 @pytest.fixture

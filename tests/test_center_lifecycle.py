@@ -4,8 +4,7 @@ every change once, in the transaction that makes it. On SQLite and PostgreSQL.""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,24 +16,15 @@ from center.app import create_app
 from center.refusals import Refusal
 from center.service import Center
 from tests.test_center_support import (
-    BACKENDS,
     ENTERPRISE,
     Client,
     Desk,
-    center_database,
     codes,
     enroll,
     events,
-    open_center,
     status,
     use_form,
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def center(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Center]:
-    with center_database(request.param, tmp_path) as url, open_center(url) as center:
-        yield center
 
 
 @pytest.fixture

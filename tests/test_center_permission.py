@@ -7,13 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -21,32 +20,23 @@ from cryptography.x509.oid import NameOID
 
 from center import db
 from center.access import add_months
-from center.app import create_app
 from center.cli import main
 from center.refusals import Refusal
 from center.service import Center
 from sync.access import API_PERMISSIONS, LEGAL_PERSON_ROLE
 from sync.protocol import PROTOCOL_VERSION, device_authorization, software_signer
 from tests.test_center_support import (
-    BACKENDS,
     ENTERPRISE,
     OTHER_ENTERPRISE,
     Card,
     Client,
     Clock,
-    center_database,
     enroll,
     filing_payload,
     open_access,
 )
 
 CARD = "CARD-0001"  # the operator card's serial, as tests.test_center_support enrolls it
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with center_database(request.param, tmp_path) as url:
-        yield url
 
 
 @pytest.fixture
@@ -202,12 +192,6 @@ def test_a_request_whose_signature_does_not_match_is_refused(center: Center) -> 
 
 
 # Over HTTP, the command line and the admin API.
-
-
-@pytest.fixture
-async def client(center: Center) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(center), host="127.0.0.1")) as client:
-        yield client
 
 
 async def test_requests_over_http_and_approvals_through_the_admin_api(

@@ -3,35 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from center.app import create_app
 from center.cli import main
 from center.refusals import Refusal
 from center.service import Center
-from tests.test_center_support import BACKENDS, Client, center_database, open_center
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with center_database(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def center(db_url: str) -> Iterator[Center]:
-    with open_center(db_url) as center:
-        yield center
-
-
-@pytest.fixture
-async def client(center: Center) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(center), host="127.0.0.1")) as client:
-        yield client
+from tests.test_center_support import Client
 
 
 def test_search_by_part_of_the_name_best_matches_first(center: Center) -> None:

@@ -6,49 +6,24 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
 
 from center import db
-from center.app import create_app
 from center.refusals import Refusal
 from center.service import Center
 from sync.protocol import API_BATCHES
 from tests.test_center_support import (
-    BACKENDS,
     ENTERPRISE,
     Client,
     Desk,
-    center_database,
     codes,
-    enroll,
     filing_payload,
-    open_center,
     status,
     use_form,
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def center(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Center]:
-    with center_database(request.param, tmp_path) as url, open_center(url) as center:
-        yield center
-
-
-@pytest.fixture
-async def client(center: Center) -> AsyncIterator[Client]:
-    async with TestClient(TestServer(create_app(center), host="127.0.0.1")) as client:
-        yield client
-
-
-@pytest.fixture
-def desk(center: Center, client: Client) -> Desk:
-    return Desk(center, client, enroll(center))
 
 
 def refused(code: str, call: Any, *args: Any, **kwargs: Any) -> Refusal:

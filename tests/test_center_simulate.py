@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,21 +13,13 @@ from center.cli import main
 from center.service import Center
 from center.simulate import Delays, Simulator
 from tests.test_center_support import (
-    BACKENDS,
     ENTERPRISE,
     Card,
-    center_database,
     enroll,
     filing_payload,
     open_center,
     status,
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with center_database(request.param, tmp_path) as url:
-        yield url
 
 
 class Clock:
