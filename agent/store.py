@@ -289,10 +289,6 @@ class Store:
             )
         return cursor.rowcount == 1
 
-    def note_problem(self, batch_id: str, problem: str | None) -> None:
-        with self.transaction() as conn:
-            conn.execute("UPDATE batches SET problem = ?, updated_at = ? WHERE id = ?", (problem, now_iso(), batch_id))
-
 
 class Ingest:
     """One file becoming one batch, in one transaction: records stream in, duplicates are spotted on the way, and

@@ -10,7 +10,6 @@ from sync.access import ACCOUNT, ACCOUNT_TYPES
 
 FORM_NO = re.compile(r"[0-9A-Z]{9}")
 DECLARATION_NO = re.compile(r"[0-9]{18}")
-PORT = re.compile(r"[0-9]{4}")
 MAX_RANGE = 1000
 
 

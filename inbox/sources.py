@@ -11,7 +11,6 @@ import codecs
 import csv
 import io
 import re
-import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,16 +66,6 @@ class Source:
     rows: Iterator[RawRow]
     close: Callable[[], None] = lambda: None  # releases the file even if the rows were never read (Windows
     # will not let a file that is open anywhere be moved to the archive)
-
-
-def fold(column: Column, value: str) -> str:
-    """A cell as the validator reads it: trimmed; codes with full-width characters folded and letters upper-cased."""
-    value = value.strip()
-    if column.code:
-        if not value.isascii():
-            value = unicodedata.normalize("NFKC", value).strip()
-        value = value.upper()
-    return value
 
 
 def is_xml(path: Path, head: bytes) -> bool:
