@@ -36,7 +36,7 @@ from agent.workspace import Workspace
 from inbox.schema import KINDS
 from inbox.watcher import InboxWatcher
 from outbox.delivery import query_csv, result_csv, result_xml
-from outbox.files import free_path, write_atomic
+from outbox.files import free_path, remove_stale_drafts, write_atomic
 from sync.backoff import Backoff
 from sync.client import BatchRefused, CenterClient, CenterUnavailable
 from sync.protocol import (
@@ -56,6 +56,8 @@ SYNC_LEASE = "sync"
 # What `eport-agent status` shows of a running agent without asking it.
 SHARED_STATUS = ("last_sync", "next_sync", "problem", "center_unreachable_since", "card")
 LEASE_SECONDS = 120.0
+# A draft older than this was not being written by anyone any more: the process writing it crashed.
+STALE_DRAFT_SECONDS = 600.0
 # Whole-batch refusals that mean the card's certificate or FX permission has run out (shown as warnings).
 EXPIRY_REFUSALS = ("FX_PERMISSION_EXPIRED", "CERTIFICATE_EXPIRED")
 
@@ -111,6 +113,7 @@ class Agent:
         self._scheduler = AsyncIOScheduler(event_loop=self._loop)
         self._scheduler.add_job(self.sync_now, self.schedule, id="sync", coalesce=True, max_instances=1)
         self._scheduler.start()
+        await self._run(self._remove_stale_drafts)
         if self.watcher is not None:
             self.watcher.start()
             log.info("watching %s", self.workspace.inbox)
@@ -232,6 +235,13 @@ class Agent:
             log.info("the center answers again (unreachable since %s)", self.unreachable_since)
         self.backoff.succeeded()
         self.unreachable_since = self.last_problem = None
+
+    def _remove_stale_drafts(self) -> None:
+        outbox = self.workspace.outbox
+        folders = [outbox, *(outbox / name for name in ("results", "receipts", "errors", "updates", "queries"))]
+        removed = sum(remove_stale_drafts(folder, STALE_DRAFT_SECONDS) for folder in folders if folder.is_dir())
+        if removed:
+            log.info("removed %d half-written outbox files left by an earlier crash", removed)
 
     def request_sync(self) -> None:
         """Sync now, from any thread (the tray's "Sync now")."""

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import re
 import tempfile
+import time
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 # Excel runs a cell starting with these as a formula (CSV injection); a leading apostrophe makes it text.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Files being written are named like this until their one rename; one left behind was cut short by a crash.
+DRAFT_PREFIX, DRAFT_SUFFIX = ".", ".tmp"
 UNSAFE_NAME = re.compile(r"[^\w.\- ()\u4e00-\u9fff]+")
 
 
@@ -54,7 +58,7 @@ def free_path(folder: Path, name: str, taken: Collection[str] = ()) -> Path:
 def write_atomic(path: Path, data: bytes) -> None:
     """Readers see the old file or the whole new one, never a half-written one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=DRAFT_PREFIX, suffix=DRAFT_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -81,7 +85,7 @@ class CsvDraft:
 
     def __init__(self, folder: Path, header: Sequence[str]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=DRAFT_PREFIX, suffix=DRAFT_SUFFIX)
         self.folder, self.tmp, self.count = folder, Path(tmp), 0
         self._out = os.fdopen(fd, "w", encoding="utf-8-sig", newline="")
         self._writer = csv.writer(self._out, lineterminator="\r\n")
@@ -102,3 +106,16 @@ class CsvDraft:
     def discard(self) -> None:
         self._out.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def remove_stale_drafts(folder: Path, older_than: float) -> int:
+    """Delete the half-written files a crash left in ``folder`` (the finished file was never published), if they are
+    older than ``older_than`` seconds, so as never to touch one another process is still writing."""
+    removed = 0
+    cutoff = time.time() - older_than
+    for draft in folder.glob(f"{DRAFT_PREFIX}*{DRAFT_SUFFIX}"):
+        with contextlib.suppress(FileNotFoundError):
+            if draft.stat().st_mtime < cutoff:
+                draft.unlink()
+                removed += 1
+    return removed

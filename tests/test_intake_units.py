@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import threading
 import time
 from pathlib import Path
@@ -95,3 +96,16 @@ def test_a_file_locked_by_another_program_is_retried_not_failed(tmp_path: Path, 
     finally:
         watcher.stop()
     assert len(seen) == 1 and seen[0] >= locked_until
+
+
+def test_half_written_files_left_by_a_crash_are_removed_but_fresh_ones_kept(tmp_path: Path) -> None:
+    from outbox.files import remove_stale_drafts
+
+    stale, fresh, done = tmp_path / ".abc.tmp", tmp_path / ".def.tmp", tmp_path / "a.result.csv"
+    for path in (stale, fresh, done):
+        path.write_bytes(b"x")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    os.utime(done, (hour_ago, hour_ago))
+    assert remove_stale_drafts(tmp_path, older_than=600) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".def.tmp", "a.result.csv"]  # a writer may own the fresh one
