@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from center.app import create_app
 from center.service import Center
-from tests.test_center_support import BACKENDS, Client, Desk, center_database, enroll, open_center
+from tests.test_center_support import BACKENDS, Client, Clock, Desk, center_database, enroll, open_center
 
 
 @pytest.fixture(params=BACKENDS)
@@ -35,3 +35,9 @@ async def client(center: Center) -> AsyncIterator[Client]:
 @pytest.fixture
 def desk(center: Center, client: Client) -> Desk:
     return Desk(center, client, enroll(center))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves by hand (validity periods, expiry)."""
+    return Clock()

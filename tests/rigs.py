@@ -4,6 +4,8 @@ process (the PC/SC path has its own tests; these are about intake, sync and deli
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -99,3 +101,19 @@ async def start_agent(workspace: Path, *flags: str) -> subprocess.Popen[str]:
     line = await asyncio.get_running_loop().run_in_executor(None, process.stdout.readline)
     assert line.strip() == "ready", f"the agent did not start: see {log.name}"
     return process
+
+
+def agent_cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
+    """Run `eport-agent` in this process with ``stdin`` as its input; returns the exit code, stdout and stderr.
+    It blocks (on the control channel, the card): call it off the event loop."""
+    from agent.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        sys.stdin = saved
+    return code, out.getvalue(), err.getvalue()

@@ -5,10 +5,7 @@ no agent, from the card itself."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +15,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.card.emulated import EmulatedPivCard
 from agent.card.vpcd import VpcdCard
-from agent.cli import main
 from agent.operator_card import CardState
 from agent.runtime import build_agent, load_device
 from agent.workspace import DEFAULT_CONFIG, Workspace
@@ -26,22 +22,11 @@ from center.db import operators
 from center.service import Center
 from sync.protocol import check_issued_by
 from tests.pcsc_support import CARD_PIN
+from tests.rigs import agent_cli as cli
 from tests.rigs import free_port, serve
 from tests.test_center_support import open_access
 
 ENTERPRISE = "1101230001"
-
-
-def cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        sys.stdin = saved
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -36,11 +36,6 @@ REQUIRED_ZH = "您尚未注册17999卡或注册的17999卡过期，请进入1799
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def center(db_url: str, clock: Clock) -> Iterator[Center]:
     """Two enterprises without any 17999 account."""
     with Center.open(db_url, clock=clock) as center:

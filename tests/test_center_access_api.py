@@ -36,11 +36,6 @@ LEASED = "ddn0000001@17999.e163"
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def center(db_url: str, clock: Clock) -> Iterator[Center]:
     with Center.open(db_url, clock=clock) as center:
         center.create_enterprise(ENTERPRISE, "杭州测试进出口有限公司")

@@ -40,11 +40,6 @@ CARD = "CARD-0001"  # the operator card's serial, as tests.test_center_support e
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def center(db_url: str, clock: Clock) -> Iterator[Center]:
     with Center.open(db_url, clock=clock) as center:
         for code in (ENTERPRISE, OTHER_ENTERPRISE):

@@ -4,7 +4,6 @@ PostgreSQL; and the command line."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Iterator
 
 import pytest
@@ -15,27 +14,12 @@ from center.simulate import Delays, Simulator
 from tests.test_center_support import (
     ENTERPRISE,
     Card,
+    Clock,
     enroll,
     filing_payload,
     open_center,
     status,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
@@ -59,26 +43,26 @@ def test_a_whole_life_played_by_the_simulator(center: Center, clock: Clock) -> N
         "results"
     ]
     assert simulator.step() == []  # nothing has waited its delay yet
-    clock.advance(11)
+    clock.advance(seconds=11)
     assert [(a.step, a.subject) for a in simulator.step()] == [("approve", applied["unified_no"])]
-    clock.advance(11)
+    clock.advance(seconds=11)
     assert [a.step for a in simulator.step()] == ["issue"]
     first, second = center.form("000000001"), center.form("000000002")
     assert first and second and first["enterprise_code"] == ENTERPRISE
     send(center, card, "filings", {"form_no": "000000001", "port": "5300"}, {"form_no": "000000002", "port": "5300"})
     send(center, card, "cancellations", {"form_no": "000000002"})
     assert simulator.step() == []  # the filings are fresh: the clerk's answers come first
-    clock.advance(11)
+    clock.advance(seconds=11)
     assert sorted(a.step for a in simulator.step()) == ["confirm_cancel", "use"]
     assert status(center, "000000001") == ("valid", "used", "not_submitted")
     assert status(center, "000000002") == ("valid", "unused", "not_submitted")
-    clock.advance(11)
+    clock.advance(seconds=11)
     assert [a.step for a in simulator.step()] == ["declare"]
     assert send(center, card, "submissions", {"form_no": "000000001"}) == ["OK"]
-    clock.advance(11)
+    clock.advance(seconds=11)
     assert [a.step for a in simulator.step()] == ["verify"]
     assert status(center, "000000001") == ("verified", "used", "submitted")
-    clock.advance(11)
+    clock.advance(seconds=11)
     assert simulator.step() == []
 
 
@@ -87,9 +71,9 @@ def test_step_delays_are_separate(center: Center, clock: Clock) -> None:
     forms = center.issue_forms(ENTERPRISE, 1)
     send(center, card, "filings", {"form_no": forms[0], "port": "5300"})
     simulator = Simulator(center, Delays.every(100).with_step("use", 1), clock=clock)
-    clock.advance(2)
+    clock.advance(seconds=2)
     assert [a.step for a in simulator.step()] == ["use"]
-    clock.advance(2)
+    clock.advance(seconds=2)
     assert simulator.step() == []  # declaring waits 100 s
     with pytest.raises(ValueError, match="unknown step"):
         Delays().with_step("smuggle", 1)

@@ -4,14 +4,11 @@ token, and the PIN shows up in no log. An emulated card in process; a real cente
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import http.client
-import io
 import json
 import logging
 import stat
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,7 +19,6 @@ import sqlalchemy as sa
 
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.errors import InvalidPinError
-from agent.cli import main
 from agent.control import CONTROL_FILE, AgentNotRunning, ControlClient
 from agent.engine import Agent
 from agent.operator_card import enroll_card
@@ -30,6 +26,7 @@ from agent.runtime import EMULATED_LABEL, build_agent
 from agent.workspace import Workspace
 from center.db import operators
 from center.service import Center
+from tests.rigs import agent_cli as cli
 from tests.rigs import free_port, serve, workspace_for
 from tests.test_center_support import open_access
 from tray.state import Level, tray_view
@@ -81,19 +78,6 @@ async def running_agent(root: Path, center: Center, days: int = 365, start: bool
 async def running(tmp_path: Path, center: Center) -> AsyncIterator[Running]:
     async with running_agent(tmp_path, center) as running:
         yield running
-
-
-def cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
-    """Run `eport-agent` in this process (call it off the event loop: it blocks on the channel)."""
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        sys.stdin = saved
-    return code, out.getvalue(), err.getvalue()
 
 
 async def test_status_card_info_and_unlock_reach_the_running_agent(running: Running) -> None:
