@@ -26,7 +26,7 @@ from agent.device import device_public_key, save_device_certificate
 from agent.engine import Agent
 from agent.runtime import EMULATED, build_agent, emulated_card_file
 from agent.signals import until_signalled
-from agent.workspace import DEFAULT_CONFIG, Workspace
+from agent.workspace import Workspace, config_text
 from center.app import create_app
 from center.service import Center
 from center.simulate import Delays, Simulator
@@ -119,9 +119,8 @@ def set_up(workspace: Workspace, port: int) -> DemoInfo:
         (workspace.state / "center-ca.pem").write_bytes(center.ca_certificate().public_bytes(Encoding.PEM))
     finally:
         center.close()
-    config = DEFAULT_CONFIG.replace('url = "http://127.0.0.1:8710"', f'url = "{url}"')
-    config = config.replace("interval_seconds = 60", "interval_seconds = 10")  # the simulator's changes show soon
-    workspace.config_file.write_text(config.replace('reader = "auto"', f'reader = "{EMULATED}"'), encoding="utf-8")
+    # Sync every 10 s: the simulator's changes show soon.
+    workspace.config_file.write_text(config_text(url, EMULATED, interval_seconds=10), encoding="utf-8")
     (root / "samples").mkdir(exist_ok=True)
     (root / "samples" / "filings.csv").write_bytes(_sample_csv(sample_rows(mine, others)))
     info = DemoInfo(center_url=url, center_db=str(db), enterprise=DEMO_ENTERPRISE, forms=mine)

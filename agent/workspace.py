@@ -13,23 +13,25 @@ from inbox.schema import KINDS as BATCH_KINDS
 KINDS = tuple(BATCH_KINDS)
 CONFIG_NAME = "agent.toml"
 
-DEFAULT_CONFIG = """\
+DEFAULT_CENTER_URL = "http://127.0.0.1:8710"
+
+_CONFIG_TEMPLATE = """\
 # eport-agent configuration (see README.md, "Configuration").
 
 [center]
 # The data center's address. Plain http is accepted on loopback only.
-url = "http://127.0.0.1:8710"
+url = "{center_url}"
 # The center's CA certificate, pinned: receipts and the connection are checked against it.
 ca_file = "state/center-ca.pem"
 
 [card]
 # "auto" uses the first PC/SC reader holding a card; a reader name picks one;
 # "emulated" uses the emulated card in state/emulated-card.json (demo only, NOT for production).
-reader = "auto"
+reader = "{reader}"
 
 [sync]
 # Seconds between unattended syncs (a signed batch is also sent at once) ...
-interval_seconds = 60
+interval_seconds = {interval_seconds:g}
 # ... and/or a cron schedule, e.g. every 5 minutes in business hours:
 # cron = "*/5 8-18 * * mon-fri"
 # When the center cannot be reached, retries back off up to this many seconds.
@@ -40,6 +42,11 @@ retry_max_seconds = 300
 # The center checks it when a timed or new annual card is registered: the account being registered must be this one.
 # account = ""
 """
+
+
+def config_text(center_url: str = DEFAULT_CENTER_URL, reader: str = "auto", interval_seconds: float = 60) -> str:
+    """agent.toml with its comments, for these values (init writes the defaults; the demo and tests their own)."""
+    return _CONFIG_TEMPLATE.format(center_url=center_url, reader=reader, interval_seconds=interval_seconds)
 
 
 def default_root() -> Path:
@@ -110,7 +117,7 @@ class Workspace:
             folder.mkdir(parents=True, exist_ok=True)
         write_templates(self.root / "templates")
         if not self.config_file.exists():
-            self.config_file.write_text(DEFAULT_CONFIG, encoding="utf-8")
+            self.config_file.write_text(config_text(), encoding="utf-8")
 
     def is_initialised(self) -> bool:
         return self.config_file.exists() and self.inbox.is_dir()

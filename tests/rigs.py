@@ -21,7 +21,7 @@ from agent.device import device_public_key, save_device_certificate
 from agent.engine import Agent
 from agent.operator_card import OperatorCard
 from agent.runtime import load_device
-from agent.workspace import DEFAULT_CONFIG, Workspace
+from agent.workspace import Workspace, config_text
 from center.app import create_app
 from center.service import Center
 from sync.client import CenterClient
@@ -55,11 +55,11 @@ async def serve(center: Center, port: int) -> web.AppRunner:
 def workspace_for(root: Path, center: Center, port: int, card_file: Path | None = None) -> Workspace:
     workspace = Workspace(root)
     workspace.init()
-    config = DEFAULT_CONFIG.replace('url = "http://127.0.0.1:8710"', f'url = "http://127.0.0.1:{port}"')
+    reader = "auto"
     if card_file is not None:
-        config = config.replace('reader = "auto"', 'reader = "emulated"')
+        reader = "emulated"
         card_file.parent.mkdir(parents=True, exist_ok=True)
-    workspace.config_file.write_text(config, encoding="utf-8")
+    workspace.config_file.write_text(config_text(f"http://127.0.0.1:{port}", reader), encoding="utf-8")
     (workspace.state / "center-ca.pem").write_bytes(center.ca_certificate().public_bytes(Encoding.PEM))
     return workspace
 

@@ -17,7 +17,7 @@ from agent.card.emulated import EmulatedPivCard
 from agent.card.vpcd import VpcdCard
 from agent.operator_card import CardState
 from agent.runtime import build_agent, load_device
-from agent.workspace import DEFAULT_CONFIG, Workspace
+from agent.workspace import Workspace, config_text
 from center.db import operators
 from center.service import Center
 from sync.protocol import check_issued_by
@@ -42,8 +42,7 @@ def workspace(root: Path, reader: str, port: int = 9) -> Workspace:
     """A fresh clerk's PC: no center CA pinned yet."""
     workspace = Workspace(root)
     workspace.init()
-    config = DEFAULT_CONFIG.replace('url = "http://127.0.0.1:8710"', f'url = "http://127.0.0.1:{port}"')
-    workspace.config_file.write_text(config.replace('reader = "auto"', f'reader = "{reader}"'), encoding="utf-8")
+    workspace.config_file.write_text(config_text(f"http://127.0.0.1:{port}", reader), encoding="utf-8")
     return workspace
 
 

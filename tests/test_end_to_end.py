@@ -24,7 +24,7 @@ from agent.config import AgentConfig
 from agent.engine import Agent
 from agent.runtime import build_agent
 from agent.store import Store
-from agent.workspace import DEFAULT_CONFIG, Workspace
+from agent.workspace import Workspace, config_text
 from center.app import create_app
 from center.service import Center
 from sync.client import BatchRefused, CenterClient
@@ -83,8 +83,7 @@ async def rig(tmp_path: Path, center_db: Center, vpcd_card: tuple[EmulatedPivCar
 
     workspace = Workspace(tmp_path / "ws")
     workspace.init()
-    text = DEFAULT_CONFIG.replace('url = "http://127.0.0.1:8710"', f'url = "{url}"')
-    workspace.config_file.write_text(text.replace('reader = "auto"', f'reader = "{reader}"'), encoding="utf-8")
+    workspace.config_file.write_text(config_text(url, reader), encoding="utf-8")
     (workspace.state / "center-ca.pem").write_bytes(center_db.ca_certificate().public_bytes(Encoding.PEM))
     yield Rig(
         center_db, url, workspace, card, reader, center_db.issue_forms(ENTERPRISE, 6), center_db.issue_forms(OTHER, 1)

@@ -26,7 +26,7 @@ from PIL import ImageGrab
 from agent.card.emulated import EmulatedPivCard, self_signed_certificate
 from agent.card.errors import InvalidPinError, PinBlockedError
 from agent.control import CONTROL_FILE, AgentNotRunning, ControlClient
-from agent.workspace import DEFAULT_CONFIG, Workspace
+from agent.workspace import Workspace, config_text
 from tray.dialogs import BLOCKED, PinDialog
 from tray.icons import COLOURS
 from tray.state import Level
@@ -133,8 +133,7 @@ def workspace(tmp_path: Path) -> Workspace:
     certificate = self_signed_certificate(key)
     EmulatedPivCard(pin=PIN, key=key, certificate=certificate).save(workspace.state / "emulated-card.json")
     (workspace.state / "center-ca.pem").write_bytes(certificate.public_bytes(Encoding.PEM))
-    config = DEFAULT_CONFIG.replace('url = "http://127.0.0.1:8710"', 'url = "http://127.0.0.1:9"')
-    workspace.config_file.write_text(config.replace('reader = "auto"', 'reader = "emulated"'), encoding="utf-8")
+    workspace.config_file.write_text(config_text("http://127.0.0.1:9", "emulated"), encoding="utf-8")
     return workspace
 
 
