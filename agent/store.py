@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sync.protocol import expand_range
+from sync.vocabulary import FEED_COLUMNS as FORM_COLUMNS
+from sync.vocabulary import expand_range
 
 # Batch states, in order (DESIGN.md §5).
 RECEIVED = "received"
@@ -103,21 +104,6 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
-
-# The update feed's columns, as the center sends them and as outbox/updates and outbox/forms.csv show them.
-FORM_COLUMNS = (
-    "form_no",
-    "seq",
-    "event",
-    "safe_status",
-    "safe_status_zh",
-    "customs_status",
-    "customs_status_zh",
-    "submission_status",
-    "submission_status_zh",
-    "port",
-    "at",
-)
 
 
 def now_iso() -> str:

@@ -16,17 +16,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from agent.store import FORM_COLUMNS, Store
+from agent.store import Store
 from agent.workspace import Workspace
 from outbox.files import csv_bytes, free_path, write_atomic
+from sync.vocabulary import FEED_COLUMNS, FEED_PAGE
 
 log = logging.getLogger("eport.agent")
-PAGE = 1000
 Fetch = Callable[[int, int], Awaitable[list[dict[str, Any]]]]
 
 
 def _rows(entries: list[dict[str, Any]]) -> list[list[Any]]:
-    return [[entry.get(name, "") for name in FORM_COLUMNS] for entry in entries]
+    return [[entry.get(name, "") for name in FEED_COLUMNS] for entry in entries]
 
 
 class UpdatePuller:
@@ -40,7 +40,7 @@ class UpdatePuller:
             cursor = await self.run(self.store.update_cursor)
             pending = await self.run(lambda: self.store.meta().get("update_pending"))
             promise = json.loads(pending) if pending else None
-            page = await self.fetch(cursor, PAGE)
+            page = await self.fetch(cursor, FEED_PAGE)
             if promise is not None:  # finish the page a crash interrupted, exactly as it was promised
                 page = [entry for entry in page if entry["seq"] <= promise["last"]]
             if not page:
@@ -48,7 +48,7 @@ class UpdatePuller:
             target = promise["file"] if promise is not None else str(self._file_for(page))
             last = page[-1]["seq"]
             await self.run(self.store.set_meta, update_pending=json.dumps({"file": target, "last": last}))
-            await self.run(write_atomic, self._path(target), csv_bytes(FORM_COLUMNS, _rows(page)))
+            await self.run(write_atomic, self._path(target), csv_bytes(FEED_COLUMNS, _rows(page)))
             await self.run(self.store.apply_updates, page, last)
             await self.run(self._write_snapshot)
             log.info("updates %d..%d written to %s", page[0]["seq"], last, self._path(target).name)
@@ -62,4 +62,4 @@ class UpdatePuller:
         return self.workspace.outbox / "updates" / name
 
     def _write_snapshot(self) -> None:
-        write_atomic(self.workspace.outbox / "forms.csv", csv_bytes(FORM_COLUMNS, _rows(self.store.forms())))
+        write_atomic(self.workspace.outbox / "forms.csv", csv_bytes(FEED_COLUMNS, _rows(self.store.forms())))

@@ -13,8 +13,7 @@ from sqlalchemy.engine import Connection
 
 from center.db import as_utc, form_events
 from center.statuses import label_zh
-
-MAX_PAGE = 1000
+from sync.vocabulary import FEED_PAGE
 
 
 def updates_after(conn: Connection, enterprise_code: str, after: int, limit: int) -> list[dict[str, Any]]:
@@ -22,7 +21,7 @@ def updates_after(conn: Connection, enterprise_code: str, after: int, limit: int
         sa.select(form_events)
         .where(form_events.c.enterprise_code == enterprise_code, form_events.c.seq > after)
         .order_by(form_events.c.seq)
-        .limit(max(1, min(limit, MAX_PAGE)))
+        .limit(max(1, min(limit, FEED_PAGE)))
     )
     return [_entry(row._mapping) for row in rows]
 

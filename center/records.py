@@ -23,7 +23,7 @@ from center.ledger.identifiers import DECLARATION_NO, FORM_NO, check_form_no, is
 from center.ledger.state import CANCEL_REQUESTED, FILED, LOST, SUBMITTED, Change, FormState
 from center.ports import resolve_ports
 from center.refusals import OK_CODE, SUCCESSES, Refusal
-from sync.protocol import expand_range
+from sync.vocabulary import expand_range
 
 MAX_RANGE = 1000  # forms per range row: the manual's batch pages select from one start number and a count
 

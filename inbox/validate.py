@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from inbox.schema import BatchKind, Column, query_names, query_op
 from inbox.sources import FieldError, RawRow, Source
-from sync.protocol import expand_range
+from sync.vocabulary import expand_range
 
 RANGE_COLUMNS = ("form_no", "start_form_no", "count")
 

@@ -23,7 +23,7 @@ Payload: ``{"v": 1, "batch_id", "kind", "enterprise", "created_at", "records": [
   center takes before the enterprise holds a 17999 account; see sync/access.py for the rest of that gate.
 
 A result is ``{"seq", "status": "OK"|"ERROR", "code", "message_zh", "message_en"}`` (+ ``form_no`` for form kinds).
-A range names ``count`` forms from ``start_form_no`` on (see :func:`expand_range`), each answered on its own.
+A range names ``count`` forms from ``start_form_no`` on (:func:`sync.vocabulary.expand_range`), each answered alone.
 """
 
 from __future__ import annotations
@@ -221,21 +221,6 @@ def check_issued_by(cert: x509.Certificate, ca: x509.Certificate, now: dt.dateti
 
 def batch_document(payload: dict[str, Any], signature: str) -> dict[str, Any]:
     return {"payload": payload, "signature": signature}
-
-
-def expand_range(start: str, count: int) -> list[str]:
-    """The ``count`` form numbers from ``start`` on: its trailing digits count up, keeping their width.
-
-    Raises ValueError when the range does not fit (no trailing digits, or it would overflow them).
-    """
-    prefix = start.rstrip("0123456789")
-    digits = start[len(prefix) :]
-    if not digits:
-        raise ValueError(f"{start} does not end in digits, so it cannot start a range")
-    first = int(digits)
-    if count < 1 or first + count - 1 >= 10 ** len(digits):
-        raise ValueError(f"{count} forms from {start} do not fit in {len(digits)} digits")
-    return [f"{prefix}{n:0{len(digits)}d}" for n in range(first, first + count)]
 
 
 def results_expected(record: dict[str, Any]) -> int:

@@ -16,13 +16,13 @@ from sync.protocol import (
     canonical_json,
     canonical_payload_chunks,
     device_authorization,
-    expand_range,
     sign_detached,
     sign_detached_stream,
     software_signer,
     verify_detached,
     verify_device_authorization,
 )
+from sync.vocabulary import expand_range
 
 
 def issued(
