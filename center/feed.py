@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from center.db import as_utc, form_events
 from center.statuses import label_zh
-from sync.vocabulary import FEED_PAGE
+from sync.vocabulary import FEED_COLUMNS, FEED_PAGE
 
 
 def updates_after(conn: Connection, enterprise_code: str, after: int, limit: int) -> list[dict[str, Any]]:
@@ -27,11 +27,13 @@ def updates_after(conn: Connection, enterprise_code: str, after: int, limit: int
 
 
 def _entry(row: Any) -> dict[str, Any]:
-    entry = {
-        name: row[name]
-        for name in ("seq", "form_no", "event", "safe_status", "customs_status", "submission_status", "port")
-    }
-    for status in ("safe_status", "customs_status", "submission_status"):
-        entry[f"{status}_zh"] = label_zh(row[status])
-    entry["at"] = as_utc(row["at"]).isoformat()
-    return entry
+    return {column: _value(row, column) for column in FEED_COLUMNS}
+
+
+def _value(row: Any, column: str) -> Any:
+    """One column of an entry: a status's Chinese label (``…_zh``), the time in UTC, or the event's own value."""
+    if column.endswith("_zh"):
+        return label_zh(row[column.removesuffix("_zh")])
+    if column == "at":
+        return as_utc(row["at"]).isoformat()
+    return row[column]

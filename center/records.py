@@ -23,9 +23,7 @@ from center.ledger.identifiers import DECLARATION_NO, FORM_NO, check_form_no, is
 from center.ledger.state import CANCEL_REQUESTED, FILED, LOST, SUBMITTED, Change, FormState
 from center.ports import resolve_ports
 from center.refusals import OK_CODE, SUCCESSES, Refusal
-from sync.vocabulary import expand_range
-
-MAX_RANGE = 1000  # forms per range row: the manual's batch pages select from one start number and a count
+from sync.vocabulary import MAX_RANGE, expand_range
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,7 @@ def expand(records: list[dict[str, Any]]) -> list[FormItem]:
 def _expand_range(seq: int, record: dict[str, Any]) -> list[FormItem]:
     start, count = record["start_form_no"], record["count"]
     try:
-        if not isinstance(start, str) or not FORM_NO.match(start):
+        if not isinstance(start, str) or not FORM_NO.fullmatch(start):
             raise ValueError(f"'{start}' is not a form number")
         return [FormItem(seq, form_no, record) for form_no in expand_range(start, count)]
     except ValueError as exc:
@@ -135,7 +133,7 @@ def _file(form: FormState, record: dict[str, Any], ctx: BatchContext) -> FormSta
 
 def _submit(form: FormState, record: dict[str, Any], ctx: BatchContext) -> FormState:
     declaration_no = record.get("declaration_no") or ""
-    if not isinstance(declaration_no, str) or (declaration_no and not DECLARATION_NO.match(declaration_no)):
+    if not isinstance(declaration_no, str) or (declaration_no and not DECLARATION_NO.fullmatch(declaration_no)):
         raise _record_invalid(
             f"报关单号“{declaration_no}”应为18位数字", f"declaration number '{declaration_no}' must be 18 digits"
         )

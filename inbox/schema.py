@@ -7,10 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from sync.access import ACCOUNT, ACCOUNT_TYPES
-
-FORM_NO = re.compile(r"[0-9A-Z]{9}")
-DECLARATION_NO = re.compile(r"[0-9]{18}")
-MAX_RANGE = 1000
+from sync.vocabulary import DECLARATION_NO, FORM_NO, MAX_RANGE
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Identifier formats (DESIGN.md §4) and the checks of the values the authorities and clerks give."""
+"""Identifier formats (DESIGN.md §4; the patterns are sync.vocabulary's) and the checks of the values the
+authorities and clerks give."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from center.refusals import Refusal
+from sync.vocabulary import DECLARATION_NO, ENTERPRISE_CODE, FORM_NO
+from sync.vocabulary import MAX_RANGE as MAX_COPIES  # 申请份数 1–1000, and per issuance
 
-FORM_NO = re.compile(r"^[0-9A-Z]{9}$")
-DECLARATION_NO = re.compile(r"^[0-9]{18}$")
-ENTERPRISE_CODE = re.compile(r"^[0-9A-Z]{10}$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
-MAX_COPIES = 1000  # 申请份数 1–1000, and per issuance
+CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def invalid_argument(zh: str, en: str) -> Refusal:
@@ -21,7 +20,7 @@ def invalid_argument(zh: str, en: str) -> Refusal:
 
 
 def check_form_no(form_no: str) -> None:
-    if not FORM_NO.match(form_no):
+    if not FORM_NO.fullmatch(form_no):
         raise Refusal(
             "RECORD_INVALID",
             detail_zh=f"核销单号“{form_no}”应为9位数字或大写字母",
@@ -30,14 +29,14 @@ def check_form_no(form_no: str) -> None:
 
 
 def check_declaration_no(declaration_no: str) -> None:
-    if not DECLARATION_NO.match(declaration_no):
+    if not DECLARATION_NO.fullmatch(declaration_no):
         raise invalid_argument(
             f"报关单号“{declaration_no}”应为18位数字", f"declaration number '{declaration_no}' must be 18 digits"
         )
 
 
 def check_enterprise_code(code: str) -> None:
-    if not ENTERPRISE_CODE.match(code):
+    if not ENTERPRISE_CODE.fullmatch(code):
         raise Refusal("ENTERPRISE_CODE_INVALID", code=code)
 
 
@@ -71,7 +70,7 @@ def parse_amount(value: Any) -> Decimal:
 
 
 def check_currency(currency: str) -> None:
-    if not CURRENCY.match(currency):
+    if not CURRENCY.fullmatch(currency):
         raise invalid_argument(
             f"币制“{currency}”应为3位大写字母（如USD）", f"currency '{currency}' must be 3 capital letters (e.g. USD)"
         )
