@@ -20,7 +20,9 @@ from agent.card.errors import ApduError, CardError
 from agent.config import AgentConfig, ConfigError
 from agent.control import AgentNotRunning, ControlClient
 from agent.workspace import Workspace
-from sync.access import ACCOUNT_TYPES, AccessClient, AccessRefused, AccessUnavailable, account_type, is_account
+from sync.access import ACCOUNT_TYPES, AccessClient, AccessRefused, AccessUnavailable, account_type_name, is_account
+
+PASSWORD_REQUIRED = "ACCESS_PASSWORD_REQUIRED"  # the center's refusal of a registration that needs the card's password
 
 
 def add_commands(commands: Any, common: Any, pin: Any) -> None:
@@ -31,7 +33,7 @@ def add_commands(commands: Any, common: Any, pin: Any) -> None:
     register = verbs.add_parser("register", parents=[common], help="register a 17999 account (注册卡号)")
     register.add_argument("account", help="the card's account, e.g. 02012345678@17999.e163")
     register.add_argument(
-        "--type", required=True, help=" | ".join(f"{t.name} ({t.zh})" for t in ACCOUNT_TYPES.values())
+        "--type", required=True, help=" | ".join(f"{name} ({zh})" for name, zh in ACCOUNT_TYPES.items())
     )
     register.add_argument("--months", type=int, choices=(6, 12), help="broadband cards: 6 (half-year) or 12")
     register.add_argument(
@@ -67,16 +69,24 @@ def _refused(refusal: AccessRefused) -> int:
     return 1
 
 
-def _password(args: Any) -> str | None:
-    """The card's password for the types that need one: from the terminal (not echoed) or one line of stdin."""
-    kind = account_type(args.type)
-    if kind is None or not kind.password:
-        return None
+def _password(args: Any) -> str:
+    """The card's password, for a type the center says needs one: from the terminal (not echoed) or one line of
+    stdin."""
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
         raise ConfigError("no terminal to ask the card's password on: pass --password-stdin")
-    return getpass.getpass(f"Password of the {kind.name} card (卡上的密码): ")
+    return getpass.getpass(f"Password of the {account_type_name(args.type) or args.type} card (卡上的密码): ")
+
+
+def _register(client: AccessClient, args: Any) -> dict[str, Any]:
+    """注册卡号. Which types need the card's password is the center's rule: it is asked for when the center says so."""
+    try:
+        return client.register(args.account, args.type, args.months, None)
+    except AccessRefused as refusal:
+        if refusal.code != PASSWORD_REQUIRED:
+            raise
+    return client.register(args.account, args.type, args.months, _password(args))
 
 
 def _account_lines(account: dict[str, Any]) -> list[str]:
@@ -100,7 +110,7 @@ def _access(client: AccessClient, workspace: Workspace, args: Any) -> int:
     if not is_account(args.account):
         raise ConfigError(f"{args.account!r} is not a 17999 account: it is xxxxxxxxxxx@17999.e163 (keep the suffix)")
     if args.access_command == "register":
-        account = client.register(args.account, args.type, args.months, _password(args))
+        account = _register(client, args)
         _print(args, account, ["registered:", *_account_lines(account)])
     elif args.access_command == "show":
         account = client.account(args.account)

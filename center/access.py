@@ -1,8 +1,8 @@
 """17999 access accounts (DESIGN.md §4 rule 12; the manual's part one, chapter four).
 
 No business subsystem opens until the enterprise holds a registered, unexpired account, or an emergency
-authorisation of the data center (:func:`gate`). The five card types and their rules are
-:data:`sync.access.ACCOUNT_TYPES`: a registration is valid from the card's first use (timed cards) or its first
+authorisation of the data center (:func:`gate`). The five card types are named in :data:`sync.access.ACCOUNT_TYPES`;
+their rules are :data:`ACCOUNT_RULES` here: a registration is valid from the card's first use (timed cards) or its first
 registration (all others) for the card's term, and the annual cards also end when their 1,200 online hours are used
 up. What has run out is removed by the system: lazily, for its enterprise, on every request, and for everyone by a
 periodic sweep (:func:`remove_lapsed`).
@@ -18,6 +18,7 @@ import calendar
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, TypeVar
 
@@ -28,7 +29,7 @@ from center.db import access_accounts, access_cards, access_emergencies, as_utc,
 from center.ledger.identifiers import invalid_argument, is_int, require_text
 from center.ledger.issuance import require_enterprise
 from center.refusals import Refusal
-from sync.access import ACCOUNT_TYPES, AccountType, account_type, is_account
+from sync.access import ACCOUNT_TYPES, account_type_name, is_account
 
 MAX_EMERGENCY_HOURS = 7 * 24  # the manual says "一定时限内"; a week covers a line that is down for days
 MAX_USAGE_HOURS = Decimal(10000)
@@ -39,6 +40,75 @@ DELETED, EXPIRED, HOURS_USED_UP = "deleted", "expired", "hours_used_up"
 When = TypeVar("When", bound=dt.date)  # a date or a datetime
 
 
+@dataclass(frozen=True)
+class AccountType:
+    """The rules of one of the five kinds of 17999 card (the manual's part one, 4.1 and 4.3)."""
+
+    name: str  # its name on the wire (sync.access.ACCOUNT_TYPES)
+    terms: tuple[int, ...]  # months a card is valid; a broadband card says which of its two it has
+    from_first_use: bool  # counted from the first time it went online, else from its first registration
+    hour_limit: int | None  # online hours the card allows
+    online_check: bool  # registering it needs the request to arrive through the account itself
+    password: bool  # registering it needs the card's password
+    user_may_delete: bool
+
+    @property
+    def zh(self) -> str:
+        return ACCOUNT_TYPES[self.name]
+
+
+ACCOUNT_RULES: dict[str, AccountType] = {
+    t.name: t
+    for t in (
+        AccountType(
+            "timed",
+            (12,),
+            from_first_use=True,
+            hour_limit=None,
+            online_check=True,
+            password=False,
+            user_may_delete=True,
+        ),
+        AccountType(
+            "new-annual",
+            (12,),
+            from_first_use=False,
+            hour_limit=1200,
+            online_check=True,
+            password=False,
+            user_may_delete=True,
+        ),
+        AccountType(
+            "broadband",
+            (6, 12),
+            from_first_use=False,
+            hour_limit=None,
+            online_check=False,
+            password=True,
+            user_may_delete=False,
+        ),
+        AccountType(
+            "leased-line",
+            (12,),
+            from_first_use=False,
+            hour_limit=None,
+            online_check=False,
+            password=True,
+            user_may_delete=False,
+        ),
+        AccountType(
+            "old-annual",
+            (12,),
+            from_first_use=False,
+            hour_limit=1200,
+            online_check=False,
+            password=False,
+            user_may_delete=True,
+        ),
+    )
+}
+
+
 def check_account(account: Any) -> str:
     if not isinstance(account, str) or not is_account(account.strip()):
         raise Refusal("ACCESS_ACCOUNT_INVALID", account=account)
@@ -46,10 +116,10 @@ def check_account(account: Any) -> str:
 
 
 def _type(text: Any) -> AccountType:
-    found = account_type(text) if isinstance(text, str) else None
-    if found is None:
+    name = account_type_name(text) if isinstance(text, str) else None
+    if name is None:
         raise Refusal("ACCESS_TYPE_UNKNOWN", type=text)
-    return found
+    return ACCOUNT_RULES[name]
 
 
 def _term(kind: AccountType, months: Any) -> int:
@@ -98,7 +168,7 @@ def _lapse(kind: AccountType, expires_at: dt.datetime, hours_used: Decimal, now:
 
 def describe(row: Any, hours_used: Decimal, now: dt.datetime) -> dict[str, Any]:
     """A registration as the clerk sees it in 帐号管理."""
-    kind = ACCOUNT_TYPES[row.type]
+    kind = ACCOUNT_RULES[row.type]
     status = row.removal or _lapse(kind, row.expires_at, hours_used, now) or "valid"
     return {
         "account": row.account,
@@ -215,7 +285,7 @@ def remove_lapsed(conn: Connection, now: dt.datetime, enterprise: str | None = N
     """Remove (mark removed) the registrations that have run out: one enterprise's, or with None everyone's."""
     removed = valid = 0
     for row, hours_used in _active(conn, enterprise):
-        reason = _lapse(ACCOUNT_TYPES[row.type], row.expires_at, hours_used, now)
+        reason = _lapse(ACCOUNT_RULES[row.type], row.expires_at, hours_used, now)
         if reason is None:
             valid += 1
             continue
@@ -279,7 +349,7 @@ def delete(conn: Connection, now: dt.datetime, enterprise: str, account: str) ->
     ).first()
     if row is None:
         raise Refusal("ACCESS_ACCOUNT_NOT_FOUND", account=account)
-    kind = ACCOUNT_TYPES[row.type]
+    kind = ACCOUNT_RULES[row.type]
     if not kind.user_may_delete:
         raise Refusal("ACCESS_ACCOUNT_NOT_DELETABLE", type=kind.name, type_zh=kind.zh, until=_day(row.expires_at))
     conn.execute(

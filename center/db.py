@@ -206,7 +206,7 @@ access_accounts = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("account", sa.String(64), sa.ForeignKey("access_cards.account"), nullable=False),
     sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
-    sa.Column("type", sa.String(20), nullable=False),  # sync.access.ACCOUNT_TYPES
+    sa.Column("type", sa.String(20), nullable=False),  # sync.access.ACCOUNT_TYPES (rules: center.access.ACCOUNT_RULES)
     sa.Column("months", sa.Integer, nullable=False),
     sa.Column("password_hash", sa.String(200)),  # scrypt, salted; only for the types that need a password
     sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),

@@ -236,7 +236,7 @@ ACCESS_KIND = "access"
 
 def apply_access(ctx: BatchContext, kind: str, records: list[dict[str, Any]]) -> Answer:
     """Each record registers one account. A batch arrives through no account of its own (it may be sent long after
-    the file was dropped), so the types that need the online-state check are refused here: see sync.access."""
+    the file was dropped), so the types that need the online-state check are refused here: see center.access."""
     results = []
     for record in records:
         account = record.get("account") if isinstance(record.get("account"), str) else None

@@ -258,10 +258,10 @@ ACCESS = BatchKind(
         Column(
             "type",
             "卡类型",
-            "、".join(f"{t.zh} {t.name}" for t in ACCOUNT_TYPES.values()) + " 之一",
+            "、".join(f"{zh} {name}" for name, zh in ACCOUNT_TYPES.items()) + " 之一",
             "one of " + ", ".join(ACCOUNT_TYPES) + " (or the Chinese name)",
             "old-annual",
-            re.compile("|".join(re.escape(n) for t in ACCOUNT_TYPES.values() for n in (t.name, t.zh))),
+            re.compile("|".join(re.escape(n) for pair in ACCOUNT_TYPES.items() for n in pair)),
         ),
         Column(
             "months",

@@ -1,5 +1,6 @@
 """The gates before business, on the wire (DESIGN.md §4 rules 11 and 12, §6): 17999 access accounts and operator-card
-permissions. Shared by the agent and the center.
+permissions. Shared by the agent and the center: the endpoints, the header, the account names, the card roles and the
+names of the account types; the types' rules are the center's (center.access).
 
 Access accounts are plain endpoints of the center's API (DESIGN.md §6), authenticated by the agent's device
 credential (``Authorization: EPort-Device ...``, see :mod:`sync.protocol`):
@@ -28,7 +29,6 @@ import re
 import ssl
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -53,81 +53,21 @@ LEGAL_PERSON_ROLE = "legal-person"
 OPERATOR_ROLE = "operator"
 
 
-@dataclass(frozen=True)
-class AccountType:
-    """One of the five kinds of 17999 card (the manual's part one, 4.1 and 4.3)."""
-
-    name: str
-    zh: str
-    terms: tuple[int, ...]  # months a card is valid; a broadband card says which of its two it has
-    from_first_use: bool  # counted from the first time it went online, else from its first registration
-    hour_limit: int | None  # online hours the card allows
-    online_check: bool  # registering it needs the request to arrive through the account itself
-    password: bool  # registering it needs the card's password
-    user_may_delete: bool
-
-
-ACCOUNT_TYPES: dict[str, AccountType] = {
-    t.name: t
-    for t in (
-        AccountType(
-            "timed",
-            "计时卡",
-            (12,),
-            from_first_use=True,
-            hour_limit=None,
-            online_check=True,
-            password=False,
-            user_may_delete=True,
-        ),
-        AccountType(
-            "new-annual",
-            "新年卡",
-            (12,),
-            from_first_use=False,
-            hour_limit=1200,
-            online_check=True,
-            password=False,
-            user_may_delete=True,
-        ),
-        AccountType(
-            "broadband",
-            "宽带卡",
-            (6, 12),
-            from_first_use=False,
-            hour_limit=None,
-            online_check=False,
-            password=True,
-            user_may_delete=False,
-        ),
-        AccountType(
-            "leased-line",
-            "专线卡",
-            (12,),
-            from_first_use=False,
-            hour_limit=None,
-            online_check=False,
-            password=True,
-            user_may_delete=False,
-        ),
-        AccountType(
-            "old-annual",
-            "旧年卡",
-            (12,),
-            from_first_use=False,
-            hour_limit=1200,
-            online_check=False,
-            password=False,
-            user_may_delete=True,
-        ),
-    )
+# The five kinds of 17999 card (the manual's part one, 4.1): the names a batch, a command and an answer use, in
+# English and Chinese. Their rules (terms, password, online-state check, deletion) are the center's: center.access.
+ACCOUNT_TYPES: dict[str, str] = {
+    "timed": "计时卡",
+    "new-annual": "新年卡",
+    "broadband": "宽带卡",
+    "leased-line": "专线卡",
+    "old-annual": "旧年卡",
 }
 
 
-def account_type(text: str) -> AccountType | None:
-    """The type named in English or Chinese (``broadband`` or ``宽带卡``)."""
+def account_type_name(text: str) -> str | None:
+    """The English name of the type named in English or Chinese (``broadband`` or ``宽带卡``)."""
     text = text.strip()
-    return next((t for t in ACCOUNT_TYPES.values() if text in (t.name, t.zh)), None)
+    return next((name for name, zh in ACCOUNT_TYPES.items() if text in (name, zh)), None)
 
 
 def is_account(text: str) -> bool:

@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from center import db
-from center.access import add_months
+from center.access import ACCOUNT_RULES, add_months
 from center.records import ACCESS_KIND, KINDS
 from center.refusals import Refusal
 from center.service import Center
+from sync.access import ACCOUNT_TYPES
 from tests.test_center_support import (
     ENTERPRISE,
     OTHER_ENTERPRISE,
@@ -166,6 +167,10 @@ TYPES = [
     ("leased-line", None, True, False, False, 12, None),
     ("old-annual", None, False, False, True, 12, 1200),
 ]
+
+
+def test_every_type_named_on_the_wire_has_its_rules_at_the_center() -> None:
+    assert ACCOUNT_RULES.keys() == ACCOUNT_TYPES.keys() == {t[0] for t in TYPES}
 
 
 @pytest.mark.parametrize(("type", "months", "password", "online", "deletable", "term", "limit"), TYPES)
