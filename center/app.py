@@ -27,8 +27,9 @@ from center import access_api
 from center.openapi import API_OPENAPI, openapi_spec
 from center.operations import ADMIN_PREFIX, OPERATIONS, Operation
 from center.refusals import Refusal
+from center.requests import device_enterprise, json_object, parse_json, plain_request
 from center.service import Center
-from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES, SignatureError, verify_device_authorization
+from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +57,6 @@ def _refusal_response(refusal: Refusal) -> web.Response:
     return web.json_response(refusal.as_json(), status=refusal.http_status, dumps=_dumps)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _parse_json(body: bytes) -> Any:
-    try:
-        # NaN/Infinity are not JSON and have no canonical form to sign, so they are refused here.
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Refusal("BAD_REQUEST", detail=f"the body is not UTF-8 JSON ({exc})") from None
-
-
 async def _blocking(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(request.app[EXECUTOR], fn, *args)
 
@@ -92,7 +81,7 @@ def _refusals_middleware(max_body: int) -> Middleware:
 
 
 def _receive(center: Center, body: bytes) -> dict[str, Any]:
-    return center.receive_batch(_parse_json(body))
+    return center.receive_batch(parse_json(body))
 
 
 async def post_batch(request: web.Request) -> web.Response:
@@ -123,17 +112,11 @@ async def get_port(request: web.Request) -> web.Response:
 async def get_updates(request: web.Request) -> web.Response:
     """The update feed of the enterprise whose agent (device credential) asks."""
     center = request.app[CENTER]
-    body = await request.read()
+    enterprise = await _blocking(request, device_enterprise, center, await plain_request(request))
     try:
-        device = verify_device_authorization(
-            request.headers.get("Authorization", ""), request.method, request.path_qs, body, center.ca_certificate()
-        )
         after, limit = int(request.query.get("after", "0")), int(request.query.get("limit", "1000"))
-    except SignatureError as exc:
-        raise Refusal("DEVICE_UNAUTHORIZED", detail=str(exc)) from None
     except ValueError:
         raise Refusal("BAD_REQUEST", detail="after and limit are whole numbers") from None
-    enterprise = await _blocking(request, center.device_enterprise, device)
     updates = await _blocking(request, center.updates, enterprise, after, limit)
     return web.json_response({"updates": updates}, dumps=_dumps)
 
@@ -156,9 +139,7 @@ def admin_operation(operation: Operation) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         await _require_admin(request)
-        body = _parse_json(await request.read())
-        if not isinstance(body, dict):
-            raise Refusal("BAD_REQUEST", detail="the body must be a JSON object of the operation's arguments")
+        body = json_object(await request.read(), "the body must be a JSON object of the operation's arguments")
         outcome = await _blocking(request, operation.call, request.app[CENTER], body)
         return web.json_response(outcome, dumps=_dumps)
 
@@ -181,16 +162,7 @@ async def get_ca(request: web.Request) -> web.Response:
 
 async def access_endpoint(request: web.Request) -> web.Response:
     """17999 access accounts and card permissions: plain endpoints, answered by center.access_api."""
-    route = request.match_info.route.resource
-    plain = access_api.PlainRequest(
-        request.method,
-        route.canonical if route is not None else request.path,
-        request.path_qs,
-        dict(request.match_info),
-        request.headers,
-        await request.read(),
-    )
-    answer = await _blocking(request, access_api.handle, request.app[CENTER], plain)
+    answer = await _blocking(request, access_api.handle, request.app[CENTER], await plain_request(request))
     return web.json_response(answer, dumps=_dumps)
 
 
