@@ -8,10 +8,12 @@ legal-person card signs.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import uuid
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from cryptography import x509
 
@@ -19,7 +21,8 @@ from agent.card.piv import PivSession
 from agent.config import AgentConfig, ConfigError
 from agent.runtime import load_device, pinned_tls
 from agent.workspace import Workspace
-from sync.access import LEGAL_PERSON_ROLE, AccessClient, AccessRefused, AccessUnavailable, role_of
+from sync.access import LEGAL_PERSON_ROLE, role_of
+from sync.client import CenterClient, CenterError
 from sync.protocol import PROTOCOL_VERSION, batch_document, canonical_json, sign_detached
 
 ACCESS_WARNING = dt.timedelta(days=30)  # warn this long before the enterprise's last account ends
@@ -27,10 +30,12 @@ HOURS_WARNING = 100  # warn when an annual card has this few online hours left
 STATUS_TIMEOUT = 3.0  # seconds `status` waits for the center before showing what it last heard
 CACHE_NAME = "access.json"
 
+T = TypeVar("T")
+
 
 def access_client(
     workspace: Workspace, config: AgentConfig | None = None, timeout: float = 10.0, need_device: bool = True
-) -> AccessClient:
+) -> CenterClient:
     """The client of the center's access endpoints; ``need_device=False`` for a request a card signs instead."""
     config = config or AgentConfig.load(workspace)
     device = load_device(workspace)
@@ -39,7 +44,20 @@ def access_client(
             f"this agent has no device certificate ({workspace.state / 'device-cert.pem'}): have the center enroll "
             "its key (eport-center device enroll) before asking about access accounts"
         )
-    return AccessClient(config.center_url, device, config.access_account, pinned_tls(config), timeout)
+    return CenterClient(config.center_url, pinned_tls(config), timeout, device, access_account=config.access_account)
+
+
+def call(client: CenterClient, request: Coroutine[Any, Any, T]) -> T:
+    """One request of a one-shot command (``call(client, client.access_accounts())``): run to its end on an event
+    loop of its own, the client's connection closed after it. Not for use on a running event loop."""
+
+    async def once() -> T:
+        try:
+            return await request
+        finally:
+            await client.close()
+
+    return asyncio.run(once())
 
 
 def remember(workspace: Workspace, overview: dict[str, Any]) -> None:
@@ -95,9 +113,9 @@ def with_access(workspace: Workspace, status: dict[str, Any], now: dt.datetime |
     except ConfigError:
         return status  # no device certificate (or no configuration): nothing to ask with
     try:
-        overview = client.accounts()
+        overview = call(client, client.access_accounts())
         remember(workspace, overview)
-    except (AccessUnavailable, AccessRefused):
+    except CenterError:
         overview = _remembered(workspace) or {}
     if not overview:
         return status

@@ -20,7 +20,8 @@ from agent.card.errors import ApduError, CardError
 from agent.config import AgentConfig, ConfigError
 from agent.control import AgentNotRunning, ControlClient
 from agent.workspace import Workspace
-from sync.access import ACCOUNT_TYPES, AccessClient, AccessRefused, AccessUnavailable, account_type_name, is_account
+from sync.access import ACCOUNT_TYPES, account_type_name, is_account
+from sync.client import CenterClient, CenterRefused, CenterUnavailable
 
 PASSWORD_REQUIRED = "ACCESS_PASSWORD_REQUIRED"  # the center's refusal of a registration that needs the card's password
 
@@ -64,7 +65,7 @@ def _print(args: Any, answer: dict[str, Any], lines: list[str]) -> None:
     print(json.dumps(answer, ensure_ascii=False, indent=2) if args.json else "\n".join(lines))
 
 
-def _refused(refusal: AccessRefused) -> int:
+def _refused(refusal: CenterRefused) -> int:
     print(f"eport-agent: the center refused: {refusal.code}: {refusal.zh} / {refusal.en}", file=sys.stderr)
     return 1
 
@@ -79,14 +80,16 @@ def _password(args: Any) -> str:
     return getpass.getpass(f"Password of the {account_type_name(args.type) or args.type} card (卡上的密码): ")
 
 
-def _register(client: AccessClient, args: Any) -> dict[str, Any]:
+def _register(client: CenterClient, args: Any) -> dict[str, Any]:
     """注册卡号. Which types need the card's password is the center's rule: it is asked for when the center says so."""
+    from agent.access import call
+
     try:
-        return client.register(args.account, args.type, args.months, None)
-    except AccessRefused as refusal:
+        return call(client, client.register_access(args.account, args.type, args.months))
+    except CenterRefused as refusal:
         if refusal.code != PASSWORD_REQUIRED:
             raise
-    return client.register(args.account, args.type, args.months, _password(args))
+    return call(client, client.register_access(args.account, args.type, args.months, _password(args)))
 
 
 def _account_lines(account: dict[str, Any]) -> list[str]:
@@ -99,11 +102,11 @@ def _account_lines(account: dict[str, Any]) -> list[str]:
     ]
 
 
-def _access(client: AccessClient, workspace: Workspace, args: Any) -> int:
-    from agent.access import describe, remember
+def _access(client: CenterClient, workspace: Workspace, args: Any) -> int:
+    from agent.access import call, describe, remember
 
     if args.access_command == "list":
-        overview = client.accounts()
+        overview = call(client, client.access_accounts())
         remember(workspace, overview)
         _print(args, overview, describe(overview))
         return 0
@@ -113,10 +116,10 @@ def _access(client: AccessClient, workspace: Workspace, args: Any) -> int:
         account = _register(client, args)
         _print(args, account, ["registered:", *_account_lines(account)])
     elif args.access_command == "show":
-        account = client.account(args.account)
+        account = call(client, client.access_account(args.account))
         _print(args, account, _account_lines(account))
     else:
-        account = client.delete(args.account)
+        account = call(client, client.delete_access(args.account))
         _print(args, account, ["deleted:", *_account_lines(account)])
     return 0
 
@@ -126,9 +129,9 @@ def run_access(workspace: Workspace, args: Any) -> int:
 
     try:
         return _access(access_client(workspace), workspace, args)
-    except AccessRefused as refusal:
+    except CenterRefused as refusal:
         return _refused(refusal)
-    except AccessUnavailable as exc:
+    except CenterUnavailable as exc:
         print(f"eport-agent: {exc}", file=sys.stderr)
         return 1
 
@@ -163,13 +166,13 @@ def _sign_request(workspace: Workspace, card: str, read_pin: Callable[[], str]) 
 def run_permission(
     workspace: Workspace, args: Any, read_pin: Callable[[], str], pin_failure: Callable[[Exception], int]
 ) -> int:
-    from agent.access import access_client
+    from agent.access import access_client, call
 
     try:
         listing = args.permission_command == "list"  # a request is authenticated by the card's signature instead
         client = access_client(workspace, need_device=listing)
         if listing:
-            requests = client.permissions()
+            requests = call(client, client.permissions())
             _print(args, requests, [line for r in requests["requests"] for line in _request_lines(r)] or ["none"])
             return 0
         with contextlib.suppress(AgentNotRunning):
@@ -182,10 +185,10 @@ def run_permission(
             document = _sign_request(workspace, args.card, read_pin)
         except (CardError, ValueError) as exc:
             return pin_failure(exc)
-        request = client.request_permission(document)
-    except AccessRefused as refusal:
+        request = call(client, client.request_permission(document))
+    except CenterRefused as refusal:
         return _refused(refusal)
-    except AccessUnavailable as exc:
+    except CenterUnavailable as exc:
         print(f"eport-agent: {exc}", file=sys.stderr)
         return 1
     lines = [*_request_lines(request), "SAFE approves it at three levels; contact your SAFE office (a call will do)."]

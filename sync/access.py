@@ -20,24 +20,16 @@ Permission extensions (IC卡权限延期) are signed by the enterprise's legal-p
 ``POST /api/v1/permissions`` takes ``{"payload": {"v": 1, "request_id", "enterprise", "card", "created_at"},
 "signature"}`` (the detached JWS of a batch, :mod:`sync.protocol`); ``GET /api/v1/permissions`` (device credential)
 lists the enterprise's requests.
+
+The agent's client of these endpoints is :class:`sync.client.CenterClient`.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import ssl
-import urllib.error
-import urllib.request
-from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
-
-from sync.protocol import canonical_json, device_authorization
-
-if TYPE_CHECKING:
-    from sync.client import DeviceCredential
 
 API_ACCESS_ACCOUNTS = "/api/v1/access/accounts"
 API_ACCESS_ACCOUNT = API_ACCESS_ACCOUNTS + "/{account}"
@@ -78,89 +70,3 @@ def role_of(certificate: x509.Certificate) -> str:
     """``legal-person`` for the legal-person card's certificate, else ``operator``."""
     units = certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     return LEGAL_PERSON_ROLE if any(u.value == LEGAL_PERSON_ROLE for u in units) else OPERATOR_ROLE
-
-
-class AccessUnavailable(Exception):
-    """The center could not be reached or failed (network, timeout, 5xx)."""
-
-
-class AccessRefused(Exception):
-    """The center refused the request: a stable code and the reason in Chinese and English."""
-
-    def __init__(self, status: int, code: str, zh: str, en: str) -> None:
-        super().__init__(f"{code}: {en}")
-        self.status, self.code, self.zh, self.en = status, code, zh, en
-
-
-class AccessClient:
-    """The agent's client of these endpoints. Blocking: its users are one-shot commands."""
-
-    def __init__(
-        self,
-        base_url: str,
-        device: DeviceCredential | None,
-        arriving: str | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        timeout: float = 10,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.device = device
-        self.arriving = arriving
-        self.ssl_context = ssl_context
-        self.timeout = timeout
-
-    def _request(self, method: str, path: str, body: Any = None, device: bool = True) -> dict[str, Any]:
-        data = b"" if body is None else canonical_json(body)
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        if self.arriving:
-            headers[ARRIVING_ACCOUNT_HEADER] = self.arriving
-        if device and self.device is not None:
-            headers["Authorization"] = device_authorization(
-                method, path, data, self.device.chain, self.device.sign_digest
-            )
-        request = urllib.request.Request(self.base_url + path, data=data or None, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.ssl_context) as response:
-                answer: dict[str, Any] = json.loads(response.read())
-                return answer
-        except urllib.error.HTTPError as exc:
-            if exc.code >= 500:
-                raise AccessUnavailable(f"the center answered HTTP {exc.code}") from exc
-            try:
-                refusal = json.loads(exc.read())
-            except ValueError:
-                raise AccessUnavailable(f"the center answered HTTP {exc.code} without a reason") from exc
-            raise AccessRefused(
-                exc.code,
-                str(refusal.get("code", "")),
-                str(refusal.get("message_zh", "")),
-                str(refusal.get("message_en", "")),
-            ) from None
-        except (urllib.error.URLError, TimeoutError, ValueError, OSError) as exc:
-            raise AccessUnavailable(f"the center at {self.base_url} is unreachable: {exc}") from exc
-
-    def accounts(self) -> dict[str, Any]:
-        return self._request("GET", API_ACCESS_ACCOUNTS)
-
-    def account(self, account: str) -> dict[str, Any]:
-        return self._request("GET", API_ACCESS_ACCOUNT.format(account=account))
-
-    def register(self, account: str, type_name: str, months: int | None, password: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"account": account, "type": type_name}
-        if months is not None:
-            body["months"] = months
-        if password is not None:
-            body["password"] = password
-        return self._request("POST", API_ACCESS_ACCOUNTS, body)
-
-    def delete(self, account: str) -> dict[str, Any]:
-        return self._request("DELETE", API_ACCESS_ACCOUNT.format(account=account))
-
-    def permissions(self) -> dict[str, Any]:
-        return self._request("GET", API_PERMISSIONS)
-
-    def request_permission(self, document: dict[str, Any]) -> dict[str, Any]:
-        """A request signed by the legal-person card: the card's signature is its authentication."""
-        return self._request("POST", API_PERMISSIONS, document, device=False)

@@ -1,7 +1,14 @@
-"""The agent's HTTP client of the center."""
+"""The agent's HTTP client of the center (aiohttp): batches, the update feed, ports, and the plain endpoints of the
+17999 access accounts and card permissions (sync.access).
+
+Every failure is a :class:`CenterError`: :class:`CenterUnavailable` when the center could not be reached or failed
+(try again later), :class:`CenterRefused` when it refused the request with a stable code and the reason in Chinese
+and English (final).
+"""
 
 from __future__ import annotations
 
+import json
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +16,7 @@ from typing import Any
 import aiohttp
 from cryptography import x509
 
+from sync.access import API_ACCESS_ACCOUNT, API_ACCESS_ACCOUNTS, API_PERMISSIONS, ARRIVING_ACCOUNT_HEADER
 from sync.protocol import (
     API_BATCHES,
     API_PORTS,
@@ -19,16 +27,36 @@ from sync.protocol import (
 )
 
 
-class CenterUnavailable(Exception):
+class CenterError(Exception):
+    """The center did not answer the request."""
+
+
+class CenterUnavailable(CenterError):
     """The center could not be reached or failed (network, timeout, 5xx): try again later."""
 
 
-class BatchRefused(Exception):
-    """The center refused the whole batch (4xx): final, reported to the clerk, never retried."""
+class CenterRefused(CenterError):
+    """The center refused the request (4xx): final, reported to the clerk with its reason, never retried."""
 
     def __init__(self, status: int, code: str, zh: str, en: str) -> None:
         super().__init__(f"{code}: {en}")
         self.status, self.code, self.zh, self.en = status, code, zh, en
+
+
+BatchRefused = CenterRefused  # the former name, until its last users are renamed
+
+
+def _refusal(status: int, body: bytes) -> CenterError:
+    """The error a 4xx answer means: the center's refusal, or, without a reason in it, an unusable answer."""
+    try:
+        reason = json.loads(body)
+    except ValueError:
+        reason = None
+    if not isinstance(reason, dict):
+        return CenterUnavailable(f"the center answered HTTP {status} without a reason")
+    return CenterRefused(
+        status, str(reason.get("code", "")), str(reason.get("message_zh", "")), str(reason.get("message_en", ""))
+    )
 
 
 @dataclass(frozen=True)
@@ -40,15 +68,20 @@ class DeviceCredential:
 
 
 class CenterClient:
+    """One agent's client. ``device`` signs each request's authorization (unattended work, never the card);
+    ``access_account`` is the 17999 account this PC is online through, declared on every request (sync.access)."""
+
     def __init__(
         self,
         base_url: str,
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 30,
         device: DeviceCredential | None = None,
+        access_account: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.device = device
+        self.arriving = access_account
         self._ssl = ssl_context
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -62,11 +95,16 @@ class CenterClient:
         if self._session is not None:
             await self._session.close()
 
-    async def _request(self, method: str, path: str, json: Any = None) -> Any:
+    async def _request(self, method: str, path: str, json: Any = None, device: bool = True) -> Any:
+        """One request; ``device=False`` for a request that carries its own credential (a card's signature)."""
         session = await self._http()
         body = b"" if json is None else canonical_json(json)
-        headers = {"Content-Type": "application/json"} if json is not None else {}
-        if self.device is not None:
+        headers = {"Accept": "application/json"}
+        if json is not None:
+            headers["Content-Type"] = "application/json"
+        if self.arriving:
+            headers[ARRIVING_ACCOUNT_HEADER] = self.arriving
+        if device and self.device is not None:
             chain, signer = self.device.chain, self.device.sign_digest
             headers["Authorization"] = device_authorization(method, path, body, chain, signer)
         try:
@@ -75,15 +113,9 @@ class CenterClient:
             async with session.request(method, url, data=body or None, headers=headers, ssl=tls) as response:
                 if response.status >= 500:
                     raise CenterUnavailable(f"the center answered HTTP {response.status}")
-                body = await response.json(content_type=None)
                 if response.status >= 400:
-                    raise BatchRefused(
-                        response.status,
-                        str(body.get("code", "")),
-                        str(body.get("message_zh", "")),
-                        str(body.get("message_en", "")),
-                    )
-                return body
+                    raise _refusal(response.status, await response.read())
+                return await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise CenterUnavailable(f"the center at {self.base_url} is unreachable: {exc!r}") from exc
 
@@ -100,3 +132,40 @@ class CenterClient:
     async def ports(self) -> list[dict[str, str]]:
         ports: list[dict[str, str]] = await self._request("GET", API_PORTS)
         return ports
+
+    # 17999 access accounts and card permissions (sync.access).
+
+    async def access_accounts(self) -> dict[str, Any]:
+        """The enterprise's accounts, whether its business is open, and any emergency authorisation."""
+        answer: dict[str, Any] = await self._request("GET", API_ACCESS_ACCOUNTS)
+        return answer
+
+    async def access_account(self, account: str) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._request("GET", API_ACCESS_ACCOUNT.format(account=account))
+        return answer
+
+    async def register_access(
+        self, account: str, type_name: str, months: int | None = None, password: str | None = None
+    ) -> dict[str, Any]:
+        """注册卡号; ``type_name`` in English or Chinese."""
+        body: dict[str, Any] = {"account": account, "type": type_name}
+        if months is not None:
+            body["months"] = months
+        if password is not None:
+            body["password"] = password
+        answer: dict[str, Any] = await self._request("POST", API_ACCESS_ACCOUNTS, json=body)
+        return answer
+
+    async def delete_access(self, account: str) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._request("DELETE", API_ACCESS_ACCOUNT.format(account=account))
+        return answer
+
+    async def permissions(self) -> dict[str, Any]:
+        """The enterprise's permission extension requests."""
+        answer: dict[str, Any] = await self._request("GET", API_PERMISSIONS)
+        return answer
+
+    async def request_permission(self, document: dict[str, Any]) -> dict[str, Any]:
+        """A request signed by the legal-person card: the card's signature is its authentication."""
+        answer: dict[str, Any] = await self._request("POST", API_PERMISSIONS, json=document, device=False)
+        return answer
