@@ -22,7 +22,7 @@ from agent.workspace import KINDS, Workspace
 from inbox.schema import BatchKind
 from inbox.sources import FieldError, FileRefused, is_xml, open_source, refuse, tell_kind
 from inbox.validate import PortTable, Validator
-from outbox.delivery import ERROR_HEADER, bilingual
+from outbox.contents import ERROR_HEADER, bilingual
 from outbox.files import CsvDraft, free_path, safe_stem
 
 log = logging.getLogger("eport.agent")
@@ -37,10 +37,22 @@ def file_sha256(path: Path) -> str:
 
 
 class Intake:
-    def __init__(self, workspace: Workspace, store: Store, announce: Callable[[str, Path], None]) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        store: Store,
+        announce: Callable[[str, Path], None],
+        on_batch: Callable[[], None] = lambda: None,
+    ) -> None:
         self.workspace = workspace
         self.store = store
         self.announce = announce
+        self.on_batch = on_batch  # a new batch waits to be signed and sent: ask for a sync
+
+    def handle(self, path: Path) -> None:
+        """The inbox watcher's callback for a complete file (a PermissionError makes the watcher try again)."""
+        if self.take(path) is not None:
+            self.on_batch()
 
     def take(self, path: Path) -> str | None:
         """Handle one complete file; returns the new batch id, if it became a batch."""

@@ -1,11 +1,14 @@
-"""Builds a running agent from a workspace and its agent.toml."""
+"""Builds a running agent from a workspace and its agent.toml: the only place its parts are put together."""
 
 from __future__ import annotations
 
+import os
 import ssl
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from apscheduler.triggers.base import BaseTrigger
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -13,10 +16,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from agent.card.apdu import Connection
 from agent.card.errors import NoCardError
 from agent.config import AgentConfig, ConfigError
-from agent.engine import Agent
+from agent.facade import Agent, Announcer, Worker
+from agent.intake import Intake
 from agent.operator_card import OperatorCard, PresenceWatcher
+from agent.signer import Signer
+from agent.store import Store
 from agent.workspace import Workspace
+from inbox.watcher import InboxWatcher
+from outbox.deliver import Delivery
 from sync.client import CenterClient, DeviceCredential
+from sync.engine import SyncEngine
 from sync.protocol import software_signer
 
 if TYPE_CHECKING:
@@ -93,23 +102,54 @@ def pinned_tls(config: AgentConfig) -> ssl.SSLContext | None:
     return ssl.create_default_context(cafile=str(config.ca_file))
 
 
-def no_card() -> Connection:
-    raise NoCardError("the sync daemon never uses the card: signing is done by 'eport-agent run'")
+def assemble(
+    workspace: Workspace,
+    client: CenterClient,
+    center_ca: x509.Certificate,
+    card: OperatorCard | None,
+    schedule: BaseTrigger | None = None,
+    settle_quiet: float = 0.1,
+    retry_cap: float = 300.0,
+) -> Agent:
+    """The agent from its parts. With a card: the resident agent (watcher, signer, control channel); without one:
+    the headless sync daemon, which only sends, delivers and pulls, and has no signer at all."""
+    store = Store(workspace.store_file)
+    worker, announcer = Worker(), Announcer()
+    delivery = Delivery(workspace.out, store, announcer)
+    signer = Signer(store, card) if card is not None else None
+    owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # this process, as holder of the sync lease
+    engine = SyncEngine(store, client, center_ca, delivery, worker.run, owner, signer=signer, retry_cap=retry_cap)
+    watcher = None
+    if card is not None:
+        # A new batch asks the agent (made just below) for a sync.
+        intake = Intake(workspace, store, announcer, on_batch=lambda: agent.request_sync())
+        watcher = InboxWatcher(workspace.inbox, intake.handle, quiet=settle_quiet)
+    agent = Agent(
+        workspace,
+        store,
+        engine,
+        delivery,
+        worker,
+        announcer,
+        card=card,
+        watcher=watcher,
+        signer_problem=(lambda: signer.problem) if signer is not None else (lambda: None),
+        schedule=schedule,
+    )
+    return agent
 
 
 def build_agent(
     workspace: Workspace, config: AgentConfig | None = None, settle_quiet: float = 0.1, headless: bool = False
 ) -> Agent:
-    """The resident agent, or with ``headless`` the sync daemon: no watcher, no card, only sending, delivering
-    and pulling."""
+    """The resident agent, or with ``headless`` the sync daemon, as agent.toml describes them."""
     config = config or AgentConfig.load(workspace)
-    return Agent(
+    return assemble(
         workspace,
-        OperatorCard(no_card) if headless else open_card(config, workspace),
         CenterClient(config.center_url, ssl_context=pinned_tls(config), device=load_device(workspace)),
         load_center_ca(config),
+        None if headless else open_card(config, workspace),
         schedule=config.sync_trigger(),
-        retry_cap=config.retry_cap,
         settle_quiet=settle_quiet,
-        watch=not headless,
+        retry_cap=config.retry_cap,
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from inbox.rules import write_templates
 from inbox.schema import KINDS as BATCH_KINDS
+from outbox.folders import OutboxFolders
 
 KINDS = tuple(BATCH_KINDS)
 CONFIG_NAME = "agent.toml"
@@ -75,20 +76,24 @@ class Workspace:
         return self.root / "outbox"
 
     @property
+    def out(self) -> OutboxFolders:
+        return OutboxFolders(self.outbox)
+
+    @property
     def results(self) -> Path:
-        return self.outbox / "results"
+        return self.out.results
 
     @property
     def receipts(self) -> Path:
-        return self.outbox / "receipts"
+        return self.out.receipts
 
     @property
     def errors(self) -> Path:
-        return self.outbox / "errors"
+        return self.out.errors
 
     @property
     def queries(self) -> Path:
-        return self.outbox / "queries"
+        return self.out.queries
 
     @property
     def archive(self) -> Path:
@@ -107,9 +112,8 @@ class Workspace:
         return self.state / "agent.db"
 
     def folders(self) -> list[Path]:
-        outbox = [self.outbox / name for name in ("results", "receipts", "errors", "updates", "queries")]
         fixed = [self.archive, self.root / "templates", self.state, self.logs]
-        return [self.inbox, *(self.inbox / kind for kind in KINDS), *outbox, *fixed]
+        return [self.inbox, *(self.inbox / kind for kind in KINDS), *self.out.all(), *fixed]
 
     def init(self) -> None:
         """Create every folder, the templates and a default agent.toml; an existing configuration is kept."""

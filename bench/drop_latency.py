@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from agent.card.apdu import Connection
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.piv import PivSession
-from agent.engine import Agent
 from agent.operator_card import OperatorCard
+from agent.runtime import assemble
 from agent.workspace import Workspace
 from center.app import create_app
 from center.service import Center
@@ -82,7 +82,7 @@ async def run(drops: int, rows: int, card_kind: str) -> dict[str, Any]:
         (workspace.state / "center-ca.pem").write_bytes(center.ca_certificate().public_bytes(Encoding.PEM))
         vpcd, connection = card_connection(card, card_kind)
         operator_card = OperatorCard(lambda: connection)
-        agent = Agent(workspace, operator_card, CenterClient(f"http://127.0.0.1:{port}"), center.ca_certificate())
+        agent = assemble(workspace, CenterClient(f"http://127.0.0.1:{port}"), center.ca_certificate(), operator_card)
         await agent.start()
         await asyncio.get_running_loop().run_in_executor(None, agent.unlock, PIN)
 
@@ -96,6 +96,7 @@ async def run(drops: int, rows: int, card_kind: str) -> dict[str, Any]:
                 await asyncio.sleep(0.002)
             latencies.append((time.perf_counter() - start) * 1000)
 
+        assert agent.watcher is not None
         quiet_ms = agent.watcher.quiet * 1000
         await agent.stop()
         await runner.cleanup()

@@ -53,29 +53,31 @@ def agent_intake(path: Path, work: Path) -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from agent.card.emulated import EmulatedConnection, EmulatedPivCard, self_signed_certificate
-    from agent.engine import Agent
+    from agent.intake import Intake
     from agent.operator_card import OperatorCard
+    from agent.signer import Signer
+    from agent.store import Store
     from agent.workspace import Workspace
-    from sync.client import CenterClient
 
     key = ec.generate_private_key(ec.SECP256R1())
     card = EmulatedPivCard(pin=PIN, key=key, certificate=self_signed_certificate(key))
     workspace = Workspace(work / "ws")
     workspace.init()
-    agent = Agent(
-        workspace, OperatorCard(lambda: EmulatedConnection(card)), CenterClient("http://127.0.0.1:9"), card.certificate
-    )
-    agent.unlock(PIN)
-    agent.store.replace_ports([{"code": "2200", "name": "上海海关"}])
+    # The two stages a dropped file goes through before it is sent, as the agent wires them.
+    store = Store(workspace.store_file)
+    operator_card = OperatorCard(lambda: EmulatedConnection(card))
+    operator_card.unlock(PIN)
+    intake, signer = Intake(workspace, store, lambda kind, path: None), Signer(store, operator_card)
+    store.replace_ports([{"code": "2200", "name": "上海海关"}])
     dropped = workspace.inbox / "filings" / path.name
     dropped.hardlink_to(path)
     rss_before = max_rss_mb()
     start = time.perf_counter()
-    batch_id = agent._intake.take(dropped)
+    batch_id = intake.take(dropped)
     read_validated_stored = time.perf_counter() - start
-    agent.sign_waiting()
+    signer.sign_waiting()
     seconds = time.perf_counter() - start
-    assert batch_id is not None and agent.store.batch(batch_id)["state"] == "signed" and card.signatures == 1
+    assert batch_id is not None and store.batch(batch_id)["state"] == "signed" and card.signatures == 1
     return {
         "seconds": seconds,
         "read_validate_store_seconds": read_validated_stored,

@@ -31,6 +31,8 @@ def is_candidate(path: Path) -> bool:
 
 # Events that mean content may have changed; opening and reading (ours included) are not among them.
 CHANGE_EVENTS = frozenset({"created", "modified", "moved", "closed"})
+# A file that was openable but turned out locked while being read is looked at again after this long.
+LOCKED_RETRY_SECONDS = 1.0
 
 
 class _Handler(FileSystemEventHandler):
@@ -45,7 +47,8 @@ class _Handler(FileSystemEventHandler):
 
 
 class InboxWatcher:
-    """Calls ``on_complete(path)`` from its own thread once per complete file under ``root``."""
+    """Calls ``on_complete(path)`` from its own thread once per complete file under ``root``; a ``PermissionError``
+    from it (another program locked the file meanwhile) has the file looked at again shortly."""
 
     def __init__(
         self,
@@ -104,8 +107,16 @@ class InboxWatcher:
             for path in self._settled():
                 try:
                     self.on_complete(path)
+                except PermissionError:  # opened, then locked by another program while being read: try again
+                    log.info("file %s is locked by another program; trying again shortly", path.name)
+                    self._retry_later(path)
                 except Exception:  # one bad file must never stop the watcher
                     log.exception("intake of %s failed", path.name)
+
+    def _retry_later(self, path: Path) -> None:
+        timer = threading.Timer(LOCKED_RETRY_SECONDS, self.touch, (path,))
+        timer.daemon = True
+        timer.start()
 
     def _settled(self) -> list[Path]:
         now = time.monotonic()

@@ -22,7 +22,7 @@ from agent.card.errors import CardError, InvalidPinError
 from agent.card.monitor import CardMonitor, Presence
 from agent.card.pcsc import PcscConnection
 from agent.card.vpcd import VpcdCard
-from agent.engine import Agent
+from agent.facade import Agent
 from agent.operator_card import CardState, enroll_card
 from agent.runtime import build_agent
 from agent.store import Store

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.errors import InvalidPinError
 from agent.control import CONTROL_FILE, AgentNotRunning, ControlClient
-from agent.engine import Agent
+from agent.facade import Agent
 from agent.operator_card import enroll_card
 from agent.runtime import EMULATED_LABEL, build_agent
 from agent.workspace import Workspace
@@ -207,7 +207,7 @@ async def test_warnings_ahead_of_trouble_reach_status_and_the_tray(tmp_path: Pat
         await asyncio.to_thread(running.agent.unlock, PIN)
         (running.workspace.inbox / "filings" / "a.csv").write_text("form_no,port\nZZZ999999,2200\n", encoding="utf-8")
         for _ in range(200):
-            if running.agent.refusal is not None:
+            if running.agent.status()["refused"] is not None:
                 break
             await asyncio.sleep(0.05)
         status = running.agent.status()

@@ -21,7 +21,7 @@ from agent.card.errors import InvalidPinError, PinBlockedError
 from agent.card.pcsc import PcscConnection
 from agent.card.piv import PivSession
 from agent.config import AgentConfig
-from agent.engine import Agent
+from agent.facade import Agent
 from agent.runtime import build_agent
 from agent.store import Store
 from agent.workspace import Workspace, config_text

@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from agent.engine import Agent
+from agent.facade import Agent
 from agent.workspace import Workspace
 from center.service import Center
 from tests.rigs import ENTERPRISE, PIN, agent_for, enrolled_card, free_port, serve, wait_for, workspace_for

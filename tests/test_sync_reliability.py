@@ -31,10 +31,10 @@ async def test_center_down_for_a_while_then_up_the_queue_drains_by_itself(tmp_pa
         await asyncio.get_running_loop().run_in_executor(None, agent.unlock, PIN)
         (workspace.inbox / "filings" / "a.csv").write_text("form_no,port\n" + "".join(f"{f},2200\n" for f in forms))
         for _ in range(100):
-            if agent.backoff.failures >= 2:
+            if agent.engine.backoff.failures >= 2:
                 break
             await asyncio.sleep(0.05)
-        assert agent.backoff.failures >= 2, "the agent kept trying while the center was away"
+        assert agent.engine.backoff.failures >= 2, "the agent kept trying while the center was away"
         status = agent.status()
         assert status["center_unreachable_since"] is not None and "next try in" in status["problem"]
         assert Store(workspace.store_file).counts() == {"sent": 1}
@@ -43,7 +43,7 @@ async def test_center_down_for_a_while_then_up_the_queue_drains_by_itself(tmp_pa
         result = await wait_for(workspace.results / "a.result.csv", timeout=10)
         rows = list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
         assert [r["code"] for r in rows] == ["OK", "OK", "OK"]
-        assert agent.status()["center_unreachable_since"] is None and agent.backoff.failures == 0
+        assert agent.status()["center_unreachable_since"] is None and agent.engine.backoff.failures == 0
     finally:
         await agent.stop()
         if runner is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from agent.engine import Agent
+from agent.facade import Agent
 from agent.workspace import Workspace
 from center.service import Center
 from sync.client import BatchRefused, CenterClient
@@ -127,15 +127,15 @@ async def test_only_an_enrolled_device_of_the_enterprise_pulls_its_feed(rig: Rig
         with pytest.raises(BatchRefused) as refused:
             await anonymous.updates(0, 100)
         assert refused.value.code == "DEVICE_UNAUTHORIZED" and refused.value.status == 401
-        others = await other.client.updates(0, 100)
+        others = await other.engine.client.updates(0, 100)
         assert len(others) == 2 and not {u["form_no"] for u in others} & set(rig.forms)
     finally:
         await anonymous.close()
-        await other.client.close()
+        await other.engine.client.close()
 
 
 async def test_the_device_key_can_never_sign_a_business_batch(rig: Rig) -> None:
-    device = rig.agent.client.device
+    device = rig.agent.engine.client.device
     assert device is not None
     payload = {
         "v": 1,
@@ -147,6 +147,6 @@ async def test_the_device_key_can_never_sign_a_business_batch(rig: Rig) -> None:
     }
     signature = sign_detached(canonical_json(payload), device.chain, device.sign_digest)
     with pytest.raises(BatchRefused) as refused:
-        await rig.agent.client.send_batch(batch_document(payload, signature))
+        await rig.agent.engine.client.send_batch(batch_document(payload, signature))
     assert refused.value.code == "OPERATOR_UNKNOWN"
     assert rig.center.form(rig.forms[1])["customs_status"] == "unused"  # type: ignore[index]

@@ -1,0 +1,210 @@
+"""The agent's facade: what the front ends (CLI, demo, tray, control channel) call, and nothing else.
+
+It composes the stages that ``agent.runtime`` built — intake (the inbox watcher), the card, the sync engine (which
+drives signing and delivery) — and owns the scheduler and the one worker thread that runs blocking work (store,
+card, files). Its methods return plain data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from agent.control import CONTROL_FILE, ControlServer
+from agent.operator_card import OperatorCard
+from agent.store import Store, now_iso
+from agent.unlock import try_unlock
+from agent.workspace import Workspace
+from inbox.watcher import InboxWatcher
+from outbox.deliver import Delivery
+from sync.engine import SyncEngine
+
+log = logging.getLogger("eport.agent")
+
+# What `eport-agent status` shows of a running agent without asking it.
+SHARED_STATUS = ("last_sync", "next_sync", "problem", "center_unreachable_since", "card")
+
+Listener = Callable[[dict[str, Any]], None]
+
+
+class Worker:
+    """The one thread that runs blocking work (store, card, files), off the event loop, one piece at a time."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-work")
+
+    async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class Announcer:
+    """Tells front ends which file was written; a front end's failure never stops the agent."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Listener] = []
+
+    def __call__(self, kind: str, path: Path) -> None:
+        for listener in self.listeners:
+            try:
+                listener({"type": kind, "path": str(path)})
+            except Exception:
+                log.exception("listener failed")
+
+
+class Agent:
+    def __init__(
+        self,
+        workspace: Workspace,
+        store: Store,
+        engine: SyncEngine,
+        delivery: Delivery,
+        worker: Worker,
+        announcer: Announcer,
+        card: OperatorCard | None = None,
+        watcher: InboxWatcher | None = None,
+        signer_problem: Callable[[], str | None] = lambda: None,
+        schedule: BaseTrigger | None = None,
+    ) -> None:
+        self.workspace, self.store, self.engine, self.delivery = workspace, store, engine, delivery
+        self.card, self.watcher = card, watcher
+        self._worker, self._announcer, self._signer_problem = worker, announcer, signer_problem
+        self.schedule = schedule or IntervalTrigger(seconds=60)
+        self.paused = False
+        self.last_sync: str | None = None
+        self._sync_lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+        self._kicked = False
+        self._control: ControlServer | None = None
+        engine.on_retry = self._retry_in
+
+    # -- life --------------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._scheduler = AsyncIOScheduler(event_loop=self._loop)
+        self._scheduler.add_job(self.sync_now, self.schedule, id="sync", coalesce=True, max_instances=1)
+        self._scheduler.start()
+        await self._worker.run(self.delivery.remove_stale_drafts)
+        if self.watcher is not None:
+            self.watcher.start()
+            log.info("watching %s", self.workspace.inbox)
+        if self.card is not None:
+            self.card.start(on_ready=self.request_sync)  # a card that becomes unlocked has batches to sign
+            # The process that holds the card answers `unlock`, `status` and `card info`.
+            self._control = ControlServer(self, self.workspace.state / CONTROL_FILE)
+            await self._control.start()
+        self.request_sync()
+
+    async def stop(self) -> None:
+        if self._control is not None:
+            await self._control.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        async with self._sync_lock:  # let a running sync finish its step
+            pass
+        await self.engine.client.close()
+        await self.engine.release()
+        self._worker.shutdown()
+        if self.card is not None:
+            self.card.close()
+
+    # -- the card ------------------------------------------------------------------------------------------------
+
+    def unlock(self, pin: str) -> None:
+        """Give the PIN to the card once (blocking: card I/O); waiting batches are signed right after."""
+        self._holding_card().unlock(pin)
+
+    def try_unlock(self, pin: str) -> dict[str, Any]:
+        """:meth:`unlock` as plain data for front ends: ``unlocked``, ``tries_left``, ``blocked``, ``message``."""
+        return try_unlock(self._holding_card(), pin)
+
+    def card_info(self) -> dict[str, Any]:
+        """The card as last read (no card I/O): reader, serial, certificate, enterprise, expiry, PIN tries left."""
+        card = self._holding_card()
+        return {**card.info.as_dict(), "warnings": card.warnings()}
+
+    def _holding_card(self) -> OperatorCard:
+        if self.card is None:
+            raise RuntimeError("the headless sync daemon holds no card")
+        return self.card
+
+    # -- sync ----------------------------------------------------------------------------------------------------
+
+    async def sync_now(self) -> None:
+        """One sync cycle (sign, send, deliver, pull), one at a time; then the shared status facts are stored."""
+        async with self._sync_lock:
+            self._kicked = False
+            if self.paused:
+                return
+            await self.engine.cycle()
+            self.last_sync = now_iso()
+            status = self.status()
+            shared = [name for name in SHARED_STATUS if name != "card" or self.card is not None]
+            await self._worker.run(self.store.set_meta, **{name: status[name] for name in shared})
+
+    def request_sync(self) -> None:
+        """Ask for a sync soon, from any thread (the tray's "Sync now", a new batch, an unlocked card); requests
+        made before it starts are folded into one."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or self._kicked:
+            return
+        self._kicked = True
+        loop.call_soon_threadsafe(lambda: loop.create_task(self.sync_now()))
+
+    def pause(self) -> None:
+        """Stop sending and signing until resumed; files dropped meanwhile are still read and queued."""
+        self.paused = True
+        log.info("sync paused")
+
+    def resume(self) -> None:
+        self.paused = False
+        log.info("sync resumed")
+        self.request_sync()
+
+    def _retry_in(self, delay: float) -> None:
+        if self._scheduler is not None:
+            when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+            self._scheduler.add_job(self.sync_now, "date", run_date=when, id="retry", replace_existing=True)
+
+    # -- what front ends see -------------------------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        """``listener({"type": "result"|"errors"|"updates", "path": str})`` is called (from a worker thread) per
+        file written."""
+        self._announcer.listeners.append(listener)
+
+    def warnings(self) -> list[str]:
+        """Trouble ahead: the operator certificate running out, or the center saying the permission has ended."""
+        return [*(self.card.warnings() if self.card is not None else []), *self.engine.warnings()]
+
+    def status(self) -> dict[str, Any]:
+        next_run = self._scheduler.get_job("sync") if self._scheduler is not None else None
+        return {
+            "workspace": str(self.workspace.root),
+            "card": self.card.state.value if self.card is not None else None,
+            "pin_tries_left": self.card.tries_left if self.card is not None else None,
+            "batches": self.store.counts(),
+            "paused": self.paused,
+            "last_sync": self.last_sync,
+            "next_sync": next_run.next_run_time.isoformat() if next_run and next_run.next_run_time else None,
+            "problem": self._signer_problem() or self.engine.problem,
+            "center_unreachable_since": self.engine.unreachable_since,
+            "refused": self.engine.refusal,
+            "warnings": self.warnings(),
+        }

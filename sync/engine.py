@@ -1,0 +1,269 @@
+"""The sync engine: one cycle signs what waits (through the agent's signer), sends what is signed, has delivery
+write what was answered, and pulls the update feed; with backoff and retry while the center is away.
+
+The whole cycle runs inside one error handler: the center's own errors (unreachable, refused) and every foreign
+error (a file held open by Excel, a full disk, the local store) become one problem sentence a clerk can act on,
+and the cycle is tried again later; nothing stops the agent.
+
+Sending and delivering run in one process at a time (`run` and `sync-daemon` may share a workspace): the process
+that holds the sync lease does them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+from cryptography import x509
+
+from sync.backoff import Backoff
+from sync.client import BatchRefused, CenterClient, CenterUnavailable
+from sync.protocol import SignatureError, batch_document, verify_answer
+from sync.states import BatchState
+from sync.vocabulary import FEED_PAGE
+
+log = logging.getLogger("eport.sync")
+
+PORTS_REFRESH_SECONDS = 3600
+SYNC_LEASE = "sync"
+# A lease its holder stops renewing (it died) runs out after this long.
+LEASE_SECONDS = 120.0
+# Whole-batch refusals that mean the card's certificate or FX permission has run out (shown as warnings).
+EXPIRY_REFUSALS = ("FX_PERMISSION_EXPIRED", "CERTIFICATE_EXPIRED")
+
+# Runs blocking work (store, card, files) off the event loop, on the agent's one worker thread.
+Run = Callable[..., Awaitable[Any]]
+
+
+class SyncStore(Protocol):
+    """What the engine needs of the store."""
+
+    def batches_in(self, *states: str) -> list[dict[str, Any]]: ...
+
+    def records(self, batch_id: str) -> list[dict[str, Any]]: ...
+
+    def move(self, batch_id: str, from_states: Iterable[str], to_state: str, **columns: Any) -> bool: ...
+
+    def replace_ports(self, ports: Iterable[dict[str, str]]) -> None: ...
+
+    def update_cursor(self) -> int: ...
+
+    def take_lease(self, name: str, owner: str, seconds: float) -> bool: ...
+
+    def release_lease(self, name: str, owner: str) -> None: ...
+
+
+class SigningStage(Protocol):
+    """received | awaiting_signature → signed (the agent's signer; the headless daemon has none)."""
+
+    def sign_waiting(self) -> None: ...
+
+
+class DeliveryStage(Protocol):
+    """acknowledged → delivered | rejected, and the update pages (outbox.deliver)."""
+
+    def deliver_answered(self) -> None: ...
+
+    def promised_last(self) -> int | None: ...
+
+    def write_page(self, page: list[dict[str, Any]]) -> None: ...
+
+    def updates_written(self) -> None: ...
+
+
+def problem_of(exc: BaseException) -> str:
+    """A foreign error as the sentence a clerk reads (Chinese first)."""
+    if isinstance(exc, CenterUnavailable | BatchRefused):
+        return str(exc)
+    if isinstance(exc, PermissionError):
+        return (
+            f"无法写入 {exc.filename}：文件被其他程序（如 Excel）占用，关闭后会自动重试"
+            f" / cannot write {exc.filename}: another program (Excel?) holds it open; retried once it is closed"
+        )
+    if isinstance(exc, OSError):
+        return f"文件操作失败 / file error: {exc.strerror or exc} ({exc.filename})"
+    if isinstance(exc, sqlite3.Error):
+        return f"本地数据库出错 / the local store failed: {exc}"
+    return f"意外错误，详见 logs/agent.log / unexpected error, see logs/agent.log: {type(exc).__name__}: {exc}"
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        store: SyncStore,
+        client: CenterClient,
+        center_ca: x509.Certificate,
+        delivery: DeliveryStage,
+        run: Run,
+        owner: str,
+        signer: SigningStage | None = None,
+        retry_cap: float = 300.0,
+    ) -> None:
+        self.store, self.client, self.center_ca = store, client, center_ca
+        self.delivery, self.signer, self.run, self.owner = delivery, signer, run, owner
+        self.backoff = Backoff(cap=retry_cap)
+        self.unreachable_since: str | None = None
+        self.problem: str | None = None
+        self.refusal: dict[str, str] | None = None  # the latest whole-batch refusal, until a batch goes through
+        # Called with the delay (seconds) after which the next try should come, while the center is away.
+        self.on_retry: Callable[[float], None] = lambda delay: None
+        self._ports_fetched: float | None = None
+
+    async def cycle(self) -> None:
+        """Sign, send, deliver, pull: one pass, inside the one error handler."""
+        try:
+            if self.signer is not None:
+                await self.run(self.signer.sign_waiting)
+            await self._refresh_ports()
+            if not await self.run(self.store.take_lease, SYNC_LEASE, self.owner, LEASE_SECONDS):
+                log.debug("another process on this workspace is syncing; this one leaves it to it")
+                return
+            try:
+                await self._send_signed()
+            finally:  # batches answered before the center went away still get their files now
+                await self.run(self.delivery.deliver_answered)
+            await self._pull_updates()
+        except CenterUnavailable as exc:
+            self._center_failed(exc)
+        except Exception as exc:  # reported, and tried again next cycle; the agent keeps running
+            self.problem = problem_of(exc)
+            log.exception("sync failed")
+
+    async def release(self) -> None:
+        await self.run(self.store.release_lease, SYNC_LEASE, self.owner)
+
+    def warnings(self) -> list[str]:
+        """The center saying the card's certificate or FX permission has ended."""
+        if self.refusal is not None and self.refusal["code"] in EXPIRY_REFUSALS:
+            return [self.refusal["message"]]
+        return []
+
+    # -- sending -------------------------------------------------------------------------------------------------
+
+    async def _send_signed(self) -> None:
+        for batch in await self.run(self.store.batches_in, BatchState.SIGNED, BatchState.SENT):
+            records = await self.run(self.store.records, batch["id"])
+            payload = {**json.loads(batch["payload"]), "records": records}
+            # Marked sent before the request: after a crash we know it may have been applied, and resending the
+            # same batch id is answered from the center's stored answer, never applied twice.
+            if await self.run(self.store.move, batch["id"], [BatchState.SIGNED], BatchState.SENT):
+                log.info("batch %s sent (%s): %d records", batch["id"], batch["source_name"], batch["record_count"])
+            try:
+                answer = await self.client.send_batch(batch_document(payload, batch["signature"]))
+                verify_answer(answer, payload, self.center_ca)
+            except CenterUnavailable:
+                log.warning("batch %s stays queued (%s)", batch["id"], batch["source_name"])
+                raise
+            except BatchRefused as exc:
+                await self.run(self._refuse, batch, payload, exc)
+                continue
+            except SignatureError as exc:
+                self.problem = f"batch {batch['id']}: the center's answer did not verify: {exc}"
+                log.error("batch %s: answer rejected: %s", batch["id"], exc)
+                continue
+            self._center_answered()
+            self.refusal = None  # a batch went through: whatever refused the last one is settled
+            await self.run(
+                self.store.move,
+                batch["id"],
+                [BatchState.SENT],
+                BatchState.ACKNOWLEDGED,
+                answer=json.dumps(answer, ensure_ascii=False),
+            )
+            ok = sum(1 for r in answer["results"] if r["status"] == "OK")
+            log.info(
+                "batch %s acknowledged (%s): %d OK, %d refused",
+                batch["id"],
+                batch["source_name"],
+                ok,
+                len(answer["results"]) - ok,
+            )
+
+    def _refuse(self, batch: dict[str, Any], payload: dict[str, Any], refusal: BatchRefused) -> None:
+        """A whole-batch refusal is final: every row gets its result, with the center's reason."""
+        results = list(_refused_results(payload["records"], refusal))
+        answer = json.dumps({"results": results, "refused": refusal.code}, ensure_ascii=False)
+        self.store.move(batch["id"], [BatchState.SENT], BatchState.ACKNOWLEDGED, answer=answer, problem=str(refusal))
+        log.warning(
+            "batch %s refused by the center (%s, %d records): %s",
+            batch["id"],
+            batch["source_name"],
+            len(results),
+            refusal,
+        )
+        self.refusal = {"batch": batch["source_name"], "code": refusal.code, "message": refusal.en}
+
+    # -- reference data and the update feed ------------------------------------------------------------------------
+
+    async def _refresh_ports(self) -> None:
+        """Keep the port table for checking files offline; refreshed at most hourly, kept when the center is away."""
+        now = time.monotonic()
+        if self._ports_fetched is not None and now - self._ports_fetched < PORTS_REFRESH_SECONDS:
+            return
+        try:
+            ports = await self.client.ports()
+        except (CenterUnavailable, BatchRefused) as exc:
+            log.info("port table not refreshed: %s", exc)
+            return
+        await self.run(self.store.replace_ports, ports)
+        self._ports_fetched = now
+
+    async def _pull_updates(self) -> None:
+        """Form changes since the cursor, a page at a time, handed to delivery; needs the device credential."""
+        if self.client.device is None:
+            return
+        new = 0
+        try:
+            while True:
+                cursor = await self.run(self.store.update_cursor)
+                promised = await self.run(self.delivery.promised_last)
+                page = await self.client.updates(cursor, FEED_PAGE)
+                if promised is not None:  # finish the page a crash interrupted, exactly as it was promised
+                    page = [entry for entry in page if entry["seq"] <= promised]
+                if not page:
+                    break
+                await self.run(self.delivery.write_page, page)
+                new += len(page)
+        except BatchRefused as exc:
+            self.problem = f"updates refused: {exc}"
+            log.warning("the center refused the update pull: %s", exc)
+            return
+        self._center_answered()
+        if new:
+            await self.run(self.delivery.updates_written)
+
+    # -- the center away and back ----------------------------------------------------------------------------------
+
+    def _center_failed(self, problem: Exception) -> None:
+        """The center is away: queued batches stay queued, and a retry comes after a growing, jittered wait."""
+        delay = self.backoff.failed()
+        self.unreachable_since = self.unreachable_since or _now_iso()
+        self.problem = f"{problem}; next try in {delay:.0f} s"
+        log.warning("the center is unreachable: %s; next try in %.0f s", problem, delay)
+        self.on_retry(delay)
+
+    def _center_answered(self) -> None:
+        if self.backoff.failures:
+            log.info("the center answers again (unreachable since %s)", self.unreachable_since)
+        self.backoff.succeeded()
+        self.unreachable_since = self.problem = None
+
+
+def _refused_results(records: list[dict[str, Any]], refusal: BatchRefused) -> Iterator[dict[str, Any]]:
+    for record in records:
+        yield {
+            "seq": record["seq"],
+            "status": "ERROR",
+            "code": refusal.code,
+            "message_zh": refusal.zh,
+            "message_en": refusal.en,
+        }
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
