@@ -26,6 +26,7 @@ from center import db
 from center.access import add_months
 from center.service import Center
 from sync.access import LEGAL_PERSON_ROLE
+from tests.center_support import Clock
 from tests.rigs import (
     ENTERPRISE,
     PIN,
@@ -37,7 +38,6 @@ from tests.rigs import (
     wait_for,
     workspace_for,
 )
-from tests.test_center_support import Clock
 
 TIMED = "02012345671@17999.e163"
 LEASED = "ddn0000001@17999.e163"

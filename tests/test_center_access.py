@@ -20,7 +20,7 @@ from center.records import ACCESS_KIND, KINDS
 from center.refusals import Refusal
 from center.service import Center
 from sync.access import ACCOUNT_TYPES
-from tests.test_center_support import (
+from tests.center_support import (
     ENTERPRISE,
     OTHER_ENTERPRISE,
     Card,
@@ -28,6 +28,7 @@ from tests.test_center_support import (
     count_batches,
     enroll,
     filing_payload,
+    open_center,
 )
 
 TIMED = "02012345671@17999.e163"
@@ -39,9 +40,7 @@ REQUIRED_ZH = "您尚未注册17999卡或注册的17999卡过期，请进入1799
 @pytest.fixture
 def center(db_url: str, clock: Clock) -> Iterator[Center]:
     """Two enterprises without any 17999 account."""
-    with Center.open(db_url, clock=clock) as center:
-        center.create_enterprise(ENTERPRISE, "杭州测试进出口有限公司")
-        center.create_enterprise(OTHER_ENTERPRISE, "深圳另一家贸易有限公司")
+    with open_center(db_url, access=False, clock=clock) as center:
         yield center
 
 

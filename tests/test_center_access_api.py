@@ -4,7 +4,6 @@ description. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,22 +12,25 @@ from typing import Any
 import jsonschema
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from center import db
-from center.app import create_app
 from center.cli import main
 from center.openapi import openapi_spec
 from center.service import Center
 from sync.access import API_ACCESS_ACCOUNTS, ARRIVING_ACCOUNT_HEADER
 from sync.protocol import canonical_json, device_authorization, software_signer
-from tests.test_center_support import (
+from tests.center_support import (
     ENTERPRISE,
     OTHER_ENTERPRISE,
     Client,
     Clock,
+    center_cli,
+    eventually,
+    loopback_client,
+    open_center,
+    run_cli,
 )
 
 TIMED = "02012345671@17999.e163"
@@ -37,9 +39,8 @@ LEASED = "ddn0000001@17999.e163"
 
 @pytest.fixture
 def center(db_url: str, clock: Clock) -> Iterator[Center]:
-    with Center.open(db_url, clock=clock) as center:
-        center.create_enterprise(ENTERPRISE, "杭州测试进出口有限公司")
-        center.create_enterprise(OTHER_ENTERPRISE, "深圳另一家贸易有限公司")
+    """Two enterprises without any 17999 account."""
+    with open_center(db_url, access=False, clock=clock) as center:
         yield center
 
 
@@ -157,31 +158,25 @@ async def test_a_device_authorization_is_good_for_its_own_request_only(center: C
 # The center's side: the authority's commands and admin API, the sweep.
 
 
-def cli(capsys: pytest.CaptureFixture[str], db_url: str, *argv: str) -> tuple[int, Any]:
-    code = main([*argv, "--db", db_url, "--json"])
-    out = capsys.readouterr().out
-    return code, json.loads(out) if out.strip() else None
-
-
-def test_the_access_commands(center: Center, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, registered = cli(
-        capsys, db_url, "access", "register", "--enterprise", ENTERPRISE, "--account", LEASED, "--type", "专线卡"
+def test_the_access_commands(center: Center, db_url: str) -> None:
+    code, registered, _ = center_cli(
+        db_url, "access", "register", "--enterprise", ENTERPRISE, "--account", LEASED, "--type", "专线卡"
     )
     assert (code, registered["type"], registered["status"]) == (0, "leased-line", "valid")
-    code, usage = cli(capsys, db_url, "access", "record-usage", "--account", LEASED, "--hours", "12.5")
+    code, usage, _ = center_cli(db_url, "access", "record-usage", "--account", LEASED, "--hours", "12.5")
     assert (code, usage) == (0, {"account": LEASED, "hours_used": 12.5})
     grant = ["access", "grant-emergency", "--enterprise", OTHER_ENTERPRISE, "--hours", "8", "--reason", "传真"]
-    code, granted = cli(capsys, db_url, *grant)
+    code, granted, _ = center_cli(db_url, *grant)
     assert code == 0 and granted["reason"] == "传真"
-    code, listed = cli(capsys, db_url, "access", "list", "--enterprise", OTHER_ENTERPRISE)
+    code, listed, _ = center_cli(db_url, "access", "list", "--enterprise", OTHER_ENTERPRISE)
     assert (code, listed["open"], listed["emergency"]) == (0, True, granted)
-    code, ended = cli(capsys, db_url, "access", "end-emergency", "--enterprise", OTHER_ENTERPRISE)
+    code, ended, _ = center_cli(db_url, "access", "end-emergency", "--enterprise", OTHER_ENTERPRISE)
     assert code == 0 and ended["ended_at"] is not None
-    code, refusal = cli(capsys, db_url, "access", "end-emergency", "--enterprise", OTHER_ENTERPRISE)
+    code, refusal, _ = center_cli(db_url, "access", "end-emergency", "--enterprise", OTHER_ENTERPRISE)
     assert (code, refusal["code"]) == (1, "ACCESS_EMERGENCY_NOT_FOUND")
-    assert cli(capsys, db_url, "access", "sweep") == (0, {"removed": 0})
-    assert main(["access", "list", "--db", db_url, "--enterprise", ENTERPRISE]) == 0
-    assert f"{LEASED} leased-line (专线卡) until " in capsys.readouterr().out
+    assert center_cli(db_url, "access", "sweep")[:2] == (0, {"removed": 0})
+    listed_plain = run_cli(main, "access", "list", "--db", db_url, "--enterprise", ENTERPRISE)
+    assert listed_plain.code == 0 and f"{LEASED} leased-line (专线卡) until " in listed_plain.out
 
 
 async def test_the_admin_api_runs_the_same_operations(center: Center, client: Client) -> None:
@@ -208,11 +203,11 @@ async def test_the_admin_api_runs_the_same_operations(center: Center, client: Cl
 async def test_the_running_center_sweeps_lapsed_accounts_by_itself(center: Center, clock: Clock) -> None:
     center.access_register(ENTERPRISE, LEASED, "leased-line")
     clock.advance(days=400)
-    async with TestClient(TestServer(create_app(center, access_sweep_seconds=0.05), host="127.0.0.1")):
-        for _ in range(100):
-            with center.engine.connect() as conn:
-                removal = conn.scalar(sa.select(db.access_accounts.c.removal))
-            if removal is not None:
-                break
-            await asyncio.sleep(0.05)
-    assert removal == "expired"
+
+    def removal() -> str | None:
+        with center.engine.connect() as conn:
+            return conn.scalar(sa.select(db.access_accounts.c.removal))
+
+    async with loopback_client(center, access_sweep_seconds=0.05):
+        await eventually(lambda: removal() is not None, 5, "the running center did not sweep the lapsed account")
+    assert removal() == "expired"

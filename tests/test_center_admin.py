@@ -16,13 +16,15 @@ from center.cli import main
 from center.openapi import openapi_spec
 from center.operations import OPERATIONS
 from center.service import Center
-from tests.test_center_support import (
+from tests.center_support import (
     ENTERPRISE,
     Card,
     Client,
     Desk,
+    center_cli,
     enroll,
     filing_payload,
+    run_cli,
     status,
     use_form,
 )
@@ -34,79 +36,68 @@ def file_forms(center: Center, card: Card, *forms: str, port: str = "5300") -> N
     assert {r["code"] for r in answer["results"]} == {"OK"}
 
 
-def cli(capsys: pytest.CaptureFixture[str], db_url: str, *argv: str) -> tuple[int, Any, str]:
-    """Run a command with --json; its exit status, its JSON output and its error text."""
-    code = main([*argv, "--db", db_url, "--json"])
-    captured = capsys.readouterr()
-    return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
-
-
 # The commands.
 
 
-def test_authority_commands_take_a_form_through_its_life(
-    center: Center, db_url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_authority_commands_take_a_form_through_its_life(center: Center, db_url: str) -> None:
     card = enroll(center)
     unified_no = center.receive_batch(
         card.sign(filing_payload("apply", [{"seq": 1, "copies": 2}], kind="applications"))
     )["results"][0]["unified_no"]
-    code, approved, _ = cli(capsys, db_url, "safe", "approve", "--unified-no", unified_no, "--copies", "1")
+    code, approved, _ = center_cli(db_url, "safe", "approve", "--unified-no", unified_no, "--copies", "1")
     assert (code, approved["approved_copies"]) == (0, 1)
-    code, issued, _ = cli(capsys, db_url, "safe", "issue", "--unified-no", unified_no)
+    code, issued, _ = center_cli(db_url, "safe", "issue", "--unified-no", unified_no)
     assert code == 0 and issued["unified_no"] == unified_no
     [form_no] = issued["forms"]
     file_forms(center, card, form_no)
     declaration_no = "530020241000000007"
-    code, used, _ = cli(
-        capsys, db_url, "customs", "use", "--form-no", form_no, "--declaration-no", declaration_no,
+    code, used, _ = center_cli(
+        db_url, "customs", "use", "--form-no", form_no, "--declaration-no", declaration_no,
         "--port", "5300", "--export-date", "2024-05-06",
     )  # fmt: skip
     assert (code, used["form"]["customs_status"]) == (0, "used")
-    code, declared, _ = cli(
-        capsys, db_url, "customs", "declare", "--declaration-no", declaration_no, "--form-no", form_no,
+    code, declared, _ = center_cli(
+        db_url, "customs", "declare", "--declaration-no", declaration_no, "--form-no", form_no,
         "--export-date", "2024-05-06", "--port", "深圳海关", "--trade-mode", "一般贸易", "--amount", "100.5",
         "--currency", "usd",
     )  # fmt: skip
     assert (code, declared["declaration_no"]) == (0, declaration_no)
     center.receive_batch(card.sign(filing_payload("submit", [{"seq": 1, "form_no": form_no}], kind="submissions")))
-    code, modified, _ = cli(capsys, db_url, "customs", "modify", "--declaration-no", declaration_no, "--amount", "99")
+    code, modified, _ = center_cli(db_url, "customs", "modify", "--declaration-no", declaration_no, "--amount", "99")
     assert (code, modified["form"]["submission_status"]) == (0, "resubmit_required")
     center.receive_batch(card.sign(filing_payload("resubmit", [{"seq": 1, "form_no": form_no}], kind="submissions")))
-    code, verified, _ = cli(capsys, db_url, "safe", "verify", "--form-no", form_no)
+    code, verified, _ = center_cli(db_url, "safe", "verify", "--form-no", form_no)
     assert (code, verified["form"]["safe_status"]) == (0, "verified")
 
 
-def test_cancellation_commands(center: Center, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cancellation_commands(center: Center, db_url: str) -> None:
     card = enroll(center)
     first, second = center.issue_forms(ENTERPRISE, 2)
     file_forms(center, card, first, second)
     records = [{"seq": 1, "form_no": first}, {"seq": 2, "form_no": second}]
     center.receive_batch(card.sign(filing_payload("cancel", records, kind="cancellations")))
-    code, confirmed, _ = cli(capsys, db_url, "customs", "confirm-cancel", "--form-no", first)
+    code, confirmed, _ = center_cli(db_url, "customs", "confirm-cancel", "--form-no", first)
     assert (code, confirmed["form"]["customs_status"], confirmed["form"]["port"]) == (0, "unused", None)
-    code, refused, _ = cli(capsys, db_url, "customs", "refuse-cancel", "--form-no", second)
+    code, refused, _ = center_cli(db_url, "customs", "refuse-cancel", "--form-no", second)
     assert (code, refused["form"]["customs_status"]) == (0, "filed")
 
 
-def test_a_refused_command_exits_1_with_the_code(
-    center: Center, db_url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_refused_command_exits_1_with_the_code(center: Center, db_url: str) -> None:
     [form_no] = center.issue_forms(ENTERPRISE, 1)
-    code, refusal, err = cli(capsys, db_url, "customs", "confirm-cancel", "--form-no", form_no)
+    code, refusal, err = center_cli(db_url, "customs", "confirm-cancel", "--form-no", form_no)
     assert code == 1 and refusal["code"] == "CANCEL_NOT_PENDING" and "CANCEL_NOT_PENDING" in err
     assert refusal["message_zh"] and refusal["message_en"]
-    code, refusal, _ = cli(capsys, db_url, "safe", "issue", "--unified-no", "209900000001")
+    code, refusal, _ = center_cli(db_url, "safe", "issue", "--unified-no", "209900000001")
     assert (code, refusal["code"]) == (1, "APPLICATION_NOT_FOUND")
 
 
-def test_text_output_describes_the_form(center: Center, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_text_output_describes_the_form(center: Center, db_url: str) -> None:
     card = enroll(center)
     [form_no] = center.issue_forms(ENTERPRISE, 1)
     file_forms(center, card, form_no)
     center.receive_batch(card.sign(filing_payload("c", [{"seq": 1, "form_no": form_no}], kind="cancellations")))
-    assert main(["customs", "confirm-cancel", "--db", db_url, "--form-no", form_no]) == 0
-    assert f"form {form_no} ({ENTERPRISE}): 有效 / 未用 / 未交单, port -" in capsys.readouterr().out
+    ran = run_cli(main, "customs", "confirm-cancel", "--db", db_url, "--form-no", form_no)
+    assert ran.code == 0 and f"form {form_no} ({ENTERPRISE}): 有效 / 未用 / 未交单, port -" in ran.out
 
 
 # The admin API.
@@ -129,8 +120,8 @@ async def test_admin_token_is_stored_only_as_a_hash(center: Center, db_url: str)
     assert center.admin_token_name(token) == "ops" and center.admin_token_name(token + "x") is None
 
 
-def test_admin_token_command(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, made, _ = cli(capsys, db_url, "admin", "token", "--name", "simulator")
+def test_admin_token_command(db_url: str) -> None:
+    code, made, _ = center_cli(db_url, "admin", "token", "--name", "simulator")
     assert code == 0 and made["name"] == "simulator"
     with Center.open(db_url) as center:
         assert center.admin_token_name(made["token"]) == "simulator"

@@ -13,30 +13,29 @@ from typing import Any
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from center import db
-from center.app import create_app, start_center
+from center.app import start_center
 from center.refusals import Refusal
 from center.service import Center
 from sync.protocol import API_BATCHES, SignatureError, canonical_json, sha256_hex, verify_answer, verify_compact
-from tests.test_center_support import (
+from tests.center_support import (
     ENTERPRISE,
     OTHER_ENTERPRISE,
     Card,
+    Client,
     count_batches,
     enroll,
     filing_payload,
     filings,
+    loopback_client,
     make_certificate,
     open_center,
     set_form,
     stored_ca_key,
 )
-
-Client = TestClient[Any, Any]
 
 
 @pytest.fixture
@@ -342,7 +341,7 @@ async def test_malformed_body(client: Client, body: bytes) -> None:
 
 
 async def test_body_size_limit(center: Center) -> None:
-    async with TestClient(TestServer(create_app(center, max_body_bytes=1024 * 1024))) as client:
+    async with loopback_client(center, max_body_bytes=1024 * 1024) as client:
         response = await client.post(API_BATCHES, data=b" " * (1024 * 1024 + 1))
         assert response.status == 413
         assert (await response.json())["code"] == "PAYLOAD_TOO_LARGE"

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from center.cli import main
 from center.service import Center
 from sync.protocol import check_issued_by
+from tests.center_support import free_port, wait_until
 
 
 def _public_key_file(tmp_path: Path) -> Path:
@@ -133,31 +132,25 @@ def test_console_script_help() -> None:
         assert command in done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_serve(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [_console_script(), "serve", "--db", str(tmp_path / "center.db"), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                assert json.load(response) == {"status": "ok"}
+                return True
+        except OSError:
+            assert server.poll() is None, server.communicate()
+            return False
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                    assert json.load(response) == {"status": "ok"}
-                    break
-            except OSError:
-                assert server.poll() is None, server.communicate()
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.1)
+        wait_until(healthy, 30, "the server did not come up")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/ports", timeout=5) as response:
             assert {"code": "5300", "name": "深圳海关"} in json.load(response)
     finally:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from center.service import Center
-from tests.test_center_support import (
+from tests.center_support import (
     ENTERPRISE,
     Card,
     enroll,

@@ -4,34 +4,22 @@ every change once, in the transaction that makes it. On SQLite and PostgreSQL.""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
 
 from center import db
-from center.app import create_app
 from center.refusals import Refusal
 from center.service import Center
-from tests.test_center_support import (
+from tests.center_support import (
     ENTERPRISE,
-    Client,
     Desk,
     codes,
-    enroll,
     events,
     status,
     use_form,
 )
-
-
-@pytest.fixture
-async def desk(center: Center) -> AsyncIterator[Desk]:
-    client: Client
-    async with TestClient(TestServer(create_app(center), host="127.0.0.1")) as client:
-        yield Desk(center, client, enroll(center))
 
 
 async def test_apply_approve_issue_file_use_declare_submit_verify(center: Center, desk: Desk) -> None:

@@ -25,7 +25,7 @@ from center.refusals import Refusal
 from center.service import Center
 from sync.access import API_PERMISSIONS, LEGAL_PERSON_ROLE
 from sync.protocol import PROTOCOL_VERSION, device_authorization, software_signer
-from tests.test_center_support import (
+from tests.center_support import (
     ENTERPRISE,
     OTHER_ENTERPRISE,
     Card,
@@ -33,18 +33,15 @@ from tests.test_center_support import (
     Clock,
     enroll,
     filing_payload,
-    open_access,
+    open_center,
 )
 
-CARD = "CARD-0001"  # the operator card's serial, as tests.test_center_support enrolls it
+CARD = "CARD-0001"  # the operator card's serial, as tests.center_support enrolls it
 
 
 @pytest.fixture
 def center(db_url: str, clock: Clock) -> Iterator[Center]:
-    with Center.open(db_url, clock=clock) as center:
-        for code in (ENTERPRISE, OTHER_ENTERPRISE):
-            center.create_enterprise(code, f"企业{code}")
-            open_access(center, code)
+    with open_center(db_url, clock=clock) as center:
         yield center
 
 

@@ -10,7 +10,7 @@ import pytest
 from center.cli import main
 from center.refusals import Refusal
 from center.service import Center
-from tests.test_center_support import Client
+from tests.center_support import Client
 
 
 def test_search_by_part_of_the_name_best_matches_first(center: Center) -> None:

@@ -10,7 +10,7 @@ import pytest
 from center import db
 from center.service import Center
 from sync.protocol import API_BATCHES
-from tests.test_center_support import (
+from tests.center_support import (
     ENTERPRISE,
     OTHER_ENTERPRISE,
     Client,

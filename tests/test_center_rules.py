@@ -15,7 +15,7 @@ from center import db
 from center.refusals import Refusal
 from center.service import Center
 from sync.protocol import API_BATCHES
-from tests.test_center_support import (
+from tests.center_support import (
     ENTERPRISE,
     Client,
     Desk,

@@ -11,11 +11,12 @@ import pytest
 from center.cli import main
 from center.service import Center
 from center.simulate import Delays, Simulator
-from tests.test_center_support import (
+from tests.center_support import (
     ENTERPRISE,
     Card,
     Clock,
     enroll,
+    eventually,
     filing_payload,
     open_center,
     status,
@@ -25,8 +26,7 @@ from tests.test_center_support import (
 @pytest.fixture
 def center(db_url: str, clock: Clock) -> Iterator[Center]:
     """A center whose changes happen at the test's clock, as the simulator sees it."""
-    open_center(db_url).close()
-    with Center.open(db_url, clock=clock) as center:
+    with open_center(db_url, clock=clock) as center:
         yield center
 
 
@@ -85,13 +85,9 @@ async def test_run_stops_when_told(center: Center) -> None:
     send(center, card, "filings", {"form_no": form_no, "port": "5300"})
     stop = asyncio.Event()
     task = asyncio.create_task(Simulator(center, Delays.every(0), interval=0.05).run(stop))
-    for _ in range(200):
-        if status(center, form_no)[1] == "used":
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: status(center, form_no)[1] == "used", 10, "the running simulator did not use the form")
     stop.set()
     await asyncio.wait_for(task, 10)
-    assert status(center, form_no)[1] == "used"
 
 
 def test_simulate_command(center: Center, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,7 @@ from center.refusals import REASONS, Refusal
 from center.service import Center
 from center.statuses import LABELS_EN, LABELS_ZH, CustomsStatus, SafeStatus, SubmissionStatus, label_zh
 from sync.protocol import check_issued_by
-from tests.test_center_support import ENTERPRISE, OTHER_ENTERPRISE, enroll, open_center
+from tests.center_support import ENTERPRISE, OTHER_ENTERPRISE, enroll, open_center
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from agent.store import Store
 from center.app import create_app
 from center.db import batches, form_events
 from center.service import Center
+from tests.center_support import open_access
 from tests.rigs import ENTERPRISE, PIN, enrolled_card, free_port, wait_for, workspace_for
-from tests.test_center_support import open_access
 
 FILES, ROWS, KILLS = 40, 5, 100
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from agent.store import Store
 from center.db import batches, form_events
 from center.service import Center
+from tests.center_support import open_access
 from tests.rigs import ENTERPRISE, enrolled_card, free_port, serve, start_agent, wait_for, workspace_for
-from tests.test_center_support import open_access
 
 FILES, ROWS = 20, 10
 
