@@ -43,9 +43,6 @@ class CenterRefused(CenterError):
         self.status, self.code, self.zh, self.en = status, code, zh, en
 
 
-BatchRefused = CenterRefused  # the former name, until its last users are renamed
-
-
 def _refusal(status: int, body: bytes) -> CenterError:
     """The error a 4xx answer means: the center's refusal, or, without a reason in it, an unusable answer."""
     try:

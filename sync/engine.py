@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from cryptography import x509
 
 from sync.backoff import Backoff
-from sync.client import BatchRefused, CenterClient, CenterUnavailable
+from sync.client import CenterClient, CenterError, CenterRefused, CenterUnavailable
 from sync.protocol import SignatureError, batch_document, verify_answer
 from sync.states import BatchState
 from sync.vocabulary import FEED_PAGE
@@ -78,7 +78,7 @@ class DeliveryStage(Protocol):
 
 def problem_of(exc: BaseException) -> str:
     """A foreign error as the sentence a clerk reads (Chinese first)."""
-    if isinstance(exc, CenterUnavailable | BatchRefused):
+    if isinstance(exc, CenterError):
         return str(exc)
     if isinstance(exc, PermissionError):
         return (
@@ -159,7 +159,7 @@ class SyncEngine:
             except CenterUnavailable:
                 log.warning("batch %s stays queued (%s)", batch["id"], batch["source_name"])
                 raise
-            except BatchRefused as exc:
+            except CenterRefused as exc:
                 await self.run(self._refuse, batch, payload, exc)
                 continue
             except SignatureError as exc:
@@ -184,7 +184,7 @@ class SyncEngine:
                 len(answer["results"]) - ok,
             )
 
-    def _refuse(self, batch: dict[str, Any], payload: dict[str, Any], refusal: BatchRefused) -> None:
+    def _refuse(self, batch: dict[str, Any], payload: dict[str, Any], refusal: CenterRefused) -> None:
         """A whole-batch refusal is final: every row gets its result, with the center's reason."""
         results = list(_refused_results(payload["records"], refusal))
         answer = json.dumps({"results": results, "refused": refusal.code}, ensure_ascii=False)
@@ -207,7 +207,7 @@ class SyncEngine:
             return
         try:
             ports = await self.client.ports()
-        except (CenterUnavailable, BatchRefused) as exc:
+        except CenterError as exc:
             log.info("port table not refreshed: %s", exc)
             return
         await self.run(self.store.replace_ports, ports)
@@ -229,7 +229,7 @@ class SyncEngine:
                     break
                 await self.run(self.delivery.write_page, page)
                 new += len(page)
-        except BatchRefused as exc:
+        except CenterRefused as exc:
             self.problem = f"updates refused: {exc}"
             log.warning("the center refused the update pull: %s", exc)
             return
@@ -254,7 +254,7 @@ class SyncEngine:
         self.unreachable_since = self.problem = None
 
 
-def _refused_results(records: list[dict[str, Any]], refusal: BatchRefused) -> Iterator[dict[str, Any]]:
+def _refused_results(records: list[dict[str, Any]], refusal: CenterRefused) -> Iterator[dict[str, Any]]:
     for record in records:
         yield {
             "seq": record["seq"],

@@ -27,7 +27,7 @@ from agent.store import Store
 from agent.workspace import Workspace, config_text
 from center.app import create_app
 from center.service import Center
-from sync.client import BatchRefused, CenterClient
+from sync.client import CenterClient, CenterRefused
 from sync.protocol import batch_document, verify_compact
 from tests.test_center_support import open_access
 
@@ -186,7 +186,7 @@ async def test_a_batch_changed_after_signing_is_refused(rig: Rig, agent: Agent) 
     client = CenterClient(rig.url)
     try:
         unchanged = dict(payload, records=[dict(payload["records"][0], form_no=rig.mine[1])])
-        with pytest.raises(BatchRefused) as refused:
+        with pytest.raises(CenterRefused) as refused:
             await client.send_batch(batch_document(unchanged, batch["signature"]))
     finally:
         await client.close()

@@ -17,7 +17,7 @@ from aiohttp import web
 from agent.facade import Agent
 from agent.workspace import Workspace
 from center.service import Center
-from sync.client import BatchRefused, CenterClient
+from sync.client import CenterClient, CenterRefused
 from sync.protocol import batch_document, canonical_json, sign_detached
 from tests.rigs import (
     ENTERPRISE,
@@ -124,7 +124,7 @@ async def test_only_an_enrolled_device_of_the_enterprise_pulls_its_feed(rig: Rig
     enroll_device(rig.center, other_ws, OTHER)
     other = agent_for(other_ws, rig.center, enrolled_card(rig.center, OTHER), rig.port)
     try:
-        with pytest.raises(BatchRefused) as refused:
+        with pytest.raises(CenterRefused) as refused:
             await anonymous.updates(0, 100)
         assert refused.value.code == "DEVICE_UNAUTHORIZED" and refused.value.status == 401
         others = await other.engine.client.updates(0, 100)
@@ -146,7 +146,7 @@ async def test_the_device_key_can_never_sign_a_business_batch(rig: Rig) -> None:
         "records": [{"seq": 2, "form_no": rig.forms[1], "port": "2200"}],
     }
     signature = sign_detached(canonical_json(payload), device.chain, device.sign_digest)
-    with pytest.raises(BatchRefused) as refused:
+    with pytest.raises(CenterRefused) as refused:
         await rig.agent.engine.client.send_batch(batch_document(payload, signature))
     assert refused.value.code == "OPERATOR_UNKNOWN"
     assert rig.center.form(rig.forms[1])["customs_status"] == "unused"  # type: ignore[index]
