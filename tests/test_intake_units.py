@@ -7,10 +7,25 @@ import io
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from inbox.watcher import InboxWatcher
 from outbox.files import csv_bytes, excel_cell, free_path, safe_stem, write_atomic
+from tests.center_support import wait_until
+
+
+def drop_marker(root: Path, reported: Callable[[], list[Path]]) -> Path:
+    """Drop a marker file after everything else and wait until the watcher reports it.
+
+    Events reach the watcher in the order they happened, and one settling pass reports every file that has settled:
+    whatever was touched before the marker and is complete has been reported by then. So a report that has not come
+    by now is not coming (this is how the tests below show that something is reported only once).
+    """
+    marker = root / "zz-marker.csv"
+    marker.write_bytes(b"")
+    wait_until(lambda: marker in reported(), 5, "the marker file was not reported")
+    return marker
 
 
 def test_csv_for_excel_has_bom_crlf_and_neutralised_formulas() -> None:
@@ -56,10 +71,10 @@ def test_file_written_in_several_pieces_is_reported_once_complete(tmp_path: Path
                 out.flush()
                 time.sleep(0.1)
         assert done.wait(5)
-        time.sleep(0.5)
+        marker = drop_marker(tmp_path, lambda: [path for path, _ in seen])
     finally:
         watcher.stop()
-    assert seen == [(target, b"123456789,2200\n" * 5)]
+    assert seen == [(target, b"123456789,2200\n" * 5), (marker, b"")]
 
 
 def test_temporary_and_lock_files_are_ignored(tmp_path: Path) -> None:
@@ -67,12 +82,10 @@ def test_temporary_and_lock_files_are_ignored(tmp_path: Path) -> None:
     watcher = InboxWatcher(tmp_path, seen.append, quiet=0.05)
     watcher.start()
     try:
+        # real.csv comes last: once it is reported, so would have been any of the others (see drop_marker).
         for name in ("~$book.csv", ".hidden.csv", "x.tmp", "real.csv"):
             (tmp_path / name).write_bytes(b"x")
-        deadline = time.monotonic() + 5
-        while not seen and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.2)
+        wait_until(lambda: seen, 5, "real.csv was not reported")
     finally:
         watcher.stop()
     assert seen == [tmp_path / "real.csv"]
@@ -84,18 +97,17 @@ def test_a_file_locked_by_another_program_is_retried_not_failed(tmp_path: Path, 
 
     locked_until = time.monotonic() + 0.6
     monkeypatch.setattr(watcher_module, "_openable", lambda path: time.monotonic() > locked_until)
-    seen: list[float] = []
-    watcher = InboxWatcher(tmp_path, lambda path: seen.append(time.monotonic()), quiet=0.05)
+    seen: list[tuple[Path, float]] = []
+    watcher = InboxWatcher(tmp_path, lambda path: seen.append((path, time.monotonic())), quiet=0.05)
     watcher.start()
     try:
         (tmp_path / "locked.csv").write_bytes(b"form_no,port\n")
-        deadline = time.monotonic() + 5
-        while not seen and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.2)
+        wait_until(lambda: seen, 5, "the locked file was not reported once it could be opened")
+        marker = drop_marker(tmp_path, lambda: [path for path, _ in seen])
     finally:
         watcher.stop()
-    assert len(seen) == 1 and seen[0] >= locked_until
+    assert [path for path, _ in seen] == [tmp_path / "locked.csv", marker]  # read once
+    assert seen[0][1] >= locked_until
 
 
 def test_half_written_files_left_by_a_crash_are_removed_but_fresh_ones_kept(tmp_path: Path) -> None:
