@@ -12,9 +12,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import tkinter as tk
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +26,13 @@ from agent.card.emulated import EmulatedPivCard, self_signed_certificate
 from agent.card.errors import InvalidPinError, PinBlockedError
 from agent.control import CONTROL_FILE, AgentNotRunning, ControlClient
 from agent.workspace import Workspace, config_text
+from tests.center_support import wait_until
 from tray.dialogs import BLOCKED, PinDialog
 from tray.icons import COLOURS
 from tray.state import Level
 
 PIN = "135790"
 SCREEN = "320x240x24"
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout} s")
-        time.sleep(0.05)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -92,7 +84,7 @@ def system_tray(display: str) -> Iterator[None]:
     x = Xlib.display.Display(display)
     selection = x.intern_atom("_NET_SYSTEM_TRAY_S0")
     try:
-        _wait(lambda: x.get_selection_owner(selection) != 0, 10, "trayer did not take the tray selection")
+        wait_until(lambda: x.get_selection_owner(selection) != 0, 10, "trayer did not take the tray selection")
         yield
     finally:
         x.close()
@@ -119,7 +111,7 @@ def wait_for_level(display: str, level: Level, shots: Path, name: str) -> None:
         return last[-1] is level
 
     try:
-        _wait(shows, 10, f"the tray did not turn {level.value} (it shows {last[-1:]})")
+        wait_until(shows, 10, f"the tray did not turn {level.value} (it shows {last[-1:]})")
     finally:
         ImageGrab.grab(xdisplay=display).save(shots / f"{name}.png")  # kept with the test's files for a look
 
@@ -149,7 +141,7 @@ def test_the_icon_follows_the_agent_through_its_states(
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait(lambda: (workspace.state / CONTROL_FILE).exists(), 20, "the agent did not start")
+        wait_until(lambda: (workspace.state / CONTROL_FILE).exists(), 20, "the agent did not start")
         control = ControlClient.for_state(workspace.state)
 
         wait_for_level(display, Level.ATTENTION, tmp_path, "1-card-locked")
@@ -190,7 +182,7 @@ def test_without_a_display_the_agent_runs_headless_and_says_so(workspace: Worksp
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait(lambda: (workspace.state / CONTROL_FILE).exists(), 20, "the agent did not start")
+        wait_until(lambda: (workspace.state / CONTROL_FILE).exists(), 20, "the agent did not start")
         assert ControlClient.for_state(workspace.state).status()["card"] == "locked"
     finally:
         agent.send_signal(signal.SIGTERM)
