@@ -13,8 +13,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,6 +22,7 @@ from agent.card.emulated import EmulatedPivCard, self_signed_certificate
 from agent.card.errors import CardError
 from agent.card.pcsc import list_readers, readers_with_card
 from agent.card.vpcd import VPCD_PORT, VpcdCard
+from tests.center_support import wait_until
 
 PCSCD_SOCKET = "/run/pcscd/pcscd.comm"
 VPCD_READER_0 = "Virtual PCD 00 00"
@@ -38,17 +38,6 @@ def pcscd_answers(path: str = PCSCD_SOCKET) -> bool:
         except OSError:
             return False
     return True
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 3.0, interval: float = 0.02) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` seconds pass; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 def reader_named(fragment: str) -> str:
@@ -77,8 +66,7 @@ def pcscd() -> Iterator[subprocess.Popen[bytes] | None]:
         pytest.skip("pcscd is not installed")
     process = subprocess.Popen([executable, "--foreground", "--error"])
     try:
-        if not wait_until(lambda: process.poll() is not None or pcscd_answers(), timeout=5.0):
-            pytest.fail("pcscd did not open its socket within 5 s")
+        wait_until(lambda: process.poll() is not None or pcscd_answers(), 5, "pcscd did not open its socket")
         if process.poll() is not None:
             pytest.fail(f"pcscd exited at start with code {process.returncode}")
         yield process
@@ -102,11 +90,9 @@ def vpcd_card(pcscd: subprocess.Popen[bytes] | None) -> Iterator[tuple[EmulatedP
     vpcd = VpcdCard(card, port=VPCD_PORT)
     vpcd.insert()
     try:
-        if not wait_until(lambda: card_seen(reader)):
-            pytest.fail(f"pcscd did not see the emulated card in {reader!r} within 3 s")
+        wait_until(lambda: card_seen(reader), 3, f"pcscd did not see the emulated card in {reader!r}")
         yield card, vpcd, reader
     finally:
         vpcd.remove()
         # The next test must start from an empty reader, so wait for pcscd to notice the removal.
-        if not wait_until(lambda: not card_seen(reader)):
-            pytest.fail(f"pcscd still reports a card in {reader!r} 3 s after removal")
+        wait_until(lambda: not card_seen(reader), 3, f"pcscd went on reporting the removed card in {reader!r}")

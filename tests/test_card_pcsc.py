@@ -19,7 +19,8 @@ from agent.card.errors import CardRemovedError, InvalidPinError, NoCardError, No
 from agent.card.pcsc import PcscConnection, list_readers
 from agent.card.piv import PivSession
 from agent.card.vpcd import VpcdCard
-from tests.pcsc_support import CARD_PIN, VPCD_READER_0, card_seen, reader_named, wait_until
+from tests.center_support import wait_until
+from tests.pcsc_support import CARD_PIN, VPCD_READER_0, card_seen, reader_named
 
 pytestmark = pytest.mark.pcsc
 
@@ -86,12 +87,12 @@ def test_removal_kills_the_connection_and_a_new_one_works(vpcd_card: VpcdFixture
     try:
         PivSession(old).verify_pin(CARD_PIN)
         vpcd.remove()
-        assert wait_until(lambda: not card_seen(reader))
+        wait_until(lambda: not card_seen(reader), 3, "pcscd did not see the card removed")
         with pytest.raises(CardRemovedError):
             old.transmit(SELECT)
 
         vpcd.insert()
-        assert wait_until(lambda: card_seen(reader))
+        wait_until(lambda: card_seen(reader), 3, "pcscd did not see the card inserted")
         with pytest.raises(CardRemovedError):  # the old handle stays dead after re-insertion
             old.transmit(SELECT)
     finally:

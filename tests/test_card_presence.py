@@ -28,9 +28,9 @@ from agent.runtime import build_agent
 from agent.store import Store
 from agent.workspace import Workspace
 from center.service import Center
-from tests.pcsc_support import CARD_PIN, pcscd_answers, wait_until
+from tests.center_support import eventually, open_center, wait_until
+from tests.pcsc_support import CARD_PIN, pcscd_answers
 from tests.rigs import free_port, serve, workspace_for
-from tests.test_center_support import open_access
 from tray.state import Level, tray_view
 
 pytestmark = pytest.mark.pcsc
@@ -57,27 +57,14 @@ class Rig:
         return Store(self.workspace.store_file).counts()
 
 
-async def eventually(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Seconds until ``condition`` held (polled every 10 ms on the event loop)."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"{what} within {timeout} s")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
-
-
 async def unlock(agent: Agent, pin: str) -> None:
     await asyncio.to_thread(agent.unlock, pin)
 
 
 @pytest.fixture
 def center(tmp_path: Path) -> Iterator[Center]:
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试进出口有限公司")
-    open_access(center, ENTERPRISE)
-    yield center
-    center.close()
+    with open_center(tmp_path, [ENTERPRISE]) as center:
+        yield center
 
 
 @pytest.fixture
@@ -111,12 +98,12 @@ def test_the_monitor_notices_insertion_and_removal_within_a_second(
     monitor = CardMonitor(lambda presence: seen.append((time.monotonic(), presence)), reader)
     monitor.start()
     try:
-        assert wait_until(lambda: bool(seen) and seen[-1][1].present)
+        wait_until(lambda: bool(seen) and seen[-1][1].present, 3, "the monitor did not see the card")
         for _ in range(3):
             for action, present in ((vpcd.remove, False), (vpcd.insert, True)):
                 started = time.monotonic()
                 action()
-                assert wait_until(lambda p=present: seen[-1][1].present is p, timeout=NOTICED_WITHIN)  # type: ignore[misc]
+                wait_until(lambda p=present: seen[-1][1].present is p, NOTICED_WITHIN, f"{action.__name__} unseen")  # type: ignore[misc]
                 assert seen[-1][0] - started < NOTICED_WITHIN
     finally:
         monitor.stop()
@@ -128,7 +115,7 @@ def test_the_monitor_notices_insertion_and_removal_within_a_second(
 def test_the_monitor_stops_at_once_though_it_waits_long(vpcd_card: tuple[EmulatedPivCard, VpcdCard, str]) -> None:
     monitor = CardMonitor(lambda presence: None, vpcd_card[2], poll=30.0)
     monitor.start()
-    assert wait_until(lambda: monitor.presence is not None)
+    wait_until(lambda: monitor.presence is not None, 3, "the monitor did not look at the reader")
     started = time.monotonic()
     monitor.stop()
     assert time.monotonic() - started < 1.0  # SCardCancel wakes the 30-second wait
@@ -216,11 +203,9 @@ def restart_pcscd(pcscd: subprocess.Popen[bytes] | None) -> Iterator[Callable[[]
         for ours in (pcscd, *started):
             if ours is not None and ours.pid == pid:
                 ours.wait(10)
-        if not wait_until(lambda: _gone(pid) and not pcscd_answers(), timeout=10):
-            pytest.fail(f"pcscd {pid} did not stop within 10 s")
+        wait_until(lambda: _gone(pid) and not pcscd_answers(), 10, f"pcscd {pid} did not stop")
         started.append(subprocess.Popen([executable, "--foreground", "--error"]))
-        if not wait_until(pcscd_answers, timeout=10):
-            pytest.fail("the new pcscd did not open its socket within 10 s")
+        wait_until(pcscd_answers, 10, "the new pcscd did not open its socket")
 
     yield restart
     for process in started if pcscd is not None else started[:-1]:
