@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.config import AgentConfig
 from agent.runtime import pinned_tls
-from agent.workspace import Workspace
+from agent.workspace import Workspace, config_text
 from center.app import start_center
 from center.service import Center
 from sync.client import CenterClient, CenterUnavailable
@@ -29,8 +29,7 @@ def server_context(center: Center, tmp_path: Path) -> ssl.SSLContext:
 def agent_config(tmp_path: Path, url: str, ca_pem: bytes) -> AgentConfig:
     workspace = Workspace(tmp_path / "ws")
     workspace.init()
-    text = workspace.config_file.read_text().replace('url = "http://127.0.0.1:8710"', f'url = "{url}"')
-    workspace.config_file.write_text(text)
+    workspace.config_file.write_text(config_text(url), encoding="utf-8")
     (workspace.state / "center-ca.pem").write_bytes(ca_pem)
     return AgentConfig.load(workspace)
 
@@ -62,7 +61,6 @@ def test_plain_http_is_refused_off_loopback(tmp_path: Path) -> None:
 
     workspace = Workspace(tmp_path)
     workspace.init()
-    text = workspace.config_file.read_text().replace("http://127.0.0.1:8710", "http://center.example.cn:8710")
-    workspace.config_file.write_text(text)
+    workspace.config_file.write_text(config_text("http://center.example.cn:8710"), encoding="utf-8")
     with pytest.raises(ConfigError, match="plain http is allowed on loopback only"):
         AgentConfig.load(workspace)
