@@ -36,18 +36,31 @@ interval_seconds = {interval_seconds:g}
 # ... and/or a cron schedule, e.g. every 5 minutes in business hours:
 # cron = "*/5 8-18 * * mon-fri"
 # When the center cannot be reached, retries back off up to this many seconds.
-retry_max_seconds = 300
+retry_max_seconds = {retry_max_seconds:g}
 
 [access]
 # The 17999 account this PC is online through, e.g. "02012345678@17999.e163" (the suffix cannot be left out).
 # The center checks it when a timed or new annual card is registered: the account being registered must be this one.
-# account = ""
+{account_line}
 """
 
 
-def config_text(center_url: str = DEFAULT_CENTER_URL, reader: str = "auto", interval_seconds: float = 60) -> str:
+def config_text(
+    center_url: str = DEFAULT_CENTER_URL,
+    reader: str = "auto",
+    interval_seconds: float = 60,
+    *,
+    retry_max_seconds: float = 300,
+    account: str | None = None,
+) -> str:
     """agent.toml with its comments, for these values (init writes the defaults; the demo and tests their own)."""
-    return _CONFIG_TEMPLATE.format(center_url=center_url, reader=reader, interval_seconds=interval_seconds)
+    return _CONFIG_TEMPLATE.format(
+        center_url=center_url,
+        reader=reader,
+        interval_seconds=interval_seconds,
+        retry_max_seconds=retry_max_seconds,
+        account_line='# account = ""' if account is None else f'account = "{account}"',
+    )
 
 
 def default_root() -> Path:
