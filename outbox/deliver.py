@@ -2,7 +2,7 @@
 
 - a batch's result (CSV, or XML for XML input; query answers in outbox/queries) and the center's signed receipt;
 - the update feed's pages in ``outbox/updates/updates-<UTC time>.csv``, each entry exactly once, and
-  ``outbox/forms.csv``, every form of the enterprise as it now stands;
+  ``outbox/forms.csv``, every form of the enterprise as it now stands (rewritten whenever the mirror moved on);
 - the removal of half-written files a crash left behind.
 
 Output names are chosen once and recorded before anything is written, so a step re-run after a crash rewrites the
@@ -32,6 +32,7 @@ log = logging.getLogger("eport.outbox")
 # A draft older than this was not being written by anyone any more: the process writing it crashed.
 STALE_DRAFT_SECONDS = 600.0
 UPDATE_PROMISE = "update_pending"
+FORMS_WRITTEN_AT = "forms_written_at"  # the update cursor forms.csv was last written at
 
 # Tells the front ends which file was written: ("result" | "errors" | "updates", path).
 Announce = Callable[[str, Path], None]
@@ -55,6 +56,8 @@ class DeliveryStore(Protocol):
     def apply_updates(self, updates: list[dict[str, Any]], cursor: int) -> None: ...
 
     def forms(self) -> list[dict[str, Any]]: ...
+
+    def update_cursor(self) -> int: ...
 
 
 class Delivery:
@@ -114,7 +117,7 @@ class Delivery:
         return int(json.loads(promise)["last"]) if promise else None
 
     def write_page(self, page: list[dict[str, Any]]) -> None:
-        """Promise, write, commit with the cursor; then refresh forms.csv."""
+        """Promise, write, commit with the cursor."""
         promise = self.store.meta().get(UPDATE_PROMISE)
         name = json.loads(promise)["file"] if promise else self._new_page_name()
         last = int(page[-1]["seq"])
@@ -122,10 +125,17 @@ class Delivery:
         target = self.folders.updates / name
         write_atomic(target, csv_bytes(FEED_COLUMNS, _feed_rows(page)))
         self.store.apply_updates(page, last)
-        write_atomic(self.folders.forms_csv, csv_bytes(FEED_COLUMNS, _feed_rows(self.store.forms())))
         log.info("updates %d..%d written to %s", page[0]["seq"], last, name)
 
-    def updates_written(self) -> None:
+    def refresh_forms(self) -> None:
+        """Rewrite forms.csv when the mirror moved on since it was last written (or it is gone). Checked every
+        sync, so a forms.csv that could not be replaced (open in Excel) is brought up to date once it can be."""
+        cursor = self.store.update_cursor()
+        written = self.store.meta().get(FORMS_WRITTEN_AT)
+        if cursor == 0 or (written == str(cursor) and self.folders.forms_csv.exists()):
+            return
+        write_atomic(self.folders.forms_csv, csv_bytes(FEED_COLUMNS, _feed_rows(self.store.forms())))
+        self.store.set_meta(**{FORMS_WRITTEN_AT: str(cursor)})
         self.announce("updates", self.folders.forms_csv)
 
     def _new_page_name(self) -> str:

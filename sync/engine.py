@@ -73,20 +73,22 @@ class DeliveryStage(Protocol):
 
     def write_page(self, page: list[dict[str, Any]]) -> None: ...
 
-    def updates_written(self) -> None: ...
+    def refresh_forms(self) -> None: ...
 
 
 def problem_of(exc: BaseException) -> str:
     """A foreign error as the sentence a clerk reads (Chinese first)."""
     if isinstance(exc, CenterError):
         return str(exc)
-    if isinstance(exc, PermissionError):
-        return (
-            f"无法写入 {exc.filename}：文件被其他程序（如 Excel）占用，关闭后会自动重试"
-            f" / cannot write {exc.filename}: another program (Excel?) holds it open; retried once it is closed"
-        )
     if isinstance(exc, OSError):
-        return f"文件操作失败 / file error: {exc.strerror or exc} ({exc.filename})"
+        # A replace names the file it could not replace second: that is the clerk's file.
+        name = exc.filename2 or exc.filename
+        if isinstance(exc, PermissionError):
+            return (
+                f"无法写入 {name}：文件被其他程序（如 Excel）占用，关闭后会自动重试"
+                f" / cannot write {name}: another program (Excel?) holds it open; retried once it is closed"
+            )
+        return f"文件操作失败：{name} / file error: {exc.strerror or exc}: {name}"
     if isinstance(exc, sqlite3.Error):
         return f"本地数据库出错 / the local store failed: {exc}"
     return f"意外错误，详见 logs/agent.log / unexpected error, see logs/agent.log: {type(exc).__name__}: {exc}"
@@ -217,7 +219,6 @@ class SyncEngine:
         """Form changes since the cursor, a page at a time, handed to delivery; needs the device credential."""
         if self.client.device is None:
             return
-        new = 0
         try:
             while True:
                 cursor = await self.run(self.store.update_cursor)
@@ -228,14 +229,12 @@ class SyncEngine:
                 if not page:
                     break
                 await self.run(self.delivery.write_page, page)
-                new += len(page)
         except CenterRefused as exc:
             self.problem = f"updates refused: {exc}"
             log.warning("the center refused the update pull: %s", exc)
             return
         self._center_answered()
-        if new:
-            await self.run(self.delivery.updates_written)
+        await self.run(self.delivery.refresh_forms)
 
     # -- the center away and back ----------------------------------------------------------------------------------
 

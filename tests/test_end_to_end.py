@@ -29,7 +29,7 @@ from center.app import create_app
 from center.service import Center
 from sync.client import CenterClient, CenterRefused
 from sync.protocol import batch_document, verify_compact
-from tests.test_center_support import open_access
+from tests.center_support import eventually, open_access
 
 PIN = "123456"
 ENTERPRISE = "1101230001"
@@ -180,6 +180,7 @@ async def test_a_batch_changed_after_signing_is_refused(rig: Rig, agent: Agent) 
     drop(rig.workspace, "a.csv", [(rig.mine[0], "2200")])
     await wait_for(rig.workspace.results / "a.result.csv")
     store = Store(rig.workspace.store_file)
+    await eventually(lambda: store.batches_in("delivered"), 5, "the batch was not marked delivered")
     batch = store.batches_in("delivered")[0]
     payload = {**json.loads(batch["payload"]), "records": store.records(batch["id"])}
     payload["batch_id"] = "tampered-" + payload["batch_id"][:20]  # fresh id, so no stored answer applies

@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sync.states import IN_FLIGHT, BatchState
+
 TOOLTIP_MAX = 127  # Windows cuts tray tooltips at 128 characters including the terminator
 UNREACHABLE_ALERT = dt.timedelta(minutes=5)
-IN_FLIGHT = ("received", "signed", "sent", "acknowledged")
 
 
 class Level(enum.Enum):
@@ -73,7 +74,7 @@ def tray_view(
 ) -> TrayView:
     now = now or dt.datetime.now(dt.UTC)
     batches: Mapping[str, int] = status.get("batches") or {}
-    waiting = batches.get("awaiting_signature", 0)
+    waiting = batches.get(BatchState.AWAITING_SIGNATURE, 0)
     in_flight = sum(batches.get(state, 0) for state in IN_FLIGHT)
     card = status.get("card")
 

@@ -1,0 +1,109 @@
+"""The stages as a clerk meets them: a failing sync cycle is one problem sentence that clears once the cause is gone,
+the headless sync daemon never signs, and a file locked while it is read is read again."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from agent.runtime import assemble
+from agent.store import Store
+from center.service import Center
+from inbox.watcher import InboxWatcher
+from sync.client import CenterClient
+from tests.center_support import eventually, open_access
+from tests.rigs import (
+    ENTERPRISE,
+    PIN,
+    agent_for,
+    enroll_device,
+    enrolled_card,
+    free_port,
+    serve,
+    wait_for,
+    workspace_for,
+)
+
+
+async def test_a_file_the_sync_cannot_write_is_named_in_the_problem_and_the_problem_clears_once_it_can(
+    tmp_path: Path,
+) -> None:
+    center = Center.open(str(tmp_path / "center.db"))
+    center.create_enterprise(ENTERPRISE, "测试公司")
+    open_access(center, ENTERPRISE)
+    center.issue_forms(ENTERPRISE, 2)  # two feed entries for outbox/forms.csv
+    port = free_port()
+    workspace = workspace_for(tmp_path / "ws", center, port)
+    enroll_device(center, workspace)
+    blocker = workspace.outbox / "forms.csv"
+    blocker.mkdir()  # forms.csv cannot be replaced, as when another program holds it
+    runner = await serve(center, port)
+    agent = agent_for(workspace, center, enrolled_card(center), port)
+    await agent.start()
+    try:
+        await eventually(lambda: "forms.csv" in (agent.status()["problem"] or ""), 10, "the problem was not shown")
+        problem = agent.status()["problem"]
+        assert problem.startswith("文件操作失败") and "Traceback" not in problem
+        assert agent.status()["center_unreachable_since"] is None  # the center is fine: it is a local file
+
+        blocker.rmdir()  # the clerk closes the file
+        await agent.sync_now()
+        assert agent.status()["problem"] is None
+        assert blocker.is_file() and len(blocker.read_text(encoding="utf-8-sig").splitlines()) == 3
+        pages = list((workspace.outbox / "updates").glob("updates-*.csv"))
+        assert len(pages) == 1, "the page promised before the failure is written once, to the promised file"
+    finally:
+        await agent.stop()
+        await runner.cleanup()
+        center.close()
+
+
+async def test_the_sync_daemon_has_no_card_and_never_signs(tmp_path: Path) -> None:
+    center = Center.open(str(tmp_path / "center.db"))
+    center.create_enterprise(ENTERPRISE, "测试公司")
+    open_access(center, ENTERPRISE)
+    card, forms, port = enrolled_card(center), center.issue_forms(ENTERPRISE, 1), free_port()
+    workspace = workspace_for(tmp_path / "ws", center, port)
+    runner = await serve(center, port)
+    resident = agent_for(workspace, center, card, port)  # the card stays locked: no PIN given
+    daemon = assemble(workspace, CenterClient(f"http://127.0.0.1:{port}"), center.ca_certificate(), card=None)
+    try:
+        await resident.start()
+        (workspace.inbox / "filings" / "a.csv").write_text(f"form_no,port\n{forms[0]},2200\n", encoding="utf-8")
+        store = Store(workspace.store_file)
+        await eventually(lambda: store.counts() == {"awaiting_signature": 1}, 10, "the file did not wait for the card")
+        await resident.stop()
+        await daemon.sync_now()
+        assert store.counts() == {"awaiting_signature": 1}, "the daemon signed or sent what only the card may sign"
+        assert daemon.status()["card"] is None and daemon.watcher is None and daemon.engine.signer is None
+        await daemon.stop()  # it leaves sending to the next agent
+
+        resident = agent_for(workspace, center, card, port)  # the clerk starts the agent again and unlocks
+        await resident.start()
+        await asyncio.to_thread(resident.unlock, PIN)
+        await wait_for(workspace.results / "a.result.csv")
+    finally:
+        await resident.stop()
+        await runner.cleanup()
+        center.close()
+
+
+def test_a_file_locked_while_it_is_read_is_read_again(tmp_path: Path) -> None:
+    calls: list[Path] = []
+    done = threading.Event()
+
+    def take(path: Path) -> None:
+        calls.append(path)
+        if len(calls) == 1:
+            raise PermissionError(13, "locked by another program", str(path))
+        done.set()
+
+    watcher = InboxWatcher(tmp_path, take, quiet=0.05)
+    watcher.start()
+    try:
+        (tmp_path / "a.csv").write_text("form_no,port\n", encoding="utf-8")
+        assert done.wait(5), "the locked file was not looked at again"
+        assert calls == [tmp_path / "a.csv", tmp_path / "a.csv"]
+    finally:
+        watcher.stop()
