@@ -96,7 +96,10 @@ class Agent:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._scheduler = AsyncIOScheduler(event_loop=self._loop)
-        self._scheduler.add_job(self.sync_now, self.schedule, id="sync", coalesce=True, max_instances=1)
+        # A sync that came due while the PC slept runs when it wakes (once), instead of being skipped.
+        self._scheduler.add_job(
+            self.sync_now, self.schedule, id="sync", coalesce=True, max_instances=1, misfire_grace_time=None
+        )
         self._scheduler.start()
         await self._worker.run(self.delivery.remove_stale_drafts)
         if self.watcher is not None:
@@ -180,7 +183,9 @@ class Agent:
     def _retry_in(self, delay: float) -> None:
         if self._scheduler is not None:
             when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
-            self._scheduler.add_job(self.sync_now, "date", run_date=when, id="retry", replace_existing=True)
+            self._scheduler.add_job(
+                self.sync_now, "date", run_date=when, id="retry", replace_existing=True, misfire_grace_time=None
+            )
 
     # -- what front ends see -------------------------------------------------------------------------------------------
 
