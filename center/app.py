@@ -29,11 +29,11 @@ from center.operations import ADMIN_PREFIX, OPERATIONS, Operation
 from center.refusals import Refusal
 from center.requests import device_enterprise, json_object, parse_json, plain_request
 from center.service import Center
+from sync.enroll import API_CA, API_ENROLL, API_ENROLL_CHECK
 from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES
 
 log = logging.getLogger(__name__)
 
-API_CA = "/api/v1/ca"
 API_PORT = API_PORTS + "/{port}"
 API_ADMIN_FORM = ADMIN_PREFIX + "/forms/{form_no}"
 HEALTHZ = "/healthz"
@@ -82,6 +82,20 @@ def _refusals_middleware(max_body: int) -> Middleware:
 
 def _receive(center: Center, body: bytes) -> dict[str, Any]:
     return center.receive_batch(parse_json(body))
+
+
+async def post_enroll(request: web.Request) -> web.Response:
+    """A certificate for the key that signed the request, against a one-time enrollment code (sync.enroll)."""
+    body = await request.read()
+    answer = await _blocking(request, request.app[CENTER].enroll, body)
+    return web.json_response(answer, dumps=_dumps)
+
+
+async def post_enroll_check(request: web.Request) -> web.Response:
+    """What a one-time enrollment code would enroll, if it can be used now; nothing changes."""
+    body = await request.read()
+    answer = await _blocking(request, request.app[CENTER].check_enrollment, body)
+    return web.json_response(answer, dumps=_dumps)
 
 
 async def post_batch(request: web.Request) -> web.Response:
@@ -216,6 +230,8 @@ def create_app(
     app.router.add_get(API_PORTS, get_ports)
     app.router.add_get(API_PORT, get_port)
     app.router.add_get(API_CA, get_ca)
+    app.router.add_post(API_ENROLL, post_enroll)
+    app.router.add_post(API_ENROLL_CHECK, post_enroll_check)
     app.router.add_get(API_OPENAPI, get_openapi)
     app.router.add_get(API_UPDATES, get_updates)
     app.router.add_get(HEALTHZ, healthz)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import signal
 import ssl
@@ -23,11 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from center.app import DEFAULT_HOST, DEFAULT_PORT, run_center
 from center.ca import cert_serial_hex, certificate_pem
+from center.enrollment import DEFAULT_VALID_HOURS
 from center.operations import OPERATIONS, Operation
 from center.refusals import Refusal
 from center.service import Center
 from center.simulate import STEPS, Delays, Simulator
 from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE
+from sync.enroll import DEVICE_KIND, OPERATOR_KIND
 
 PARAM_TYPES = {"integer": int, "string": str, "decimal": str}
 
@@ -44,6 +47,16 @@ def _with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def _with_json(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the outcome (or the refusal) as JSON")
+    return p
+
+
+def _with_valid_hours(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument(
+        "--valid-hours",
+        type=int,
+        default=DEFAULT_VALID_HOURS,
+        help=f"how long the code works (default {DEFAULT_VALID_HOURS})",
+    )
     return p
 
 
@@ -87,6 +100,16 @@ def _parser() -> argparse.ArgumentParser:
         help="legal-person: the enterprise's legal-person card (法人卡), which requests permission extensions",
     )
     enroll.add_argument("--out", required=True, type=Path, help="where to write the operator certificate (PEM)")
+    invite = _with_json(
+        _with_db(operator_cmds.add_parser("invite", help="a one-time code to enroll a card over the wire"))
+    )
+    invite.add_argument("--enterprise", required=True)
+    invite.add_argument("--name", required=True, help="operator name (the certificate's CN)")
+    invite.add_argument(
+        "--role", choices=(OPERATOR_ROLE, LEGAL_PERSON_ROLE), default=OPERATOR_ROLE, help="legal-person: 法人卡"
+    )
+    invite.add_argument("--days", type=int, default=365, help="certificate and FX permission validity")
+    _with_valid_hours(invite)
 
     tls = commands.add_parser("tls", help="the center's own TLS certificate, from the CA agents pin")
     tls_cmds = tls.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -102,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     device_enroll.add_argument("--name", required=True, help="which PC, e.g. 'finance-pc-2'")
     device_enroll.add_argument("--public-key", required=True, type=Path, help="the agent's state/device-key public key")
     device_enroll.add_argument("--out", required=True, type=Path, help="where to write the device certificate (PEM)")
+    device_invite = _with_json(
+        _with_db(device_cmds.add_parser("invite", help="a one-time code to enroll an agent PC over the wire"))
+    )
+    device_invite.add_argument("--enterprise", required=True)
+    device_invite.add_argument("--name", help="which PC (default: the name the PC gives, its host name)")
+    _with_valid_hours(device_invite)
 
     for authority, title in (
         ("safe", "SAFE (外汇局) operations"),
@@ -251,6 +280,27 @@ def _enroll(center: Center, args: argparse.Namespace) -> None:
     print(center.ca_certificate_pem(), end="")
 
 
+def _invite(center: Center, args: argparse.Namespace) -> None:
+    """A one-time enrollment code (sync.enroll), printed once: only its hash is kept."""
+    if args.command == "operator":
+        invitation = center.invite(OPERATOR_KIND, args.enterprise, args.name, args.role, args.days, args.valid_hours)
+        what = f"{'legal-person' if args.role == LEGAL_PERSON_ROLE else 'operator'} card of {args.name}"
+        command = "card enroll"
+    else:
+        invitation = center.invite(DEVICE_KIND, args.enterprise, args.name, valid_hours=args.valid_hours)
+        what, command = f"agent PC {args.name or '(named by the PC)'}", "device enroll"
+    if args.json:
+        _print_json(invitation)
+        return
+    until = dt.datetime.fromisoformat(invitation["expires_at"])
+    print(
+        f"注册码 / enrollment code: {what} of {args.enterprise}; single use, until {until:%Y-%m-%d %H:%M} UTC\n\n"
+        f"    {invitation['code']}\n\n"
+        f"on that PC: eport-agent {command} --center <this center's https address> --code <the code>\n"
+        "(after the dot: the SHA-256 of this center's CA certificate, which the agent pins by it)"
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
@@ -260,6 +310,8 @@ def _run(args: argparse.Namespace) -> int:
         elif args.command == "enterprise":
             created = center.create_enterprise(args.code, args.name)
             print(f"enterprise {args.code} {'created' if created else 'already registered'}: {args.name}")
+        elif args.command in ("operator", "device") and args.action == "invite":
+            _invite(center, args)
         elif args.command == "operator":
             _enroll(center, args)
         elif args.command == "tls":

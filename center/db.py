@@ -259,6 +259,23 @@ permission_approvals = sa.Table(
     sa.Column("approved_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+enrollment_codes = sa.Table(
+    # One-time enrollment codes (sync.enroll): made by ``operator invite`` / ``device invite``, redeemed once by
+    # POST /api/v1/enroll. Only the SHA-256 of a code is kept: a leaked database enrolls nothing.
+    "enrollment_codes",
+    metadata,
+    sa.Column("code_sha256", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),  # "operator" or "device"
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False, index=True),
+    sa.Column("name", sa.String(200)),  # the operator; a device's name may come with the request instead
+    sa.Column("role", sa.String(20)),  # operator cards: sync.access OPERATOR_ROLE or LEGAL_PERSON_ROLE
+    sa.Column("days", sa.Integer),  # operator cards: certificate and FX permission validity
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True)),
+    sa.Column("cert_serial", sa.String(40)),  # what it enrolled
+)
+
 
 # The ledger's dates (issue date, permission expiry) are Beijing calendar dates, as on the original system.
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")

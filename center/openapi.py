@@ -17,6 +17,8 @@ from sync.access import (
     API_PERMISSIONS,
     ARRIVING_ACCOUNT_HEADER,
 )
+from sync.enroll import API_CA, API_ENROLL, API_ENROLL_CHECK
+from sync.enroll import KINDS as ENROLL_KINDS
 from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES
 
 API_OPENAPI = "/api/v1/openapi.json"
@@ -227,6 +229,38 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "Updates": _obj({"updates": {"type": "array", "items": _ref("Update")}}),
+    "EnrollmentRequest": _obj(
+        {
+            "request": {
+                "type": "string",
+                "description": "compact JWS (ES256) with the new public key as jwk in its protected header, signed by "
+                "that key; payload {v: 1, kind: operator|device, code, name?, card_serial?} (sync.enroll)",
+            }
+        },
+        extra=False,
+    ),
+    "EnrollmentCheck": _obj(
+        {"v": {"const": 1}, "kind": {"enum": list(ENROLL_KINDS)}, "code": STRING}, required=["kind", "code"]
+    ),
+    "EnrollmentTerms": _obj(
+        {
+            "kind": {"enum": list(ENROLL_KINDS)},
+            "enterprise": STRING,
+            "name": NULLABLE_STRING,
+            "expires_at": DATE_TIME,
+            "role": {"type": "string", "description": "operator cards: operator or legal-person"},
+            "days": {"type": "integer", "description": "operator cards: certificate and FX permission validity"},
+        },
+        required=["kind", "enterprise", "name", "expires_at"],
+    ),
+    "EnrollmentAnswer": _obj(
+        {
+            "kind": {"enum": list(ENROLL_KINDS)},
+            "enterprise": STRING,
+            "certificate": {"type": "string", "description": "PEM"},
+            "chain": {"type": "array", "items": STRING, "description": "PEM, the issuers up to the CA"},
+        }
+    ),
     **ACCESS_SCHEMAS,
 }
 
@@ -334,7 +368,31 @@ def openapi_spec() -> dict[str, Any]:
         API_PORTS + "/{port}": _get(
             "one port by code or exact name", _json(_ref("Port"), "the port"), [_path_param("port", "code or name")]
         ),
-        "/api/v1/ca": _get(
+        API_ENROLL: {
+            "post": {
+                "summary": "enroll an operator card or an agent PC with a one-time code (eport-center operator/device "
+                "invite); the key proves itself by signing the request",
+                "tags": ["enrollment"],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("EnrollmentRequest")}},
+                },
+                "responses": {
+                    "200": _json(_ref("EnrollmentAnswer"), "the certificate and its chain"),
+                    "default": REFUSED,
+                },
+            }
+        },
+        API_ENROLL_CHECK: {
+            "post": {
+                "summary": "what a one-time enrollment code would enroll, if it can be used now (nothing changes; "
+                "asked before a card makes a new key)",
+                "tags": ["enrollment"],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("EnrollmentCheck")}}},
+                "responses": {"200": _json(_ref("EnrollmentTerms"), "the code's terms"), "default": REFUSED},
+            }
+        },
+        API_CA: _get(
             "the CA certificate that agents pin",
             {"description": "PEM", "content": {"application/x-pem-file": {"schema": STRING}}},
         ),

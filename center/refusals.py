@@ -363,6 +363,34 @@ REASONS: dict[str, Reason] = {
         "Copies '{copies}' is invalid: give a number from 1 to 1000.",
     ),
     "ARGUMENT_INVALID": Reason(400, "参数错误：{detail_zh}", "Invalid argument: {detail_en}"),
+    # Enrollment over the wire (POST /api/v1/enroll with a one-time code from operator/device invite).
+    "ENROLLMENT_CODE_UNKNOWN": Reason(
+        403,
+        "注册码无效：数据中心没有这个注册码，请核对输入"
+        "（注册码由数据中心用 eport-center operator invite 或 device invite 生成）。",
+        "The enrollment code is not known to the data center: check how it was typed (codes are made at the data "
+        "center with 'eport-center operator invite' or 'device invite').",
+    ),
+    "ENROLLMENT_CODE_USED": Reason(
+        409,
+        "注册码已使用过（{used_at}），每个注册码只能使用一次，请向数据中心申请新的注册码。",
+        "The enrollment code was already used ({used_at}); a code works once: ask the data center for a new one.",
+    ),
+    "ENROLLMENT_CODE_EXPIRED": Reason(
+        403,
+        "注册码已于{expired_at}过期，请向数据中心申请新的注册码。",
+        "The enrollment code expired at {expired_at}: ask the data center for a new one.",
+    ),
+    "ENROLLMENT_CODE_WRONG_KIND": Reason(
+        409,
+        "该注册码用于注册{kind_zh}（{command}），不能用于注册{asked_zh}。",
+        "This enrollment code enrolls {kind_en} ('{command}'), not {asked_en}.",
+    ),
+    "ENROLLMENT_REQUEST_INVALID": Reason(
+        400,
+        "注册请求无效：{detail}",
+        "The enrollment request is not valid: {detail}",
+    ),
     "ADMIN_UNAUTHORIZED": Reason(
         401,
         "管理接口需要有效的访问令牌（Authorization: Bearer ...），请用 eport-center admin token 生成。",

@@ -19,13 +19,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import Connection, Engine
 
-from center import access, admin, authority, feed, permissions
+from center import access, admin, authority, enrollment, feed, permissions
 from center.batch_document import BatchHeader, parse_header, split_document
-from center.ca import Authority, cert_serial_hex, certificate_pem
+from center.ca import Authority, certificate_pem
 from center.db import (
     batches,
-    business_date,
-    devices,
     enterprises,
     is_retryable,
     open_engine,
@@ -39,7 +37,16 @@ from center.ledger.issuance import DECLARATION_COUNTER, allocate, require_enterp
 from center.ports import import_ports, list_ports, load_ports, parse_port_table, resolve_port, search_ports
 from center.records import ACCESS_KIND, Answer, BatchContext, apply_batch, check_kind
 from center.refusals import Refusal
-from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE
+from sync.access import OPERATOR_ROLE
+from sync.enroll import (
+    OPERATOR_KIND,
+    CodeError,
+    ca_fingerprint,
+    enrollment_answer,
+    format_code,
+    open_enrollment_request,
+    read_check_request,
+)
 from sync.protocol import (
     SignatureError,
     canonical_json,
@@ -185,51 +192,71 @@ class Center:
         ``role`` is ``legal-person`` for the enterprise's legal-person card (法人卡), which requests permission
         extensions for the operator cards.
         """
-        name = name.strip()
-        if not name:
-            raise Refusal("NAME_REQUIRED", what_zh="操作员姓名", what_en="operator name")
-        if days < 1:
-            raise ValueError("days must be at least 1")
-        if role not in (OPERATOR_ROLE, LEGAL_PERSON_ROLE):
-            raise ValueError(f"role must be {OPERATOR_ROLE} or {LEGAL_PERSON_ROLE}")
-        with self._engine.begin() as conn:
-            require_enterprise(conn, enterprise_code)
-            cert = self._authority.issue_operator_certificate(
-                public_key, enterprise_code, name, card_serial, days, role
+        return self._write(
+            lambda conn, now: enrollment.enroll_operator(
+                conn, self._authority, enterprise_code, public_key, name, card_serial, days, role
             )
-            conn.execute(
-                sa.insert(operators).values(
-                    cert_serial=cert_serial_hex(cert),
-                    enterprise_code=enterprise_code,
-                    name=name,
-                    card_serial=card_serial or None,
-                    certificate=certificate_pem(cert),
-                    fx_permission_until=business_date(cert.not_valid_after_utc),
-                    revoked=False,
-                    created_at=utcnow(),
-                )
-            )
-        return cert
+        )
 
     def enroll_device(self, enterprise_code: str, public_key: ec.EllipticCurvePublicKey, name: str) -> x509.Certificate:
         """Certify an agent's own key for unattended requests of this enterprise (never business signatures)."""
-        name = name.strip()
-        if not name:
-            raise Refusal("NAME_REQUIRED", what_zh="设备名称", what_en="device name")
-        with self._engine.begin() as conn:
-            require_enterprise(conn, enterprise_code)
-            cert = self._authority.issue_device_certificate(public_key, enterprise_code, name)
-            conn.execute(
-                sa.insert(devices).values(
-                    cert_serial=cert_serial_hex(cert),
-                    enterprise_code=enterprise_code,
-                    name=name,
-                    certificate=certificate_pem(cert),
-                    revoked=False,
-                    created_at=utcnow(),
+        return self._write(
+            lambda conn, now: enrollment.enroll_device(conn, self._authority, enterprise_code, public_key, name)
+        )
+
+    def invite(
+        self,
+        kind: str,
+        enterprise: str,
+        name: str | None = None,
+        role: str = OPERATOR_ROLE,
+        days: int = 365,
+        valid_hours: int = enrollment.DEFAULT_VALID_HOURS,
+    ) -> dict[str, Any]:
+        """A one-time enrollment code (sync.enroll) for an operator card (``kind`` operator) or an agent PC
+        (``device``): shown this once, with the CA fingerprint the agent pins by."""
+        secret, invitation = self._write(
+            lambda conn, now: enrollment.invite(conn, now, kind, enterprise, name, role, days, valid_hours)
+        )
+        return {"code": format_code(secret, ca_fingerprint(self.ca_certificate())), **invitation.as_json()}
+
+    def check_enrollment(self, body: bytes) -> dict[str, Any]:
+        """``POST /api/v1/enroll/check``: what a code would enroll, if it can be used now (nothing changes)."""
+        try:
+            kind, secret = read_check_request(body)
+        except CodeError as exc:
+            raise Refusal("ENROLLMENT_REQUEST_INVALID", detail=str(exc)) from None
+        return self._read(lambda conn: enrollment.check(conn, self._clock(), secret, kind)).as_json()
+
+    def enroll(self, body: bytes) -> dict[str, Any]:
+        """``POST /api/v1/enroll``: a certificate for the key that signed the request, if its code is good."""
+        try:
+            request = open_enrollment_request(body)
+        except SignatureError as exc:
+            raise Refusal("ENROLLMENT_REQUEST_INVALID", detail=str(exc)) from None
+
+        def work(conn: Connection, now: dt.datetime) -> tuple[str, x509.Certificate]:
+            terms = enrollment.redeem(conn, now, request.secret, request.kind)
+            if terms.kind == OPERATOR_KIND:
+                name = terms.name or ""
+                cert = enrollment.enroll_operator(
+                    conn,
+                    self._authority,
+                    terms.enterprise,
+                    request.public_key,
+                    name,
+                    request.card_serial,
+                    terms.days,
+                    terms.role,
                 )
-            )
-        return cert
+            else:
+                name = terms.name or request.name or ""
+                cert = enrollment.enroll_device(conn, self._authority, terms.enterprise, request.public_key, name)
+            enrollment.record(conn, request.secret, cert)
+            return terms.enterprise, cert
+
+        enterprise, cert = self._write(work)
+        return enrollment_answer(request.kind, enterprise, cert, [self.ca_certificate()])
 
     def issue_tls_certificate(self, hosts: list[str]) -> tuple[str, str]:
         """PEM key and certificate for serving TLS under ``hosts``, issued by the CA agents pin."""
