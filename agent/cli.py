@@ -9,7 +9,6 @@ import errno
 import getpass
 import json
 import logging
-import platform
 import sys
 import threading
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any
 from agent.access_cli import add_commands as add_access_commands
 from agent.access_cli import run_access, run_permission
 from agent.card.errors import CardError, InvalidPinError, PinBlockedError
+from agent.card_cli import add_commands as add_card_commands
+from agent.card_cli import cmd_card_enroll, cmd_card_info, cmd_device_enroll, cmd_unlock, pin_failure, read_pin
 from agent.config import AgentConfig, ConfigError
 from agent.control import AgentNotRunning, ControlClient
 from agent.signals import until_signalled
@@ -202,156 +203,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_pin(args: argparse.Namespace) -> str:
-    """The PIN from the terminal (not echoed), or one line of stdin with --pin-stdin (for scripts)."""
-    if args.pin_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    if not sys.stdin.isatty():
-        raise ConfigError("no terminal to ask the PIN on: pass --pin-stdin and give the PIN on standard input")
-    return getpass.getpass("Operator card PIN (操作员卡密码): ")
-
-
-def _pin_failure(exc: Exception) -> int:
-    """Tell the clerk what a failed PIN means and what to do; the PIN itself is never printed."""
-    if isinstance(exc, InvalidPinError):
-        print(f"wrong PIN: {exc.tries_left} tries left before the card blocks; batches wait.", file=sys.stderr)
-    elif isinstance(exc, PinBlockedError):
-        print("the card is blocked (too many wrong PINs): ask the card issuer to unblock it.", file=sys.stderr)
-    else:
-        print(f"card: {exc}", file=sys.stderr)
-    return 1
-
-
-def cmd_unlock(args: argparse.Namespace) -> int:
-    """Unlock the card held by the running agent (`run` or `demo`), through its control channel."""
-    workspace = _workspace(args)
-    try:
-        agent = ControlClient.for_state(workspace.state)
-        agent.status()  # is it there? Ask before the PIN is typed in vain
-    except AgentNotRunning:
-        print(
-            f"eport-agent: no agent is running on {workspace.root}: start it with 'eport-agent run'"
-            " (the card is unlocked for the agent that holds it; nothing was sent to the card)",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        agent.unlock(_read_pin(args))
-    except (CardError, ValueError) as exc:
-        return _pin_failure(exc)
-    print("card unlocked: waiting batches are signed now")
-    return 0
-
-
-def _card_info_from_card(workspace: Workspace) -> dict[str, Any]:
-    """Read the card directly (only when no agent holds it: our disconnect resets the card)."""
-    from agent.card.piv import PivSession
-    from agent.operator_card import CardState, describe_card
-    from agent.runtime import EMULATED_LABEL, card_connector
-
-    connection = card_connector(AgentConfig.load(workspace), workspace)()
-    try:
-        session = PivSession(connection)
-        tries = session.pin_tries_left()
-        state = CardState.BLOCKED if tries == 0 else CardState.LOCKED
-        info, _certificate = describe_card(session, str(getattr(connection, "reader", EMULATED_LABEL)), state, tries)
-    finally:
-        connection.close()
-    return {**info.as_dict(), "warnings": info.warnings()}
-
-
-CARD_FIELDS = (
-    ("reader", "reader"),
-    ("serial", "card serial"),
-    ("state", "state"),
-    ("pin_tries_left", "PIN tries left"),
-    ("subject", "certificate"),
-    ("operator", "operator"),
-    ("enterprise", "enterprise"),
-    ("not_after", "valid until"),
-    ("problem", "problem"),
-)
-
-
-def cmd_card_info(args: argparse.Namespace) -> int:
-    workspace = _workspace(args)
-    try:
-        info = {**ControlClient.for_state(workspace.state).card_info(), "source": "agent"}
-    except AgentNotRunning:
-        try:
-            info = {**_card_info_from_card(workspace), "source": "card"}
-        except CardError as exc:
-            print(f"eport-agent: card: {exc}", file=sys.stderr)
-            return 1
-    if info["source"] == "card":
-        print("(no agent is running on this workspace: read from the card directly)", file=sys.stderr)
-    if args.json:
-        print(json.dumps(info, ensure_ascii=False, indent=2))
-        return 0
-    for key, label in CARD_FIELDS:
-        if info.get(key) is not None:
-            print(f"{label:16} {info[key]}")
-    for warning in info.get("warnings") or ():
-        print(f"warning: {warning}")
-    return 0
-
-
-def cmd_card_enroll(args: argparse.Namespace) -> int:
-    """New key on the card, its certificate from the center's CA (a local center database), written to the card."""
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    from agent.operator_card import enroll_card
-    from agent.runtime import EMULATED, card_connector, emulated_card_file
-    from center.refusals import Refusal
-    from center.service import Center
-
-    workspace = _workspace(args)
-    with contextlib.suppress(AgentNotRunning):
-        ControlClient.for_state(workspace.state).status()
-        print(
-            "eport-agent: stop the running agent first: enrolling replaces the key of the card it holds",
-            file=sys.stderr,
-        )
-        return 2
-    config = AgentConfig.load(workspace)
-    connection = card_connector(config, workspace)()
-    try:
-        pin = _read_pin(args)
-        with Center.open(args.db) as center:
-            certificate = enroll_card(
-                connection,
-                pin,
-                lambda key, serial: center.enroll_operator(args.enterprise, key, args.name, serial, args.days),
-            )
-            if not config.ca_file.exists():  # first enrollment on this PC: pin the center that certified the card
-                config.ca_file.write_bytes(center.ca_certificate().public_bytes(Encoding.PEM))
-                print(f"pinned the center's CA in {config.ca_file}")
-            if not (workspace.state / "device-cert.pem").exists():  # and certify this PC for unattended sync
-                from agent.device import device_public_key, save_device_certificate
-
-                device = center.enroll_device(args.enterprise, device_public_key(workspace), platform.node() or "PC")
-                save_device_certificate(workspace, device)
-                print("enrolled this PC's device key for unattended sync and update pulls")
-    except Refusal as refusal:
-        print(f"eport-agent: the center refused: {refusal.code}: {refusal.zh} / {refusal.en}", file=sys.stderr)
-        return 1
-    except (CardError, ValueError) as exc:
-        return _pin_failure(exc)
-    finally:
-        connection.close()
-    if config.card_reader == EMULATED:
-        from agent.card.emulated import EmulatedConnection
-
-        assert isinstance(connection, EmulatedConnection)
-        connection.card.save(emulated_card_file(workspace))
-    print(
-        f"card enrolled: {certificate.subject.rfc4514_string()}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}"
-    )
-    return 0
-
-
 def cmd_card(args: argparse.Namespace) -> int:
-    return cmd_card_enroll(args) if args.card_command == "enroll" else cmd_card_info(args)
+    """The operator card's facts, or its enrollment over the wire (agent.card_cli)."""
+    if args.card_command == "enroll":
+        return cmd_card_enroll(_workspace(args), args)
+    return cmd_card_info(_workspace(args), args)
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    """This PC's device key, enrolled over the wire (agent.card_cli)."""
+    return cmd_device_enroll(_workspace(args), args)
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
@@ -368,7 +229,7 @@ def cmd_access(args: argparse.Namespace) -> int:
 
 def cmd_permission(args: argparse.Namespace) -> int:
     """IC card permission extensions: signed by the legal-person card in the reader (agent.access_cli)."""
-    return run_permission(_workspace(args), args, lambda: _read_pin(args), _pin_failure)
+    return run_permission(_workspace(args), args, lambda: read_pin(args), pin_failure)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -386,17 +247,7 @@ def parser() -> argparse.ArgumentParser:
     pin = argparse.ArgumentParser(add_help=False)
     pin.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input (for scripts)")
     commands.add_parser("unlock", parents=[common, pin], help="unlock the card of the running agent with its PIN")
-    card = commands.add_parser("card", help="the operator card: info, enroll")
-    card_commands = card.add_subparsers(dest="card_command", required=True)
-    info = card_commands.add_parser("info", parents=[common], help="reader, serial, certificate, PIN tries left")
-    info.add_argument("--json", action="store_true", help="print JSON")
-    enroll = card_commands.add_parser(
-        "enroll", parents=[common, pin], help="new key on the card, certified by the center's CA, written back"
-    )
-    enroll.add_argument("--db", required=True, help="the center's database (a local center: path or SQLAlchemy URL)")
-    enroll.add_argument("--enterprise", required=True, help="the operator's enterprise code (经营单位代码)")
-    enroll.add_argument("--name", required=True, help="the operator's name")
-    enroll.add_argument("--days", type=int, default=365, help="certificate and FX permission validity (default 365)")
+    add_card_commands(commands, common, pin)
     commands.add_parser("sync-daemon", parents=[common], help="headless sync only (send, deliver, pull): a service")
     sync = commands.add_parser("sync", parents=[common], help="sync once now and show the queue")
     sync.add_argument("--json", action="store_true", help="print JSON")
@@ -415,8 +266,9 @@ COMMANDS = {
     "rules": cmd_rules,
     "sync-daemon": cmd_sync_daemon,
     "sync": cmd_sync,
-    "unlock": cmd_unlock,
+    "unlock": lambda args: cmd_unlock(_workspace(args), args),
     "card": cmd_card,
+    "device": cmd_device,
     "access": cmd_access,
     "permission": cmd_permission,
 }

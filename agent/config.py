@@ -30,6 +30,17 @@ def _access_account(section: dict[str, object]) -> str | None:
     return account or None
 
 
+def check_center_url(url: str, what: str = "the center's address") -> str:
+    """The center's address without a trailing slash; plain http only on loopback (DESIGN.md §6)."""
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} {url!r} is not an http(s) address")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ConfigError(f"{what} {url!r}: plain http is allowed on loopback only; use https")
+    return url
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     center_url: str
@@ -52,12 +63,7 @@ class AgentConfig:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{workspace.config_file} is not valid TOML: {exc}") from exc
         center, card, sync = data.get("center", {}), data.get("card", {}), data.get("sync", {})
-        url = str(center.get("url", "")).rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"[center] url {url!r} is not an http(s) address")
-        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-            raise ConfigError(f"[center] url {url!r}: plain http is allowed on loopback only; use https")
+        url = check_center_url(str(center.get("url", "")), "[center] url")
         cron = sync.get("cron")
         interval = sync.get("interval_seconds", None if cron else 60)
         if interval is not None and float(interval) < 1:

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from agent.workspace import Workspace
 
 
-def device_public_key(workspace: Workspace) -> ec.EllipticCurvePublicKey:
-    """The device key's public half; the key is made on first use and kept in state/ (owner-only)."""
+def device_key(workspace: Workspace) -> ec.EllipticCurvePrivateKey:
+    """The device key, made on first use and kept in state/ (owner-only)."""
     path = workspace.state / "device-key.pem"
     if not path.exists():
         key = ec.generate_private_key(ec.SECP256R1())
@@ -26,7 +26,12 @@ def device_public_key(workspace: Workspace) -> ec.EllipticCurvePublicKey:
     stored = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(stored, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{path} is not an ECC P-256 key")
-    return stored.public_key()
+    return stored
+
+
+def device_public_key(workspace: Workspace) -> ec.EllipticCurvePublicKey:
+    """The device key's public half (the key is made on first use)."""
+    return device_key(workspace).public_key()
 
 
 def save_device_certificate(workspace: Workspace, certificate: x509.Certificate) -> None:

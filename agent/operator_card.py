@@ -1,5 +1,8 @@
 """The operator's IC card as the agent uses it: unlocked once by the clerk, then signing whole batches.
 
+What the card holds (its certificate, serial, expiry warnings) and its enrollment are agent.card_identity; this is
+the resident card's state machine: absent, locked, unlocked, blocked.
+
 The PIN goes to the card and nowhere else: it is not kept, logged or retried. After a wrong PIN the card stays
 locked until the clerk tries again. With a presence watcher (PC/SC readers), a removed card is noticed at once:
 the session is dropped, signing stops, and the card comes back LOCKED, to be unlocked by the clerk again.
@@ -8,34 +11,28 @@ the session is dropped, signing stops, and the card comes back LOCKED, to be unl
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import enum
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from agent.card.apdu import Connection
 from agent.card.errors import (
-    SW_FILE_NOT_FOUND,
     ApduError,
     CardError,
     InvalidPinError,
     PinBlockedError,
 )
 from agent.card.piv import PivSession
+from agent.card_identity import CardInfo, describe_card, select_piv
 
 if TYPE_CHECKING:
     from agent.card.monitor import Presence
 
 log = logging.getLogger(__name__)
-
-EXPIRY_WARNING = dt.timedelta(days=30)
 
 
 class CardState(enum.Enum):
@@ -57,109 +54,6 @@ class PresenceWatcher(Protocol):
 
 # Builds a watcher that reports to the given callback (agent.card.monitor.CardMonitor for PC/SC readers).
 WatchFactory = Callable[[Callable[["Presence"], None]], PresenceWatcher]
-
-
-@dataclass(frozen=True)
-class CardInfo:
-    """What the agent knows of the card in the reader; plain values, read without touching the card."""
-
-    state: str
-    reader: str | None = None
-    serial: str | None = None
-    subject: str | None = None
-    operator: str | None = None
-    enterprise: str | None = None
-    not_after: str | None = None  # ISO 8601, UTC
-    pin_tries_left: int | None = None
-    problem: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def warnings(self, now: dt.datetime | None = None) -> list[str]:
-        """Trouble ahead that the clerk should hear about before signing fails."""
-        warning = certificate_warning(self.not_after, now or dt.datetime.now(dt.UTC))
-        return [warning] if warning else []
-
-
-def _name_part(certificate: x509.Certificate, oid: x509.ObjectIdentifier) -> str | None:
-    values = certificate.subject.get_attributes_for_oid(oid)
-    return str(values[0].value) if values else None
-
-
-def describe_card(
-    session: PivSession, reader: str | None, state: CardState, tries_left: int | None
-) -> tuple[CardInfo, x509.Certificate | None]:
-    """Read serial and certificate (no PIN needed) into a CardInfo; a card without a certificate says so."""
-    try:
-        serial: str | None = session.get_serial()
-    except ApduError:
-        serial = None  # a card without a CHUID still signs
-    try:
-        certificate: x509.Certificate | None = session.get_certificate()
-    except ApduError as exc:
-        if exc.sw != SW_FILE_NOT_FOUND:
-            raise
-        certificate = None
-    if certificate is None:
-        info = CardInfo(
-            state.value,
-            reader,
-            serial,
-            pin_tries_left=tries_left,
-            problem="The card holds no operator certificate: enroll it (eport-agent card enroll).",
-        )
-        return info, None
-    info = CardInfo(
-        state.value,
-        reader,
-        serial,
-        certificate.subject.rfc4514_string(),
-        _name_part(certificate, NameOID.COMMON_NAME),
-        _name_part(certificate, NameOID.ORGANIZATION_NAME),
-        certificate.not_valid_after_utc.isoformat(),
-        tries_left,
-    )
-    return info, certificate
-
-
-def _select(connection: Connection) -> PivSession:
-    try:
-        return PivSession(connection)
-    except ApduError as exc:
-        raise CardError("The card in the reader is not an E-Port operator card (it has no PIV application).") from exc
-
-
-def enroll_card(
-    connection: Connection, pin: str, certify: Callable[[ec.EllipticCurvePublicKey, str | None], x509.Certificate]
-) -> x509.Certificate:
-    """Generate a new key on the card, have ``certify(public_key, serial)`` issue its certificate, store it.
-
-    The card's old key and certificate are gone afterwards. The PIN is presented once (the emulated card wants it
-    for key generation and writing; a real card's management key is outside this agent).
-    """
-    session = _select(connection)
-    session.verify_pin(pin)
-    try:
-        serial: str | None = session.get_serial()
-    except ApduError:
-        serial = None
-    certificate = certify(session.generate_key(), serial)
-    session.put_certificate(certificate)
-    return certificate
-
-
-def certificate_warning(not_after: str | None, now: dt.datetime, ahead: dt.timedelta = EXPIRY_WARNING) -> str | None:
-    """A warning when the operator certificate ends within ``ahead`` (or has ended)."""
-    if not_after is None:
-        return None
-    end = dt.datetime.fromisoformat(not_after)
-    if end <= now:
-        return f"The operator certificate expired on {end.date().isoformat()}: have the card renewed."
-    if end - now <= ahead:
-        days = (end - now).days
-        return f"The operator certificate expires on {end.date().isoformat()} (in {days} days): have it renewed."
-    return None
 
 
 class OperatorCard:
@@ -235,10 +129,10 @@ class OperatorCard:
         if self._session is None:
             connection = self._open_connection()
             try:
-                session = _select(connection)
+                session = select_piv(connection)
                 tries = session.pin_tries_left()
                 state = CardState.BLOCKED if tries == 0 else CardState.LOCKED
-                info, certificate = describe_card(session, self._reader, state, tries)
+                info, certificate = describe_card(session, self._reader, state.value, tries)
             except BaseException:
                 with contextlib.suppress(CardError):
                     connection.close()

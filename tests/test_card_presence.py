@@ -22,8 +22,9 @@ from agent.card.errors import CardError, InvalidPinError
 from agent.card.monitor import CardMonitor, Presence
 from agent.card.pcsc import PcscConnection
 from agent.card.vpcd import VpcdCard
+from agent.card_identity import enroll_card
 from agent.facade import Agent
-from agent.operator_card import CardState, enroll_card
+from agent.operator_card import CardState
 from agent.runtime import build_agent
 from agent.store import Store
 from agent.workspace import Workspace
@@ -72,7 +73,9 @@ async def rig(tmp_path: Path, center: Center, vpcd_card: tuple[EmulatedPivCard, 
     card, vpcd, reader = vpcd_card
     connection = PcscConnection(reader)
     try:
-        enroll_card(connection, CARD_PIN, lambda key, serial: center.enroll_operator(ENTERPRISE, key, "操作员", serial))
+        enroll_card(
+            connection, CARD_PIN, lambda key, serial, _sign: center.enroll_operator(ENTERPRISE, key, "操作员", serial)
+        )
     finally:
         connection.close()
     port = free_port()

@@ -1,0 +1,129 @@
+"""The operator card's identity: the key and certificate it holds, read (serial, certificate, expiry warnings) and
+made anew (enrollment: a key generated on the card, its certificate written back).
+
+Plain functions over one card session; the resident card and its states are agent.operator_card.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from agent.card.apdu import Connection
+from agent.card.errors import SW_FILE_NOT_FOUND, ApduError, CardError
+from agent.card.piv import PivSession
+from sync.protocol import DigestSigner
+
+EXPIRY_WARNING = dt.timedelta(days=30)
+
+# Issues the certificate for a key made on the card: (public key, card serial, the card's signer for the new key,
+# to prove it holds the key) -> certificate.
+Certify = Callable[[ec.EllipticCurvePublicKey, str | None, DigestSigner], x509.Certificate]
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """What the agent knows of the card in the reader; plain values, read without touching the card."""
+
+    state: str
+    reader: str | None = None
+    serial: str | None = None
+    subject: str | None = None
+    operator: str | None = None
+    enterprise: str | None = None
+    not_after: str | None = None  # ISO 8601, UTC
+    pin_tries_left: int | None = None
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def warnings(self, now: dt.datetime | None = None) -> list[str]:
+        """Trouble ahead that the clerk should hear about before signing fails."""
+        warning = certificate_warning(self.not_after, now or dt.datetime.now(dt.UTC))
+        return [warning] if warning else []
+
+
+def _name_part(certificate: x509.Certificate, oid: x509.ObjectIdentifier) -> str | None:
+    values = certificate.subject.get_attributes_for_oid(oid)
+    return str(values[0].value) if values else None
+
+
+def describe_card(
+    session: PivSession, reader: str | None, state: str, tries_left: int | None
+) -> tuple[CardInfo, x509.Certificate | None]:
+    """Read serial and certificate (no PIN needed) into a CardInfo; a card without a certificate says so."""
+    try:
+        serial: str | None = session.get_serial()
+    except ApduError:
+        serial = None  # a card without a CHUID still signs
+    try:
+        certificate: x509.Certificate | None = session.get_certificate()
+    except ApduError as exc:
+        if exc.sw != SW_FILE_NOT_FOUND:
+            raise
+        certificate = None
+    if certificate is None:
+        info = CardInfo(
+            state,
+            reader,
+            serial,
+            pin_tries_left=tries_left,
+            problem="The card holds no operator certificate: enroll it (eport-agent card enroll).",
+        )
+        return info, None
+    info = CardInfo(
+        state,
+        reader,
+        serial,
+        certificate.subject.rfc4514_string(),
+        _name_part(certificate, NameOID.COMMON_NAME),
+        _name_part(certificate, NameOID.ORGANIZATION_NAME),
+        certificate.not_valid_after_utc.isoformat(),
+        tries_left,
+    )
+    return info, certificate
+
+
+def select_piv(connection: Connection) -> PivSession:
+    try:
+        return PivSession(connection)
+    except ApduError as exc:
+        raise CardError("The card in the reader is not an E-Port operator card (it has no PIV application).") from exc
+
+
+def enroll_card(connection: Connection, pin: str, certify: Certify) -> x509.Certificate:
+    """Generate a new key on the card, have ``certify(public_key, serial, sign_digest)`` issue its certificate (the
+    card signs the request with the new key: the proof that the key is on this card), and store it.
+
+    The card's old key and certificate are gone afterwards. The PIN is presented once (the emulated card wants it
+    for key generation and writing; a real card's management key is outside this agent).
+    """
+    session = select_piv(connection)
+    session.verify_pin(pin)
+    try:
+        serial: str | None = session.get_serial()
+    except ApduError:
+        serial = None
+    certificate = certify(session.generate_key(), serial, session.sign_digest)
+    session.put_certificate(certificate)
+    return certificate
+
+
+def certificate_warning(not_after: str | None, now: dt.datetime, ahead: dt.timedelta = EXPIRY_WARNING) -> str | None:
+    """A warning when the operator certificate ends within ``ahead`` (or has ended)."""
+    if not_after is None:
+        return None
+    end = dt.datetime.fromisoformat(not_after)
+    if end <= now:
+        return f"The operator certificate expired on {end.date().isoformat()}: have the card renewed."
+    if end - now <= ahead:
+        days = (end - now).days
+        return f"The operator certificate expires on {end.date().isoformat()} (in {days} days): have it renewed."
+    return None
