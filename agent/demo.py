@@ -1,5 +1,9 @@
 """`eport-agent demo`: a local center, a demo enterprise and an emulated operator card, and the agent on them.
 
+The center runs as its own process (``eport-center serve``), prepared through its command line as an operator would
+(agent.demo_center); the emulated card and the PC are enrolled over the wire with one-time codes, by the same code
+as ``eport-agent card enroll`` / ``device enroll`` (agent.enrollment).
+
 Everything here is for trying the agent out. The emulated card and its key are NOT for production and the demo says
 so loudly. Running the demo again on the same folder resumes with the same center data, card and queue.
 """
@@ -15,21 +19,16 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from aiohttp import web
-from cryptography.hazmat.primitives.serialization import Encoding
-
-from agent.card.emulated import EmulatedConnection, EmulatedPivCard
-from agent.card.piv import PivSession
+from agent.card.emulated import EmulatedPivCard
 from agent.config import AgentConfig
-from agent.device import device_public_key, save_device_certificate
-from agent.engine import Agent
+from agent.demo_center import CenterProcess, check_port_free, eport_center, eport_center_json
+from agent.enrollment import enroll_device, enroll_operator_card, set_center_url
 from agent.runtime import EMULATED, build_agent, emulated_card_file
 from agent.signals import until_signalled
 from agent.workspace import Workspace, config_text
-from center.app import create_app
-from center.service import Center
-from center.simulate import Delays, Simulator
+from sync.enroll import EnrollmentCode
 
 log = logging.getLogger("eport.demo")
 
@@ -46,7 +45,7 @@ BANNER = """
   DEMO MODE: emulated operator card (PIN {pin}) and a local center with a demo CA.
   NOT FOR PRODUCTION: the card's key is stored in plain form in {card_file}
 ==========================================================================================
-  center     {url}   (database {db})
+  center     {url}   (database {db}, log {center_log})
   enterprise {enterprise}
   drop files {inbox}
   results    {results}
@@ -68,6 +67,9 @@ class DemoInfo:
     def load(cls, path: Path) -> DemoInfo:
         return cls(**json.loads(path.read_text(encoding="utf-8")))
 
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.__dict__, indent=2), encoding="utf-8")
+
 
 def sample_rows(mine: list[str], others: list[str]) -> list[tuple[str, str]]:
     """Rows that succeed and rows the center refuses, each for a reason a clerk would meet."""
@@ -88,87 +90,105 @@ def _sample_csv(rows: list[tuple[str, str]]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def enroll_emulated_card(center: Center, enterprise: str) -> EmulatedPivCard:
-    """Generate the key on the card, have the center's CA certify it, write the certificate to the card."""
-    card = EmulatedPivCard(pin=DEMO_PIN)
-    session = PivSession(EmulatedConnection(card))
-    session.verify_pin(DEMO_PIN)
-    public_key = session.generate_key()
-    certificate = center.enroll_operator(enterprise, public_key, "演示操作员 Demo Operator", session.get_serial())
-    session.put_certificate(certificate)
-    card.reset()  # a fresh card session: the agent unlocks it like a clerk would
-    return card
-
-
-def set_up(workspace: Workspace, port: int) -> DemoInfo:
-    """First run: center database, enterprises, the enrolled emulated card, forms, agent.toml, sample file."""
-    root = workspace.root
-    workspace.init()
-    url = f"http://127.0.0.1:{port}"
-    db = root / "center" / "center.db"
-    center = Center.open(str(db))
-    try:
-        center.create_enterprise(DEMO_ENTERPRISE, "演示进出口有限公司 (demo)")
-        center.create_enterprise(OTHER_ENTERPRISE, "另一家演示企业 (demo)")
-        card = enroll_emulated_card(center, DEMO_ENTERPRISE)
-        card.save(emulated_card_file(workspace))
-        device = center.enroll_device(DEMO_ENTERPRISE, device_public_key(workspace), "demo PC")
-        save_device_certificate(workspace, device)
-        mine = center.issue_forms(DEMO_ENTERPRISE, DEMO_FORMS)
-        others = center.issue_forms(OTHER_ENTERPRISE, 2)
-        (workspace.state / "center-ca.pem").write_bytes(center.ca_certificate().public_bytes(Encoding.PEM))
-    finally:
-        center.close()
-    # Sync every 10 s: the simulator's changes show soon.
-    workspace.config_file.write_text(config_text(url, EMULATED, interval_seconds=10), encoding="utf-8")
-    (root / "samples").mkdir(exist_ok=True)
-    (root / "samples" / "filings.csv").write_bytes(_sample_csv(sample_rows(mine, others)))
-    info = DemoInfo(center_url=url, center_db=str(db), enterprise=DEMO_ENTERPRISE, forms=mine)
-    (root / "demo.json").write_text(json.dumps(info.__dict__, indent=2), encoding="utf-8")
-    return info
-
-
-def _with_port(workspace: Workspace, info: DemoInfo, port: int) -> DemoInfo:
-    """A resumed demo on another port: the center moves, agent.toml and demo.json follow."""
-    url = f"http://127.0.0.1:{port}"
-    if info.center_url == url:
-        return info
-    text = workspace.config_file.read_text(encoding="utf-8").replace(info.center_url, url)
-    workspace.config_file.write_text(text, encoding="utf-8")
-    moved = DemoInfo(url, info.center_db, info.enterprise, info.forms)
-    (workspace.root / "demo.json").write_text(json.dumps(moved.__dict__, indent=2), encoding="utf-8")
-    return moved
-
-
-def open_demo_access(center: Center) -> None:
+async def open_demo_access(db: str) -> None:
     """No business opens before the enterprise holds a 17999 account (DESIGN.md §4 rule 12): the demo enterprise
     gets a leased line, registered as the telecom would, named after the day; a demo resumed after its account ran
     out (or made before accounts existed) gets a new one."""
-    if not center.access_accounts(DEMO_ENTERPRISE)["open"]:
-        center.access_register(DEMO_ENTERPRISE, f"demo{dt.date.today():%Y%m%d}@17999.e163", "leased-line")
+    accounts = await eport_center_json("access", "list", "--db", db, "--enterprise", DEMO_ENTERPRISE)
+    if not accounts["open"]:
+        account = f"demo{dt.date.today():%Y%m%d}@17999.e163"
+        await eport_center_json(
+            "access",
+            "register",
+            "--db",
+            db,
+            "--enterprise",
+            DEMO_ENTERPRISE,
+            "--account",
+            account,
+            "--type",
+            "leased-line",
+        )
 
 
-async def start_center(db: str, port: int) -> tuple[Center, web.AppRunner]:
-    center = Center.open(db)
-    runner = web.AppRunner(create_app(center), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return center, runner
+async def prepare_center(db: str) -> tuple[list[str], list[str], str, str]:
+    """What an operator does for a new enterprise: register it, issue forms, open its access, invite its operator
+    card and its PC. Returns the forms of the demo enterprise and the other one, and the two enrollment codes."""
+    await eport_center(
+        "enterprise", "create", "--db", db, "--code", DEMO_ENTERPRISE, "--name", "演示进出口有限公司 (demo)"
+    )
+    # The database exists now: the rest may run side by side (SQLite lets one writer at a time in, the others wait).
+    _created, issued, operator, device, _access = await asyncio.gather(
+        eport_center("enterprise", "create", "--db", db, "--code", OTHER_ENTERPRISE, "--name", "另一家演示企业 (demo)"),
+        eport_center_json("safe", "issue", "--db", db, "--enterprise", DEMO_ENTERPRISE, "--copies", str(DEMO_FORMS)),
+        eport_center_json(
+            "operator", "invite", "--db", db, "--enterprise", DEMO_ENTERPRISE, "--name", "演示操作员 Demo Operator"
+        ),
+        eport_center_json("device", "invite", "--db", db, "--enterprise", DEMO_ENTERPRISE, "--name", "demo PC"),
+        open_demo_access(db),
+    )
+    others = await eport_center_json("safe", "issue", "--db", db, "--enterprise", OTHER_ENTERPRISE, "--copies", "2")
+    return issued["forms"], others["forms"], operator["code"], device["code"]
+
+
+async def set_up(workspace: Workspace, url: str, db: str, prepared: tuple[list[str], list[str], str, str]) -> DemoInfo:
+    """First run, with the center up: a blank emulated card and this PC enrolled over the wire, agent.toml, the
+    sample file, demo.json."""
+    mine, others, operator_code, device_code = prepared
+    EmulatedPivCard(pin=DEMO_PIN).save(emulated_card_file(workspace))
+    # Sync every 10 s: the simulator's changes show soon. The enrollments below point it at the center again.
+    workspace.config_file.write_text(config_text(url, EMULATED, interval_seconds=10), encoding="utf-8")
+    await enroll_operator_card(workspace, url, EnrollmentCode.parse(operator_code), lambda: DEMO_PIN)
+    await enroll_device(workspace, url, EnrollmentCode.parse(device_code), "demo PC")
+    (workspace.root / "samples").mkdir(exist_ok=True)
+    (workspace.root / "samples" / "filings.csv").write_bytes(_sample_csv(sample_rows(mine, others)))
+    info = DemoInfo(center_url=url, center_db=db, enterprise=DEMO_ENTERPRISE, forms=mine)
+    info.save(workspace.root / "demo.json")
+    return info
+
+
+def _with_port(workspace: Workspace, info: DemoInfo, url: str) -> DemoInfo:
+    """A resumed demo on another port: the center moves, agent.toml and demo.json follow."""
+    if info.center_url == url:
+        return info
+    set_center_url(workspace, url)
+    moved = DemoInfo(url, info.center_db, info.enterprise, info.forms)
+    moved.save(workspace.root / "demo.json")
+    return moved
+
+
+async def _start_agent(workspace: Workspace) -> Any:
+    agent = build_agent(workspace, AgentConfig.load(workspace))
+    await agent.start()
+    await asyncio.get_running_loop().run_in_executor(None, agent.unlock, DEMO_PIN)
+    return agent
 
 
 async def run_demo(root: Path, port: int, stop: asyncio.Event | None = None, simulate: bool = True) -> None:
     workspace = Workspace(root)
-    first_run = not (root / "demo.json").exists()
-    info = set_up(workspace, port) if first_run else _with_port(workspace, DemoInfo.load(root / "demo.json"), port)
-    center, runner = await start_center(info.center_db, port)
-    open_demo_access(center)
-    simulation_stop = asyncio.Event()
-    simulator = Simulator(center, Delays.every(SIMULATE_DELAY))
-    simulation = asyncio.create_task(simulator.run(simulation_stop)) if simulate else None
-    agent: Agent = build_agent(workspace, AgentConfig.load(workspace))
+    workspace.init()
+    check_port_free(port)
+    url, first_run = f"http://127.0.0.1:{port}", not (root / "demo.json").exists()
+    db = str(root / "center" / "center.db") if first_run else DemoInfo.load(root / "demo.json").center_db
+    prepared = await prepare_center(db) if first_run else None
+    center_log, processes = workspace.logs / "center.log", []
+    agent = None
     try:
-        await agent.start()
-        await asyncio.get_running_loop().run_in_executor(None, agent.unlock, DEMO_PIN)
+        server = await CenterProcess.start(center_log, "serve", "--db", db, "--port", str(port))
+        processes.append(server)
+        if not first_run:
+            await open_demo_access(db)
+        await server.wait_ready(url)
+        if prepared is not None:
+            info = await set_up(workspace, url, db, prepared)
+        else:
+            info = _with_port(workspace, DemoInfo.load(root / "demo.json"), url)
+        if simulate:
+            delay = f"{SIMULATE_DELAY:g}"
+            processes.append(
+                await CenterProcess.start(workspace.logs / "simulate.log", "simulate", "--db", db, "--delay", delay)
+            )
+        agent = await _start_agent(workspace)
         sample = root / "samples" / "filings.csv"
         if first_run:
             shutil.copy(sample, workspace.inbox / "filings" / sample.name)
@@ -178,6 +198,7 @@ async def run_demo(root: Path, port: int, stop: asyncio.Event | None = None, sim
                 card_file=emulated_card_file(workspace),
                 url=info.center_url,
                 db=info.center_db,
+                center_log=center_log,
                 enterprise=info.enterprise,
                 inbox=workspace.inbox / "filings",
                 results=workspace.results,
@@ -190,10 +211,8 @@ async def run_demo(root: Path, port: int, stop: asyncio.Event | None = None, sim
         )
         await until_signalled(stop)
     finally:
-        await agent.stop()
-        simulation_stop.set()
-        if simulation is not None:
-            await simulation
-        await runner.cleanup()
-        center.close()
+        if agent is not None:
+            await agent.stop()
+        for process in reversed(processes):  # the simulator, then the center
+            await process.stop()
         print("demo stopped; run the same command again to resume.", flush=True)

@@ -1,5 +1,6 @@
-"""The README's main command: `eport-agent demo` turns the dropped sample into results, stops cleanly on Ctrl-C and
-resumes on the same folder."""
+"""The README's main command: `eport-agent demo` runs the center as its own process, enrolls its emulated card and
+PC over the wire, turns the dropped sample into results, stops everything cleanly on Ctrl-C and resumes on the same
+folder."""
 
 from __future__ import annotations
 
@@ -13,11 +14,25 @@ import sys
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from center.db import enrollment_codes
+from center.service import Center
+
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def start_demo(workspace: Path, port: int) -> subprocess.Popen[str]:
@@ -58,6 +73,16 @@ def test_demo_turns_the_sample_into_results_and_resumes(tmp_path: Path) -> None:
     info = json.loads((workspace / "demo.json").read_text(encoding="utf-8"))
     assert info["center_url"] == f"http://127.0.0.1:{port}" and info["enterprise"] == "DEMO000001"
     assert Path(info["center_db"]).exists()
+    # The center ran as its own `eport-center serve` process, stopped with the demo; the card and the PC were
+    # enrolled over the wire with the codes the demo had the center make, the CA pinned from them.
+    assert "Running on" in (workspace / "logs" / "center.log").read_text(encoding="utf-8")
+    assert port_is_free(port)
+    with Center.open(info["center_db"]) as center:
+        with center.engine.connect() as conn:
+            codes = conn.execute(sa.select(enrollment_codes.c.kind, enrollment_codes.c.used_at)).all()
+        assert sorted(kind for kind, used_at in codes if used_at is not None) == ["device", "operator"]
+        pinned = (workspace / "state" / "center-ca.pem").read_text(encoding="ascii")
+        assert pinned == center.ca_certificate_pem()
 
     # Again on the same folder (and another port): same center data, the sample is not dropped a second time,
     # and a file dropped now is answered by the same center (the form filed in the first run stays filed).
@@ -75,6 +100,7 @@ def test_demo_turns_the_sample_into_results_and_resumes(tmp_path: Path) -> None:
         "filings.result.csv",
     ]
     assert json.loads((workspace / "demo.json").read_text())["center_url"] == f"http://127.0.0.1:{port}"
+    assert port_is_free(port)
 
 
 def test_init_creates_the_workspace_and_status_reports_the_queue(tmp_path: Path) -> None:
