@@ -47,8 +47,7 @@ def measure(seconds: float) -> dict[str, Any]:
         center = Center.open(str(root / "center.db"))
         center.create_enterprise("1101230001", "bench")
         port = free_port()
-        workspace = workspace_for(root / "ws", center, port, card_file=root / "ws" / "state" / "x")
-        enrolled_card(center).save(workspace.state / "emulated-card.json")
+        workspace = workspace_for(root / "ws", center, port, card=enrolled_card(center))
         center.close()
         env = {**os.environ, "DISPLAY": ""}
         serve = subprocess.Popen(

@@ -1,18 +1,18 @@
 """Building blocks for tests that run an agent against a real center on loopback, with the emulated card in
-process (the PC/SC path has its own tests; these are about intake, sync and delivery)."""
+process (the PC/SC path has its own tests; these are about intake, sync and delivery). Waiting with a deadline, a
+command run in process and the center on loopback come from tests/center_support.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import os
-import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from aiohttp import web
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
@@ -20,46 +20,45 @@ from agent.card.piv import PivSession
 from agent.device import device_public_key, save_device_certificate
 from agent.engine import Agent
 from agent.operator_card import OperatorCard
-from agent.runtime import load_device
+from agent.runtime import emulated_card_file, load_device
 from agent.workspace import Workspace, config_text
-from center.app import create_app
 from center.service import Center
 from sync.client import CenterClient
+from tests.center_support import Ran, free_port, run_cli, serve
 
 PIN = "123456"
 ENTERPRISE = "1101230001"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def enrolled_card(center: Center, enterprise: str = ENTERPRISE) -> EmulatedPivCard:
+def enrolled_card(center: Center, enterprise: str = ENTERPRISE, name: str = "操作员", **terms: Any) -> EmulatedPivCard:
+    """An emulated card with its key and the certificate the center issued for it (``terms``: its days, its role)."""
     card = EmulatedPivCard(pin=PIN)
     session = PivSession(EmulatedConnection(card))
     session.verify_pin(PIN)
-    session.put_certificate(center.enroll_operator(enterprise, session.generate_key(), "操作员", session.get_serial()))
+    key, serial = session.generate_key(), session.get_serial()
+    session.put_certificate(center.enroll_operator(enterprise, key, name, serial, **terms))
     card.reset()
     return card
 
 
-async def serve(center: Center, port: int) -> web.AppRunner:
-    runner = web.AppRunner(create_app(center), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner
-
-
-def workspace_for(root: Path, center: Center, port: int, card_file: Path | None = None) -> Workspace:
+def workspace_for(
+    root: Path,
+    center: Center,
+    port: int,
+    reader: str = "auto",
+    *,
+    card: EmulatedPivCard | None = None,
+    **settings: Any,
+) -> Workspace:
+    """A workspace whose agent.toml names the center on 127.0.0.1:``port``, the card ``reader`` and ``settings``
+    (``config_text``'s other values), with the center's CA pinned. With ``card``, that emulated card is the one in
+    state/ and the reader is "emulated"."""
     workspace = Workspace(root)
     workspace.init()
-    reader = "auto"
-    if card_file is not None:
+    if card is not None:
+        card.save(emulated_card_file(workspace))
         reader = "emulated"
-        card_file.parent.mkdir(parents=True, exist_ok=True)
-    workspace.config_file.write_text(config_text(f"http://127.0.0.1:{port}", reader), encoding="utf-8")
+    workspace.config_file.write_text(config_text(f"http://127.0.0.1:{port}", reader, **settings), encoding="utf-8")
     (workspace.state / "center-ca.pem").write_bytes(center.ca_certificate().public_bytes(Encoding.PEM))
     return workspace
 
@@ -79,41 +78,60 @@ def agent_for(workspace: Workspace, center: Center, card: EmulatedPivCard, port:
     )
 
 
-async def wait_for(path: Path, timeout: float = 10) -> Path:
-    for _ in range(int(timeout / 0.05)):
-        if path.exists():
-            return path
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{path} did not appear")
+@asynccontextmanager
+async def loopback_agent(
+    center: Center,
+    root: Path,
+    card: EmulatedPivCard | None = None,
+    *,
+    device: bool = False,
+    **options: Any,
+) -> AsyncIterator[tuple[Agent, Workspace, int]]:
+    """The center served on a free loopback port and an agent in process (``agent_for`` ``options``) with its
+    workspace at ``root``, started and unlocked, on ``card`` (by default a card enrolled now); with ``device``, the
+    PC's device key enrolled too. Yields the agent, its workspace and the port; stops both afterwards."""
+    card, port = card or enrolled_card(center), free_port()
+    workspace = workspace_for(root, center, port)
+    if device:
+        enroll_device(center, workspace)
+    runner = await serve(center, port)
+    try:
+        agent = agent_for(workspace, center, card, port, **options)
+        await agent.start()
+        try:
+            await asyncio.to_thread(agent.unlock, PIN)
+            yield agent, workspace, port
+        finally:
+            await agent.stop()
+    finally:
+        await runner.cleanup()
 
 
-async def start_agent(workspace: Path, *flags: str) -> subprocess.Popen[str]:
-    """Start the harness; its log goes to logs/ of the workspace. Waits (off the event loop) until it is ready."""
+def spawn_agent(workspace: Path, *flags: str) -> subprocess.Popen[str]:
+    """The harness (tests/agent_process.py) in a process of its own on ``workspace``, its log in the workspace's
+    logs/; it prints "ready" on its standard output once it is started."""
     log = (workspace / "logs" / f"agent{'-headless' if flags else ''}.log").open("a")
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "tests.agent_process", str(workspace), *flags],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
         env={**os.environ, "EPORT_TEST_PIN": PIN},
     )
+
+
+async def start_agent(workspace: Path, *flags: str) -> subprocess.Popen[str]:
+    """The harness, once it is ready (waited for off the event loop)."""
+    process = spawn_agent(workspace, *flags)
     assert process.stdout is not None
     line = await asyncio.get_running_loop().run_in_executor(None, process.stdout.readline)
-    assert line.strip() == "ready", f"the agent did not start: see {log.name}"
+    assert line.strip() == "ready", f"the agent did not start: see {workspace / 'logs'}"
     return process
 
 
-def agent_cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
-    """Run `eport-agent` in this process with ``stdin`` as its input; returns the exit code, stdout and stderr.
-    It blocks (on the control channel, the card): call it off the event loop."""
+def agent_cli(*args: str, stdin: str = "") -> Ran:
+    """`eport-agent ARGS` in this process with ``stdin`` as its input (tests.center_support.run_cli). It blocks (on
+    the control channel, the card): call it off the event loop."""
     from agent.cli import main
 
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        sys.stdin = saved
-    return code, out.getvalue(), err.getvalue()
+    return run_cli(main, *args, stdin=stdin)

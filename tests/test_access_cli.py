@@ -7,37 +7,22 @@ import asyncio
 import csv
 import datetime as dt
 import io
-import json
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
 
-from agent.card.emulated import EmulatedConnection, EmulatedPivCard
-from agent.card.piv import PivSession
-from agent.cli import main
+from agent.runtime import emulated_card_file
 from agent.workspace import Workspace
 from center import db
 from center.access import add_months
 from center.service import Center
 from sync.access import LEGAL_PERSON_ROLE
-from tests.center_support import Clock
-from tests.rigs import (
-    ENTERPRISE,
-    PIN,
-    agent_for,
-    enroll_device,
-    enrolled_card,
-    free_port,
-    serve,
-    wait_for,
-    workspace_for,
-)
+from tests.center_support import Clock, Ran, free_port, open_center, serve, wait_for
+from tests.rigs import ENTERPRISE, PIN, agent_cli, agent_for, enroll_device, enrolled_card, workspace_for
 
 TIMED = "02012345671@17999.e163"
 LEASED = "ddn0000001@17999.e163"
@@ -56,45 +41,23 @@ class Rig:
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     clock = Clock()
-    center = Center.open(str(tmp_path / "center.db"), clock=clock)
-    center.create_enterprise(ENTERPRISE, "测试公司")
-    port = free_port()
-    workspace = workspace_for(tmp_path / "ws", center, port)
-    enroll_device(center, workspace)
-    config = workspace.config_file.read_text(encoding="utf-8")
-    workspace.config_file.write_text(config.replace('# account = ""', f'account = "{TIMED}"'), encoding="utf-8")
-    runner = await serve(center, port)
-    yield Rig(center, clock, workspace, runner, port)
-    await runner.cleanup()
-    center.close()
+    with open_center(tmp_path, [ENTERPRISE], access=False, clock=clock) as center:
+        port = free_port()
+        workspace = workspace_for(tmp_path / "ws", center, port, account=TIMED)
+        enroll_device(center, workspace)
+        runner = await serve(center, port)
+        yield Rig(center, clock, workspace, runner, port)
+        await runner.cleanup()
 
 
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-async def eport(
-    rig: Rig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *argv: str, stdin: str = ""
-) -> Ran:
+async def eport(rig: Rig, *argv: str, stdin: str = "") -> Ran:
     """One command, off the event loop (the center answers on it), with ``stdin`` as standard input."""
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    capsys.readouterr()
-    code = await asyncio.to_thread(main, [*argv, "--workspace", str(rig.workspace.root)])
-    captured = capsys.readouterr()
-    return Ran(code, captured.out, captured.err)
+    return await asyncio.to_thread(agent_cli, *argv, "--workspace", str(rig.workspace.root), stdin=stdin)
 
 
-async def test_register_list_show_and_delete_through_this_pcs_connection(
-    rig: Rig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_register_list_show_and_delete_through_this_pcs_connection(rig: Rig) -> None:
     async def run(*argv: str) -> Ran:
-        return await eport(rig, capsys, monkeypatch, *argv)
+        return await eport(rig, *argv)
 
     assert (await run("access", "list", "--json")).json()["open"] is False
     registered = await run("access", "register", TIMED, "--type", "timed", "--json")
@@ -112,13 +75,11 @@ async def test_register_list_show_and_delete_through_this_pcs_connection(
     assert malformed.code == 2 and "keep the suffix" in malformed.err
 
 
-async def test_a_cards_password_is_read_without_echo_and_never_shown(
-    rig: Rig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_cards_password_is_read_without_echo_and_never_shown(rig: Rig) -> None:
     argv = ("access", "register", LEASED, "--type", "专线卡")
-    no_terminal = await eport(rig, capsys, monkeypatch, *argv)
+    no_terminal = await eport(rig, *argv)
     assert no_terminal.code == 2 and "--password-stdin" in no_terminal.err
-    ran = await eport(rig, capsys, monkeypatch, *argv, "--password-stdin", stdin=f"{PASSWORD}\n")
+    ran = await eport(rig, *argv, "--password-stdin", stdin=f"{PASSWORD}\n")
     assert ran.code == 0 and "removed by the system when it expires" in ran.out
     assert PASSWORD not in ran.out + ran.err
     with rig.center.engine.connect() as conn:
@@ -126,76 +87,59 @@ async def test_a_cards_password_is_read_without_echo_and_never_shown(
     assert stored.startswith("scrypt$") and PASSWORD not in stored
 
 
-async def test_status_shows_the_accounts_and_warns_ahead_of_their_end_even_with_the_center_away(
-    rig: Rig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    closed = await eport(rig, capsys, monkeypatch, "status")
+async def test_status_shows_the_accounts_and_warns_ahead_of_their_end_even_with_the_center_away(rig: Rig) -> None:
+    closed = await eport(rig, "status")
     assert "warning: No valid 17999 access account" in closed.out and "business CLOSED" in closed.out
     now = rig.clock.now
     rig.clock.now = add_months(now + dt.timedelta(days=9.5), -12)  # registered a year before 9½ days from now
     rig.center.access_register(ENTERPRISE, LEASED, "leased-line")
     rig.clock.now = now
-    status = (await eport(rig, capsys, monkeypatch, "status", "--json")).json()
+    status = (await eport(rig, "status", "--json")).json()
     assert [a["account"] for a in status["access"]["accounts"]] == [LEASED]
     [warning] = status["warnings"]
     assert "17999 access ends on" in warning and "(in 9 days" in warning
     await rig.runner.cleanup()
-    away = await eport(rig, capsys, monkeypatch, "status")
+    away = await eport(rig, "status")
     assert "17999 access: business open (as the center said at" in away.out
     assert "warning: The enterprise's 17999 access ends on" in away.out
 
 
-async def test_without_a_device_certificate_access_commands_say_what_to_do(
-    rig: Rig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_without_a_device_certificate_access_commands_say_what_to_do(rig: Rig) -> None:
     (rig.workspace.state / "device-cert.pem").unlink()
-    ran = await eport(rig, capsys, monkeypatch, "access", "list")
+    ran = await eport(rig, "access", "list")
     assert ran.code == 2 and "eport-center device enroll" in ran.err
-    status = await eport(rig, capsys, monkeypatch, "status", "--json")
+    status = await eport(rig, "status", "--json")
     assert status.code == 0 and "access" not in status.json()
 
 
 # Permission extensions: the legal-person card in the reader.
 
 
-def emulated_card(center: Center, name: str, role: str) -> tuple[EmulatedPivCard, str]:
-    """A card with its key, its certificate from the center and its serial."""
-    card = EmulatedPivCard(pin=PIN)
-    session = PivSession(EmulatedConnection(card))
-    session.verify_pin(PIN)
-    serial = session.get_serial()
-    session.put_certificate(center.enroll_operator(ENTERPRISE, session.generate_key(), name, serial, 365, role))
-    card.reset()
-    return card, serial
-
-
-async def test_the_legal_person_card_requests_an_extension_and_an_operator_card_cannot(
-    rig: Rig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_legal_person_card_requests_an_extension_and_an_operator_card_cannot(rig: Rig) -> None:
     rig.center.access_register(ENTERPRISE, LEASED, "leased-line")
-    operator, serial = emulated_card(rig.center, "操作员", "operator")
-    boss, _ = emulated_card(rig.center, "法人", LEGAL_PERSON_ROLE)
-    config = rig.workspace.config_file.read_text(encoding="utf-8")
-    rig.workspace.config_file.write_text(config.replace('reader = "auto"', 'reader = "emulated"'), encoding="utf-8")
-    card_file = rig.workspace.state / "emulated-card.json"
+    operator = enrolled_card(rig.center, role="operator")
+    boss = enrolled_card(rig.center, name="法人", role=LEGAL_PERSON_ROLE)
+    serial = operator.serial
+    workspace_for(rig.workspace.root, rig.center, rig.port, "emulated", account=TIMED)  # the card file's card
+    card_file = emulated_card_file(rig.workspace)
     request = ("permission", "request", "--card", serial, "--pin-stdin", "--json")
 
     operator.save(str(card_file))
-    refused = await eport(rig, capsys, monkeypatch, *request)  # no PIN given: it must not be asked for
+    refused = await eport(rig, *request)  # no PIN given: it must not be asked for
     assert refused.code == 2 and "legal-person card (法人卡)" in refused.err
 
     boss.save(str(card_file))
     (rig.workspace.state / "device-cert.pem").unlink()  # the card's signature is the request's credential
-    wrong = await eport(rig, capsys, monkeypatch, *request, stdin="999999\n")
+    wrong = await eport(rig, *request, stdin="999999\n")
     assert wrong.code == 1 and "wrong PIN" in wrong.err
-    requested = await eport(rig, capsys, monkeypatch, *request, stdin=f"{PIN}\n")
+    requested = await eport(rig, *request, stdin=f"{PIN}\n")
     assert requested.code == 0, requested.err
     assert (requested.json()["card"], requested.json()["status"]) == (serial, "pending")
     for level in (1, 2, 3):
         rig.center.safe_approve_permission(requested.json()["request_no"], level)
-    assert (await eport(rig, capsys, monkeypatch, "permission", "list")).code == 2  # listing needs the device
+    assert (await eport(rig, "permission", "list")).code == 2  # listing needs the device
     enroll_device(rig.center, rig.workspace)
-    listed = await eport(rig, capsys, monkeypatch, "permission", "list")
+    listed = await eport(rig, "permission", "list")
     assert f"card {serial}, approved, 3 of 3 SAFE approval levels passed, FX permission until" in listed.out
 
 

@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import random
 import signal
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -24,11 +21,9 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from agent.store import Store
-from center.app import create_app
 from center.db import batches, form_events
-from center.service import Center
-from tests.center_support import open_access
-from tests.rigs import ENTERPRISE, PIN, enrolled_card, free_port, wait_for, workspace_for
+from tests.center_support import free_port, open_center, serve, wait_for
+from tests.rigs import ENTERPRISE, enrolled_card, spawn_agent, workspace_for
 
 FILES, ROWS, KILLS = 40, 5, 100
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -55,37 +50,19 @@ def fault_middleware(rng: random.Random, counts: dict[str, int]) -> Callable[...
     return faults
 
 
-def start_agent(workspace: Path) -> subprocess.Popen[bytes]:
-    log = (workspace / "logs" / "chaos-agent.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.agent_process", str(workspace)],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        env={**os.environ, "EPORT_TEST_PIN": PIN},
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 async def test_sigkill_and_center_faults_lose_nothing_and_apply_nothing_twice(tmp_path: Path) -> None:
     rng = random.Random(20261127)
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试公司")
-    open_access(center, ENTERPRISE)
+    center = open_center(tmp_path, [ENTERPRISE])
     port = free_port()
-    workspace = workspace_for(tmp_path / "ws", center, port, card_file=tmp_path / "ws" / "state" / "x")
-    enrolled_card(center).save(workspace.state / "emulated-card.json")
-    text = workspace.config_file.read_text().replace("retry_max_seconds = 300", "retry_max_seconds = 1")
-    workspace.config_file.write_text(text.replace("interval_seconds = 60", "interval_seconds = 2"))
+    card = enrolled_card(center)
+    workspace = workspace_for(tmp_path / "ws", center, port, card=card, interval_seconds=2, retry_max_seconds=1)
     numbers = [f for _ in range(FILES * ROWS // 100) for f in center.issue_forms(ENTERPRISE, 100)]
 
     counts = {"500": 0, "slow": 0, "reset": 0, "down": 0, "kills": 0}
-    app = create_app(center)
-    app.middlewares.append(fault_middleware(rng, counts))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+    faults = fault_middleware(rng, counts)
+    runner = await serve(center, port, faults)
 
     async def drop_files() -> None:
         for n in range(FILES):
@@ -96,27 +73,28 @@ async def test_sigkill_and_center_faults_lose_nothing_and_apply_nothing_twice(tm
     dropping = asyncio.create_task(drop_files())
     try:
         for kill in range(KILLS):
-            agent = start_agent(workspace.root)
-            await asyncio.sleep(rng.uniform(0.2, 1.4))  # from before it is ready to well into its work
-            agent.send_signal(signal.SIGKILL)
-            await asyncio.get_running_loop().run_in_executor(None, agent.wait)
-            counts["kills"] += 1
-            if kill % 25 == 12:  # the center goes away for a while
-                counts["down"] += 1
-                await site.stop()
-                agent = start_agent(workspace.root)
-                await asyncio.sleep(2.0)
+            with spawn_agent(workspace.root) as agent:
+                await asyncio.sleep(rng.uniform(0.2, 1.4))  # from before it is ready to well into its work
                 agent.send_signal(signal.SIGKILL)
-                await asyncio.get_running_loop().run_in_executor(None, agent.wait)
-                site = web.TCPSite(runner, "127.0.0.1", port)
-                await site.start()
+                await asyncio.to_thread(agent.wait)
+            counts["kills"] += 1
+            if kill % 25 == 12:  # the center goes away for a while (and comes back on the same port)
+                counts["down"] += 1
+                await runner.cleanup()
+                with spawn_agent(workspace.root) as agent:
+                    await asyncio.sleep(2.0)
+                    agent.send_signal(signal.SIGKILL)
+                    await asyncio.to_thread(agent.wait)
+                runner = await serve(center, port, faults)
         await dropping
-        agent = start_agent(workspace.root)  # the last run is left alone to finish
-        try:
-            results = [await wait_for(workspace.results / f"f{n:02d}.result.csv", timeout=120) for n in range(FILES)]
-        finally:
-            agent.terminate()
-            await asyncio.get_running_loop().run_in_executor(None, agent.wait)
+        with spawn_agent(workspace.root) as agent:  # the last run is left alone to finish
+            try:
+                results = [
+                    await wait_for(workspace.results / f"f{n:02d}.result.csv", timeout=120) for n in range(FILES)
+                ]
+            finally:
+                agent.terminate()
+                await asyncio.to_thread(agent.wait)
     finally:
         await runner.cleanup()
 

@@ -19,16 +19,16 @@ import sqlalchemy as sa
 
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.errors import InvalidPinError
-from agent.card_identity import enroll_card
 from agent.control import CONTROL_FILE, AgentNotRunning, ControlClient
 from agent.facade import Agent
+from agent.operator_card import enroll_card
 from agent.runtime import EMULATED_LABEL, build_agent
 from agent.workspace import Workspace
 from center.db import operators
 from center.service import Center
+from tests.center_support import eventually, free_port, open_center, serve, wait_for
 from tests.rigs import agent_cli as cli
-from tests.rigs import free_port, serve, workspace_for
-from tests.test_center_support import open_access
+from tests.rigs import workspace_for
 from tray.state import Level, tray_view
 
 PIN = "918273"  # digits that occur nowhere else, so a search of the logs can only find the PIN itself
@@ -45,26 +45,19 @@ class Running:
 
 @pytest.fixture
 def center(tmp_path: Path) -> Iterator[Center]:
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试进出口有限公司")
-    open_access(center, ENTERPRISE)
-    yield center
-    center.close()
+    with open_center(tmp_path, [ENTERPRISE]) as center:
+        yield center
 
 
 @asynccontextmanager
 async def running_agent(root: Path, center: Center, days: int = 365, start: bool = True) -> AsyncIterator[Running]:
     card = EmulatedPivCard(pin=PIN)
     connection = EmulatedConnection(card)
-    enroll_card(
-        connection, PIN, lambda key, serial, _sign: center.enroll_operator(ENTERPRISE, key, "操作员", serial, days)
-    )
+    enroll_card(connection, PIN, lambda key, serial: center.enroll_operator(ENTERPRISE, key, "操作员", serial, days))
     connection.close()
     port = free_port()
     runner = await serve(center, port)
-    card_file = root / "ws" / "state" / "emulated-card.json"
-    workspace = workspace_for(root / "ws", center, port, card_file=card_file)
-    card.save(card_file)
+    workspace = workspace_for(root / "ws", center, port, card=card)
     agent = build_agent(workspace)
     if start:
         await agent.start()
@@ -108,10 +101,7 @@ async def test_the_commands_talk_to_the_running_agent(running: Running) -> None:
     assert code == 0 and "card unlocked" in out
 
     (running.workspace.inbox / "filings" / "a.csv").write_text("form_no,port\nZZZ999999,2200\n", encoding="utf-8")
-    for _ in range(200):
-        if (running.workspace.results / "a.result.csv").exists():
-            break
-        await asyncio.sleep(0.05)
+    await wait_for(running.workspace.results / "a.result.csv")
     code, out, err = await asyncio.to_thread(cli, "status", "--json", "--workspace", ws)
     status = json.loads(out)
     assert status["card"] == "unlocked" and status["batches"] == {"delivered": 1} and status["warnings"] == []
@@ -208,10 +198,7 @@ async def test_warnings_ahead_of_trouble_reach_status_and_the_tray(tmp_path: Pat
             conn.execute(sa.update(operators).values(fx_permission_until=dt.date.today() - dt.timedelta(days=1)))
         await asyncio.to_thread(running.agent.unlock, PIN)
         (running.workspace.inbox / "filings" / "a.csv").write_text("form_no,port\nZZZ999999,2200\n", encoding="utf-8")
-        for _ in range(200):
-            if running.agent.status()["refused"] is not None:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: running.agent.status()["refused"] is not None, 10, "a.csv was not refused")
         status = running.agent.status()
         assert status["refused"]["code"] == "FX_PERMISSION_EXPIRED"
         assert any("foreign-exchange permission expired" in w and "legal-person card" in w for w in status["warnings"])

@@ -3,7 +3,6 @@ come back in the clerk's format, one row per record (per form of a range), query
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
@@ -17,8 +16,8 @@ import pytest
 from agent.facade import Agent
 from agent.workspace import Workspace
 from center.service import Center
-from tests.rigs import ENTERPRISE, PIN, agent_for, enrolled_card, free_port, serve, wait_for, workspace_for
-from tests.test_center_support import open_access
+from tests.center_support import open_center, wait_for
+from tests.rigs import ENTERPRISE, loopback_agent
 
 
 @dataclass
@@ -31,20 +30,10 @@ class Rig:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试公司")
-    open_access(center, ENTERPRISE)
-    card, port = enrolled_card(center), free_port()
-    forms = center.issue_forms(ENTERPRISE, 20)
-    workspace = workspace_for(tmp_path / "ws", center, port)
-    runner = await serve(center, port)
-    agent = agent_for(workspace, center, card, port)
-    await agent.start()
-    await asyncio.get_running_loop().run_in_executor(None, agent.unlock, PIN)
-    yield Rig(center, workspace, agent, forms)
-    await agent.stop()
-    await runner.cleanup()
-    center.close()
+    with open_center(tmp_path, [ENTERPRISE]) as center:
+        forms = center.issue_forms(ENTERPRISE, 20)
+        async with loopback_agent(center, tmp_path / "ws") as (agent, workspace, _port):
+            yield Rig(center, workspace, agent, forms)
 
 
 def csv_file(header: list[str], rows: list[list[object]]) -> str:

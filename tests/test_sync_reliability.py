@@ -12,15 +12,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.store import Store
 from center.ca import cert_serial_hex
-from center.service import Center
-from tests.rigs import ENTERPRISE, PIN, agent_for, enrolled_card, free_port, serve, wait_for, workspace_for
-from tests.test_center_support import open_access
+from tests.center_support import free_port, open_center, serve, wait_for
+from tests.rigs import ENTERPRISE, PIN, agent_for, enrolled_card, loopback_agent, workspace_for
 
 
 async def test_center_down_for_a_while_then_up_the_queue_drains_by_itself(tmp_path: Path) -> None:
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试公司")
-    open_access(center, ENTERPRISE)
+    center = open_center(tmp_path, [ENTERPRISE])
     card, forms, port = enrolled_card(center), center.issue_forms(ENTERPRISE, 3), free_port()
     workspace = workspace_for(tmp_path / "ws", center, port)
     # The schedule alone would not come back for an hour: only the retries can drain the queue.
@@ -52,27 +49,14 @@ async def test_center_down_for_a_while_then_up_the_queue_drains_by_itself(tmp_pa
 
 
 async def test_a_whole_batch_refusal_is_final_and_every_row_is_answered(tmp_path: Path) -> None:
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试公司")
-    card, forms, port = enrolled_card(center), center.issue_forms(ENTERPRISE, 2), free_port()
-    assert card.certificate is not None and center.revoke_operator(cert_serial_hex(card.certificate))
-    workspace = workspace_for(tmp_path / "ws", center, port)
-    runner = await serve(center, port)
-    agent = agent_for(workspace, center, card, port)
-    await agent.start()
-    try:
-        await asyncio.get_running_loop().run_in_executor(None, agent.unlock, PIN)
-        (workspace.inbox / "filings" / "b.csv").write_text("form_no,port\n" + "".join(f"{f},2200\n" for f in forms))
-        rows = list(
-            csv.DictReader(
-                io.StringIO((await wait_for(workspace.results / "b.result.csv")).read_text(encoding="utf-8-sig"))
-            )
-        )
-        assert [(r["status"], r["code"]) for r in rows] == [("ERROR", "OPERATOR_REVOKED")] * 2
-        assert Store(workspace.store_file).counts() == {"rejected": 1}
-        await agent.sync_now()
-        assert Store(workspace.store_file).counts() == {"rejected": 1}  # final: never sent again
-    finally:
-        await agent.stop()
-        await runner.cleanup()
-        center.close()
+    with open_center(tmp_path, [ENTERPRISE], access=False) as center:
+        card, forms = enrolled_card(center), center.issue_forms(ENTERPRISE, 2)
+        assert card.certificate is not None and center.revoke_operator(cert_serial_hex(card.certificate))
+        async with loopback_agent(center, tmp_path / "ws", card) as (agent, workspace, _port):
+            (workspace.inbox / "filings" / "b.csv").write_text("form_no,port\n" + "".join(f"{f},2200\n" for f in forms))
+            result = await wait_for(workspace.results / "b.result.csv")
+            rows = list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
+            assert [(r["status"], r["code"]) for r in rows] == [("ERROR", "OPERATOR_REVOKED")] * 2
+            assert Store(workspace.store_file).counts() == {"rejected": 1}
+            await agent.sync_now()
+            assert Store(workspace.store_file).counts() == {"rejected": 1}  # final: never sent again

@@ -9,29 +9,16 @@ from pathlib import Path
 
 from agent.runtime import assemble
 from agent.store import Store
-from center.service import Center
 from inbox.watcher import InboxWatcher
 from sync.client import CenterClient
-from tests.center_support import eventually, open_access
-from tests.rigs import (
-    ENTERPRISE,
-    PIN,
-    agent_for,
-    enroll_device,
-    enrolled_card,
-    free_port,
-    serve,
-    wait_for,
-    workspace_for,
-)
+from tests.center_support import eventually, free_port, open_center, serve, wait_for
+from tests.rigs import ENTERPRISE, PIN, agent_for, enroll_device, enrolled_card, workspace_for
 
 
 async def test_a_file_the_sync_cannot_write_is_named_in_the_problem_and_the_problem_clears_once_it_can(
     tmp_path: Path,
 ) -> None:
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试公司")
-    open_access(center, ENTERPRISE)
+    center = open_center(tmp_path, [ENTERPRISE])
     center.issue_forms(ENTERPRISE, 2)  # two feed entries for outbox/forms.csv
     port = free_port()
     workspace = workspace_for(tmp_path / "ws", center, port)
@@ -60,9 +47,7 @@ async def test_a_file_the_sync_cannot_write_is_named_in_the_problem_and_the_prob
 
 
 async def test_the_sync_daemon_has_no_card_and_never_signs(tmp_path: Path) -> None:
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试公司")
-    open_access(center, ENTERPRISE)
+    center = open_center(tmp_path, [ENTERPRISE])
     card, forms, port = enrolled_card(center), center.issue_forms(ENTERPRISE, 1), free_port()
     workspace = workspace_for(tmp_path / "ws", center, port)
     runner = await serve(center, port)

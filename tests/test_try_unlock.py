@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from center.service import Center
-from tests.rigs import ENTERPRISE, PIN, agent_for, enrolled_card, free_port, workspace_for
+from tests.center_support import free_port, open_center
+from tests.rigs import ENTERPRISE, PIN, agent_for, enrolled_card, workspace_for
 
 
 def test_try_unlock_reports_tries_left_then_blocked_then_never_unlocks(tmp_path: Path) -> None:
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试公司")
+    center = open_center(tmp_path, [ENTERPRISE], access=False)
     card, port = enrolled_card(center), free_port()
     agent = agent_for(workspace_for(tmp_path / "ws", center, port), center, card, port)
     before = card.verify_attempts

@@ -12,20 +12,16 @@ import sqlalchemy as sa
 
 from agent.store import Store
 from center.db import batches, form_events
-from center.service import Center
-from tests.center_support import open_access
-from tests.rigs import ENTERPRISE, enrolled_card, free_port, serve, start_agent, wait_for, workspace_for
+from tests.center_support import free_port, open_center, serve, wait_for
+from tests.rigs import ENTERPRISE, enrolled_card, start_agent, workspace_for
 
 FILES, ROWS = 20, 10
 
 
 async def test_run_and_sync_daemon_share_a_workspace_without_loss_or_double_send(tmp_path: Path) -> None:
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试公司")
-    open_access(center, ENTERPRISE)
+    center = open_center(tmp_path, [ENTERPRISE])
     port = free_port()
-    workspace = workspace_for(tmp_path / "ws", center, port, card_file=tmp_path / "ws" / "state" / "x")
-    enrolled_card(center).save(workspace.state / "emulated-card.json")
+    workspace = workspace_for(tmp_path / "ws", center, port, card=enrolled_card(center))
     forms = [center.issue_forms(ENTERPRISE, 100) for _ in range(FILES * ROWS // 100)]
     numbers = [f for chunk in forms for f in chunk]
     runner = await serve(center, port)

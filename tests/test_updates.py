@@ -3,7 +3,6 @@ shows where every form stands; only an enrolled device of the enterprise may pul
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
@@ -12,25 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from agent.facade import Agent
 from agent.workspace import Workspace
 from center.service import Center
 from sync.client import CenterClient, CenterRefused
 from sync.protocol import batch_document, canonical_json, sign_detached
-from tests.rigs import (
-    ENTERPRISE,
-    PIN,
-    agent_for,
-    enroll_device,
-    enrolled_card,
-    free_port,
-    serve,
-    wait_for,
-    workspace_for,
-)
-from tests.test_center_support import open_access
+from tests.center_support import open_center, wait_for
+from tests.rigs import ENTERPRISE, agent_for, enroll_device, enrolled_card, loopback_agent, workspace_for
 
 OTHER = "3102450002"
 
@@ -46,24 +34,11 @@ class Rig:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试公司")
-    open_access(center, ENTERPRISE)
-    center.create_enterprise(OTHER, "另一家公司")
-    open_access(center, OTHER)
-    card, port = enrolled_card(center), free_port()
-    forms = center.issue_forms(ENTERPRISE, 3)
-    center.issue_forms(OTHER, 2)  # another enterprise's changes never reach this agent
-    workspace = workspace_for(tmp_path / "ws", center, port)
-    enroll_device(center, workspace)
-    runner: web.AppRunner = await serve(center, port)
-    agent = agent_for(workspace, center, card, port)
-    await agent.start()
-    await asyncio.get_running_loop().run_in_executor(None, agent.unlock, PIN)
-    yield Rig(center, workspace, agent, port, forms)
-    await agent.stop()
-    await runner.cleanup()
-    center.close()
+    with open_center(tmp_path, [ENTERPRISE, OTHER]) as center:
+        forms = center.issue_forms(ENTERPRISE, 3)
+        center.issue_forms(OTHER, 2)  # another enterprise's changes never reach this agent
+        async with loopback_agent(center, tmp_path / "ws", device=True) as (agent, workspace, port):
+            yield Rig(center, workspace, agent, port, forms)
 
 
 def read(path: Path) -> list[dict[str, str]]:
