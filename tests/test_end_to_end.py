@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.card.emulated import EmulatedPivCard
 from agent.card.errors import InvalidPinError, PinBlockedError
@@ -24,12 +22,12 @@ from agent.config import AgentConfig
 from agent.facade import Agent
 from agent.runtime import build_agent
 from agent.store import Store
-from agent.workspace import Workspace, config_text
-from center.app import create_app
+from agent.workspace import Workspace
 from center.service import Center
 from sync.client import CenterClient, CenterRefused
 from sync.protocol import batch_document, verify_compact
-from tests.center_support import eventually, open_access
+from tests.center_support import eventually, free_port, open_center, serve, wait_for
+from tests.rigs import workspace_for
 
 PIN = "123456"
 ENTERPRISE = "1101230001"
@@ -51,15 +49,14 @@ class Rig:
     def config(self) -> AgentConfig:
         return AgentConfig.load(self.workspace)
 
+    def counts(self) -> dict[str, int]:
+        return Store(self.workspace.store_file).counts()
+
 
 @pytest.fixture
 def center_db(tmp_path: Path) -> Iterator[Center]:
-    center = Center.open(str(tmp_path / "center.db"))
-    center.create_enterprise(ENTERPRISE, "测试进出口有限公司")
-    center.create_enterprise(OTHER, "另一家公司")
-    open_access(center, ENTERPRISE)
-    yield center
-    center.close()
+    with open_center(tmp_path, [ENTERPRISE, OTHER]) as center:
+        yield center
 
 
 @pytest.fixture
@@ -74,19 +71,17 @@ async def rig(tmp_path: Path, center_db: Center, vpcd_card: tuple[EmulatedPivCar
     connection.close()
     card.reset()
 
-    runner = web.AppRunner(create_app(center_db))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}"
-
-    workspace = Workspace(tmp_path / "ws")
-    workspace.init()
-    workspace.config_file.write_text(config_text(url, reader), encoding="utf-8")
-    (workspace.state / "center-ca.pem").write_bytes(center_db.ca_certificate().public_bytes(Encoding.PEM))
+    port = free_port()
+    runner = await serve(center_db, port)
+    workspace = workspace_for(tmp_path / "ws", center_db, port, reader)
     yield Rig(
-        center_db, url, workspace, card, reader, center_db.issue_forms(ENTERPRISE, 6), center_db.issue_forms(OTHER, 1)
+        center_db,
+        f"http://127.0.0.1:{port}",
+        workspace,
+        card,
+        reader,
+        center_db.issue_forms(ENTERPRISE, 6),
+        center_db.issue_forms(OTHER, 1),
     )
     await runner.cleanup()
 
@@ -108,14 +103,6 @@ def drop(workspace: Workspace, name: str, rows: list[tuple[str, str]]) -> Path:
     path = workspace.inbox / "filings" / name
     path.write_bytes("\r\n".join(lines).encode("utf-8"))
     return path
-
-
-async def wait_for(path: Path, timeout: float = 10) -> Path:
-    for _ in range(int(timeout / 0.05)):
-        if path.exists():
-            return path
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{path} did not appear")
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -223,10 +210,11 @@ async def test_wrong_pin_reports_tries_left_and_is_never_retried(
     assert wrong.value.tries_left == 2
     assert rig.card.verify_attempts == before + 1
     drop(rig.workspace, "c.csv", [(rig.mine[4], "2200")])
-    await asyncio.sleep(1.0)
+    # Read and waiting for the card: where an agent that replays PINs would try one. And once more on a sync.
+    await eventually(lambda: rig.counts() == {"awaiting_signature": 1}, 10, "c.csv did not wait for the card")
     await agent.sync_now()
     assert rig.card.verify_attempts == before + 1  # the agent never tried the PIN again by itself
-    assert Store(rig.workspace.store_file).counts() == {"awaiting_signature": 1}
+    assert rig.counts() == {"awaiting_signature": 1}
     assert not (rig.workspace.results / "c.result.csv").exists()
 
     await unlock(agent, PIN)  # the clerk types the right PIN: the waiting batch goes out
@@ -277,10 +265,7 @@ async def test_batches_wait_across_a_restart_until_the_card_is_unlocked(rig: Rig
     first = build_agent(rig.workspace, rig.config())
     await first.start()
     drop(rig.workspace, "e.csv", [(rig.mine[2], "2200"), (rig.mine[3], "2200")])
-    for _ in range(100):
-        if Store(rig.workspace.store_file).counts() == {"awaiting_signature": 1}:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: rig.counts() == {"awaiting_signature": 1}, 5, "e.csv did not wait for the card")
     await first.stop()
 
     second = build_agent(rig.workspace, rig.config())
@@ -291,4 +276,4 @@ async def test_batches_wait_across_a_restart_until_the_card_is_unlocked(rig: Rig
     finally:
         await second.stop()
     assert [r["code"] for r in rows] == ["OK", "OK"]
-    assert Store(rig.workspace.store_file).counts() == {"delivered": 1}
+    assert rig.counts() == {"delivered": 1}
