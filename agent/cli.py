@@ -53,7 +53,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from agent.demo import run_demo  # the demo pulls in the center; plain agent commands don't need it
+    from agent.demo import run_demo  # the demo starts the center's processes; plain agent commands don't need it
+    from agent.demo_center import DemoError
 
     workspace = _workspace(args)
     workspace.root.mkdir(parents=True, exist_ok=True)
@@ -62,6 +63,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_demo(workspace.root, args.port, simulate=not args.no_simulate))
+    except DemoError as exc:
+        print(f"eport-agent: demo: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
