@@ -29,9 +29,9 @@ from agent.runtime import build_agent
 from agent.store import Store
 from agent.workspace import Workspace
 from center.service import Center
-from tests.center_support import eventually, open_center, wait_until
+from tests.center_support import eventually, free_port, open_center, serve, wait_until
 from tests.pcsc_support import CARD_PIN, pcscd_answers
-from tests.rigs import free_port, serve, workspace_for
+from tests.rigs import workspace_for
 from tray.state import Level, tray_view
 
 pytestmark = pytest.mark.pcsc
@@ -80,9 +80,7 @@ async def rig(tmp_path: Path, center: Center, vpcd_card: tuple[EmulatedPivCard, 
         connection.close()
     port = free_port()
     runner = await serve(center, port)
-    workspace = workspace_for(tmp_path / "ws", center, port)
-    config = workspace.config_file.read_text(encoding="utf-8").replace('reader = "auto"', f'reader = "{reader}"')
-    workspace.config_file.write_text(config, encoding="utf-8")
+    workspace = workspace_for(tmp_path / "ws", center, port, reader)
     agent = build_agent(workspace)
     await agent.start()
     try:
