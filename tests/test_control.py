@@ -19,9 +19,9 @@ import sqlalchemy as sa
 
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.errors import InvalidPinError
+from agent.card_identity import enroll_card
 from agent.control import CONTROL_FILE, AgentNotRunning, ControlClient
 from agent.facade import Agent
-from agent.operator_card import enroll_card
 from agent.runtime import EMULATED_LABEL, build_agent
 from agent.workspace import Workspace
 from center.db import operators
@@ -53,7 +53,9 @@ def center(tmp_path: Path) -> Iterator[Center]:
 async def running_agent(root: Path, center: Center, days: int = 365, start: bool = True) -> AsyncIterator[Running]:
     card = EmulatedPivCard(pin=PIN)
     connection = EmulatedConnection(card)
-    enroll_card(connection, PIN, lambda key, serial: center.enroll_operator(ENTERPRISE, key, "操作员", serial, days))
+    enroll_card(
+        connection, PIN, lambda key, serial, _sign: center.enroll_operator(ENTERPRISE, key, "操作员", serial, days)
+    )
     connection.close()
     port = free_port()
     runner = await serve(center, port)
