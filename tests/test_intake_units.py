@@ -69,7 +69,7 @@ def test_file_written_in_several_pieces_is_reported_once_complete(tmp_path: Path
             for _ in range(5):
                 out.write(b"123456789,2200\n")
                 out.flush()
-                time.sleep(0.1)
+                time.sleep(0.1)  # a slow writer: its pauses are shorter than the quiet period (0.3 s)
         assert done.wait(5)
         marker = drop_marker(tmp_path, lambda: [path for path, _ in seen])
     finally:

@@ -30,7 +30,7 @@ async def test_run_and_sync_daemon_share_a_workspace_without_loss_or_double_send
         for n in range(FILES):
             rows = "".join(f"{f},2200\n" for f in numbers[n * ROWS : (n + 1) * ROWS])
             (workspace.inbox / "filings" / f"f{n:02d}.csv").write_text("form_no,port\n" + rows)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # files keep arriving while both processes work: pacing, not waiting
         results = [await wait_for(workspace.results / f"f{n:02d}.result.csv", timeout=30) for n in range(FILES)]
     finally:
         for process in agents:
