@@ -105,7 +105,10 @@ def _refused(what: str, exc: Exception) -> int:
 
 def _settled(workspace: Workspace) -> None:
     config = AgentConfig.load(workspace)
-    print(f"the center's CA is pinned in {config.ca_file}; agent.toml points at {config.center_url}")
+    print(
+        f"已固定数据中心CA证书 / the center's CA is pinned in {config.ca_file}; "
+        f"agent.toml points at {config.center_url}"
+    )
 
 
 def _code(args: Any) -> EnrollmentCode | None:
@@ -147,7 +150,8 @@ def cmd_card_enroll(workspace: Workspace, args: Any) -> int:
         return pin_failure(exc)
     _settled(workspace)
     print(
-        f"card enrolled: {certificate.subject.rfc4514_string()}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}"
+        f"操作员卡注册成功 / card enrolled: {certificate.subject.rfc4514_string()}, "
+        f"valid until {certificate.not_valid_after_utc:%Y-%m-%d}"
     )
     return 0
 
@@ -165,8 +169,8 @@ def cmd_device_enroll(workspace: Workspace, args: Any) -> int:
         return _refused("device enroll", exc)
     _settled(workspace)
     print(
-        f"this PC is enrolled for unattended sync and update pulls: {certificate.subject.rfc4514_string()}, "
-        f"valid until {certificate.not_valid_after_utc:%Y-%m-%d}"
+        "本机注册成功 / this PC is enrolled for unattended sync and update pulls: "
+        f"{certificate.subject.rfc4514_string()}, valid until {certificate.not_valid_after_utc:%Y-%m-%d}"
     )
     return 0
 

@@ -86,7 +86,10 @@ async def trusted_ca(config: AgentConfig, center_url: str, code: EnrollmentCode)
     try:
         ca = x509.load_pem_x509_certificate(pem)
     except ValueError as exc:
-        raise EnrollmentError(f"{center_url}{API_CA} is not a PEM certificate: is this an E-Port center?") from exc
+        raise EnrollmentError(
+            f"{center_url} 不像是电子口岸数据中心（CA证书无法读取） / {center_url}{API_CA} is not a PEM certificate: "
+            "is this an E-Port center?"
+        ) from exc
     if not code.matches(ca):
         raise EnrollmentError(
             f"数据中心的CA证书与注册码不符：注册码可能输入有误，或 {center_url} 不是生成该注册码的数据中心；"
@@ -119,9 +122,11 @@ async def _certify(
         certificate, _chain = read_enrollment_answer(json.loads(answer))
         check_issued_by(certificate, ca)
     except (ValueError, SignatureError) as exc:
-        raise EnrollmentError(f"the center's answer is not a certificate from its CA: {exc}") from exc
+        raise EnrollmentError(
+            f"数据中心返回的不是其CA签发的证书 / the center's answer is not a certificate from its CA: {exc}"
+        ) from exc
     if certificate.public_key() != public_key:
-        raise EnrollmentError("the center certified another key than ours")
+        raise EnrollmentError("数据中心签发的证书不是本次生成的密钥的 / the center certified another key than ours")
     return certificate
 
 
