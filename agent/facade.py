@@ -1,8 +1,8 @@
-"""The agent's facade: what the front ends (CLI, demo, tray, control channel) call, and nothing else.
+"""The agent's facade: what the front ends (CLI, demo, tray, control channel) call to act on a running agent.
 
-It composes the stages that ``agent.runtime`` built — intake (the inbox watcher), the card, the sync engine (which
-drives signing and delivery) — and owns the scheduler and the one worker thread that runs blocking work (store,
-card, files). Its methods return plain data.
+It composes the stages that ``agent.runtime`` built — intake (called by the inbox watcher on its own thread), the
+card, the sync engine (which drives signing and delivery) — and owns the scheduler and the worker thread on which
+the sync cycle's blocking work (store, card, files) runs. Its methods return plain data.
 """
 
 from __future__ import annotations
@@ -75,12 +75,11 @@ class Agent:
         announcer: Announcer,
         card: OperatorCard | None = None,
         watcher: InboxWatcher | None = None,
-        signer_problem: Callable[[], str | None] = lambda: None,
         schedule: BaseTrigger | None = None,
     ) -> None:
         self.workspace, self.store, self.engine, self.delivery = workspace, store, engine, delivery
         self.card, self.watcher = card, watcher
-        self._worker, self._announcer, self._signer_problem = worker, announcer, signer_problem
+        self._worker, self._announcer = worker, announcer
         self.schedule = schedule or IntervalTrigger(seconds=60)
         self.paused = False
         self.last_sync: str | None = None
@@ -88,6 +87,7 @@ class Agent:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scheduler: AsyncIOScheduler | None = None
         self._kicked = False
+        self._stopping = False
         self._control: ControlServer | None = None
         engine.on_retry = self._retry_in
 
@@ -113,17 +113,19 @@ class Agent:
         self.request_sync()
 
     async def stop(self) -> None:
+        self._stopping = True  # no new sync from here on (a late card or intake callback is ignored)
         if self._control is not None:
             await self._control.stop()
         if self.watcher is not None:
             self.watcher.stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
-        async with self._sync_lock:  # let a running sync finish its step
-            pass
-        await self.engine.client.close()
-        await self.engine.release()
-        self._worker.shutdown()
+        async with self._sync_lock:  # a running sync finishes its step; none starts after it
+            if self.card is not None:  # `status` must not show a card or a next sync nobody holds any more
+                await self._worker.run(self.store.set_meta, card=None, next_sync=None)
+            await self.engine.client.close()
+            await self.engine.release()
+            self._worker.shutdown()
         if self.card is not None:
             self.card.close()
 
@@ -153,7 +155,7 @@ class Agent:
         """One sync cycle (sign, send, deliver, pull), one at a time; then the shared status facts are stored."""
         async with self._sync_lock:
             self._kicked = False
-            if self.paused:
+            if self.paused or self._stopping:
                 return
             await self.engine.cycle()
             self.last_sync = now_iso()
@@ -165,7 +167,7 @@ class Agent:
         """Ask for a sync soon, from any thread (the tray's "Sync now", a new batch, an unlocked card); requests
         made before it starts are folded into one."""
         loop = self._loop
-        if loop is None or loop.is_closed() or self._kicked:
+        if loop is None or loop.is_closed() or self._kicked or self._stopping:
             return
         self._kicked = True
         loop.call_soon_threadsafe(lambda: loop.create_task(self.sync_now()))
@@ -190,13 +192,19 @@ class Agent:
     # -- what front ends see -------------------------------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> None:
-        """``listener({"type": "result"|"errors"|"updates", "path": str})`` is called (from a worker thread) per
-        file written."""
+        """``listener({"type": "result"|"errors"|"updates", "path": str})`` is called per file written, from the
+        thread that wrote it (the worker, or the watcher's for errors files)."""
         self._announcer.listeners.append(listener)
 
     def warnings(self) -> list[str]:
         """Trouble ahead: the operator certificate running out, or the center saying the permission has ended."""
         return [*(self.card.warnings() if self.card is not None else []), *self.engine.warnings()]
+
+    def problem(self) -> str | None:
+        """What went wrong in the latest cycle, in words a clerk can act on (the card's trouble first)."""
+        signer = self.engine.signer
+        found = [signer.problem if signer is not None else None, self.engine.problem]
+        return "；".join(text for text in found if text) or None
 
     def status(self) -> dict[str, Any]:
         next_run = self._scheduler.get_job("sync") if self._scheduler is not None else None
@@ -208,7 +216,7 @@ class Agent:
             "paused": self.paused,
             "last_sync": self.last_sync,
             "next_sync": next_run.next_run_time.isoformat() if next_run and next_run.next_run_time else None,
-            "problem": self._signer_problem() or self.engine.problem,
+            "problem": self.problem(),
             "center_unreachable_since": self.engine.unreachable_since,
             "refused": self.engine.refusal,
             "warnings": self.warnings(),

@@ -133,7 +133,6 @@ def assemble(
         announcer,
         card=card,
         watcher=watcher,
-        signer_problem=(lambda: signer.problem) if signer is not None else (lambda: None),
         schedule=schedule,
     )
     return agent

@@ -111,20 +111,24 @@ class Delivery:
 
     # -- update pages (the sync engine pulls them, this writes them) ---------------------------------------------
 
-    def promised_last(self) -> int | None:
-        """The last sequence number of a page promised but not committed (a crash came between), if any."""
-        promise = self.store.meta().get(UPDATE_PROMISE)
-        return int(json.loads(promise)["last"]) if promise else None
-
     def write_page(self, page: list[dict[str, Any]]) -> None:
-        """Promise, write, commit with the cursor."""
+        """Write one page of the feed (entries after the cursor): promise its file and last entry, write the file,
+        commit with the cursor. A page promised before a crash is finished exactly as promised: same file, same
+        entries, so none is lost and none lands in two files."""
         promise = self.store.meta().get(UPDATE_PROMISE)
-        name = json.loads(promise)["file"] if promise else self._new_page_name()
-        last = int(page[-1]["seq"])
-        self.store.set_meta(**{UPDATE_PROMISE: json.dumps({"file": name, "last": last})})
-        target = self.folders.updates / name
-        write_atomic(target, csv_bytes(FEED_COLUMNS, _feed_rows(page)))
-        self.store.apply_updates(page, last)
+        if promise:
+            promised = json.loads(promise)
+            name, last = promised["file"], int(promised["last"])
+            page = [entry for entry in page if int(entry["seq"]) <= last]
+            if not page:  # the center no longer lists what was promised: start afresh with what it lists now
+                log.warning("promised updates up to %d are no longer in the feed; the promise is dropped", last)
+                self.store.set_meta(**{UPDATE_PROMISE: None})
+                return
+        else:
+            name, last = self._new_page_name(), int(page[-1]["seq"])
+            self.store.set_meta(**{UPDATE_PROMISE: json.dumps({"file": name, "last": last})})
+        write_atomic(self.folders.updates / name, csv_bytes(FEED_COLUMNS, _feed_rows(page)))
+        self.store.apply_updates(page, last)  # moves the cursor and ends the promise, in one transaction
         log.info("updates %d..%d written to %s", page[0]["seq"], last, name)
 
     def refresh_forms(self) -> None:

@@ -1,9 +1,10 @@
-"""The sync engine: one cycle signs what waits (through the agent's signer), sends what is signed, has delivery
-write what was answered, and pulls the update feed; with backoff and retry while the center is away.
+"""The sync engine: one cycle signs what waits (through the agent's signer), refreshes the port table, sends what is
+signed, has delivery write what was answered, and pulls the update feed; with backoff and retry while the center is
+away.
 
-The whole cycle runs inside one error handler: the center's own errors (unreachable, refused) and every foreign
-error (a file held open by Excel, a full disk, the local store) become one problem sentence a clerk can act on,
-and the cycle is tried again later; nothing stops the agent.
+Each cycle runs inside one error handler: the center's own errors (unreachable, refused) and every foreign error (a
+file held open by Excel, a full disk, the local store) become the cycle's problem, one sentence a clerk can act on;
+nothing stops the agent. ``problem`` always describes the latest cycle, so it clears once the cause is gone.
 
 Sending and delivering run in one process at a time (`run` and `sync-daemon` may share a workspace): the process
 that holds the sync lease does them.
@@ -12,6 +13,7 @@ that holds the sync lease does them.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import logging
 import sqlite3
@@ -36,8 +38,8 @@ LEASE_SECONDS = 120.0
 # Whole-batch refusals that mean the card's certificate or FX permission has run out (shown as warnings).
 EXPIRY_REFUSALS = ("FX_PERMISSION_EXPIRED", "CERTIFICATE_EXPIRED")
 
-# Runs blocking work (store, card, files) off the event loop, on the agent's one worker thread.
-Run = Callable[..., Awaitable[Any]]
+# Runs blocking work (store, card, files) off the event loop, on the agent's worker thread.
+Blocking = Callable[..., Awaitable[Any]]
 
 
 class SyncStore(Protocol):
@@ -61,6 +63,8 @@ class SyncStore(Protocol):
 class SigningStage(Protocol):
     """received | awaiting_signature → signed (the agent's signer; the headless daemon has none)."""
 
+    problem: str | None  # the card's trouble in the latest pass
+
     def sign_waiting(self) -> None: ...
 
 
@@ -68,8 +72,6 @@ class DeliveryStage(Protocol):
     """acknowledged → delivered | rejected, and the update pages (outbox.deliver)."""
 
     def deliver_answered(self) -> None: ...
-
-    def promised_last(self) -> int | None: ...
 
     def write_page(self, page: list[dict[str, Any]]) -> None: ...
 
@@ -83,12 +85,19 @@ def problem_of(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         # A replace names the file it could not replace second: that is the clerk's file.
         name = exc.filename2 or exc.filename
+        where = f" {name}" if name else ""
+        if exc.errno == errno.ENOSPC:
+            return (
+                f"磁盘已满，无法写入{where}；腾出空间后下次同步会继续"
+                " / the disk is full; the next sync goes on once there is room"
+            )
         if isinstance(exc, PermissionError):
             return (
-                f"无法写入 {name}：文件被其他程序（如 Excel）占用，关闭后会自动重试"
-                f" / cannot write {name}: another program (Excel?) holds it open; retried once it is closed"
+                f"无法写入{where}：文件被其他程序（如 Excel）打开或没有写入权限；下次同步时重试"
+                f" / cannot write{where}: another program (Excel?) holds it open, or it is read-only;"
+                " tried again at the next sync"
             )
-        return f"文件操作失败：{name} / file error: {exc.strerror or exc}: {name}"
+        return f"文件操作失败{where} / file error{where}: {exc.strerror or exc}"
     if isinstance(exc, sqlite3.Error):
         return f"本地数据库出错 / the local store failed: {exc}"
     return f"意外错误，详见 logs/agent.log / unexpected error, see logs/agent.log: {type(exc).__name__}: {exc}"
@@ -101,13 +110,13 @@ class SyncEngine:
         client: CenterClient,
         center_ca: x509.Certificate,
         delivery: DeliveryStage,
-        run: Run,
+        blocking: Blocking,
         owner: str,
         signer: SigningStage | None = None,
         retry_cap: float = 300.0,
     ) -> None:
         self.store, self.client, self.center_ca = store, client, center_ca
-        self.delivery, self.signer, self.run, self.owner = delivery, signer, run, owner
+        self.delivery, self.signer, self.blocking, self.owner = delivery, signer, blocking, owner
         self.backoff = Backoff(cap=retry_cap)
         self.unreachable_since: str | None = None
         self.problem: str | None = None
@@ -117,27 +126,33 @@ class SyncEngine:
         self._ports_fetched: float | None = None
 
     async def cycle(self) -> None:
-        """Sign, send, deliver, pull: one pass, inside the one error handler."""
+        """Sign, refresh ports, send, deliver, pull: one pass; its trouble becomes ``problem``."""
+        self.problem = None
+        away: CenterUnavailable | None = None
         try:
             if self.signer is not None:
-                await self.run(self.signer.sign_waiting)
+                await self.blocking(self.signer.sign_waiting)
             await self._refresh_ports()
-            if not await self.run(self.store.take_lease, SYNC_LEASE, self.owner, LEASE_SECONDS):
+            if not await self.blocking(self.store.take_lease, SYNC_LEASE, self.owner, LEASE_SECONDS):
                 log.debug("another process on this workspace is syncing; this one leaves it to it")
                 return
             try:
                 await self._send_signed()
-            finally:  # batches answered before the center went away still get their files now
-                await self.run(self.delivery.deliver_answered)
-            await self._pull_updates()
+            except CenterUnavailable as exc:
+                away = exc  # batches answered before the center went away still get their files, just below
+            await self.blocking(self.delivery.deliver_answered)
+            if away is None:
+                await self._pull_updates()
         except CenterUnavailable as exc:
-            self._center_failed(exc)
+            away = exc
         except Exception as exc:  # reported, and tried again next cycle; the agent keeps running
-            self.problem = problem_of(exc)
+            self._report(problem_of(exc))
             log.exception("sync failed")
+        if away is not None:
+            self._center_failed(away)
 
     async def release(self) -> None:
-        await self.run(self.store.release_lease, SYNC_LEASE, self.owner)
+        await self.blocking(self.store.release_lease, SYNC_LEASE, self.owner)
 
     def warnings(self) -> list[str]:
         """The center saying the card's certificate or FX permission has ended."""
@@ -148,12 +163,12 @@ class SyncEngine:
     # -- sending -------------------------------------------------------------------------------------------------
 
     async def _send_signed(self) -> None:
-        for batch in await self.run(self.store.batches_in, BatchState.SIGNED, BatchState.SENT):
-            records = await self.run(self.store.records, batch["id"])
+        for batch in await self.blocking(self.store.batches_in, BatchState.SIGNED, BatchState.SENT):
+            records = await self.blocking(self.store.records, batch["id"])
             payload = {**json.loads(batch["payload"]), "records": records}
             # Marked sent before the request: after a crash we know it may have been applied, and resending the
             # same batch id is answered from the center's stored answer, never applied twice.
-            if await self.run(self.store.move, batch["id"], [BatchState.SIGNED], BatchState.SENT):
+            if await self.blocking(self.store.move, batch["id"], [BatchState.SIGNED], BatchState.SENT):
                 log.info("batch %s sent (%s): %d records", batch["id"], batch["source_name"], batch["record_count"])
             try:
                 answer = await self.client.send_batch(batch_document(payload, batch["signature"]))
@@ -162,15 +177,18 @@ class SyncEngine:
                 log.warning("batch %s stays queued (%s)", batch["id"], batch["source_name"])
                 raise
             except CenterRefused as exc:
-                await self.run(self._refuse, batch, payload, exc)
+                self._center_answered()
+                await self.blocking(self._refuse, batch, payload, exc)
                 continue
             except SignatureError as exc:
-                self.problem = f"batch {batch['id']}: the center's answer did not verify: {exc}"
+                self._report(
+                    f"中心的回执验证失败 / batch {batch['source_name']}: the center's answer did not verify: {exc}"
+                )
                 log.error("batch %s: answer rejected: %s", batch["id"], exc)
                 continue
             self._center_answered()
             self.refusal = None  # a batch went through: whatever refused the last one is settled
-            await self.run(
+            await self.blocking(
                 self.store.move,
                 batch["id"],
                 [BatchState.SENT],
@@ -212,7 +230,7 @@ class SyncEngine:
         except CenterError as exc:
             log.info("port table not refreshed: %s", exc)
             return
-        await self.run(self.store.replace_ports, ports)
+        await self.blocking(self.store.replace_ports, ports)
         self._ports_fetched = now
 
     async def _pull_updates(self) -> None:
@@ -220,21 +238,14 @@ class SyncEngine:
         if self.client.device is None:
             return
         try:
-            while True:
-                cursor = await self.run(self.store.update_cursor)
-                promised = await self.run(self.delivery.promised_last)
-                page = await self.client.updates(cursor, FEED_PAGE)
-                if promised is not None:  # finish the page a crash interrupted, exactly as it was promised
-                    page = [entry for entry in page if entry["seq"] <= promised]
-                if not page:
-                    break
-                await self.run(self.delivery.write_page, page)
+            while page := await self.client.updates(await self.blocking(self.store.update_cursor), FEED_PAGE):
+                await self.blocking(self.delivery.write_page, page)
         except CenterRefused as exc:
-            self.problem = f"updates refused: {exc}"
+            self._report(f"中心拒绝了状态更新 / updates refused: {exc}")
             log.warning("the center refused the update pull: %s", exc)
-            return
-        self._center_answered()
-        await self.run(self.delivery.refresh_forms)
+        else:
+            self._center_answered()
+        await self.blocking(self.delivery.refresh_forms)  # pages written before a refusal count too
 
     # -- the center away and back ----------------------------------------------------------------------------------
 
@@ -242,7 +253,7 @@ class SyncEngine:
         """The center is away: queued batches stay queued, and a retry comes after a growing, jittered wait."""
         delay = self.backoff.failed()
         self.unreachable_since = self.unreachable_since or _now_iso()
-        self.problem = f"{problem}; next try in {delay:.0f} s"
+        self._report(f"{problem}; next try in {delay:.0f} s")
         log.warning("the center is unreachable: %s; next try in %.0f s", problem, delay)
         self.on_retry(delay)
 
@@ -250,7 +261,10 @@ class SyncEngine:
         if self.backoff.failures:
             log.info("the center answers again (unreachable since %s)", self.unreachable_since)
         self.backoff.succeeded()
-        self.unreachable_since = self.problem = None
+        self.unreachable_since = None
+
+    def _report(self, text: str) -> None:
+        self.problem = text if self.problem is None else f"{self.problem}；{text}"
 
 
 def _refused_results(records: list[dict[str, Any]], refusal: CenterRefused) -> Iterator[dict[str, Any]]:

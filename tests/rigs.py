@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.piv import PivSession
 from agent.device import device_public_key, save_device_certificate
-from agent.engine import Agent
+from agent.facade import Agent
 from agent.operator_card import OperatorCard
-from agent.runtime import emulated_card_file, load_device
+from agent.runtime import assemble, emulated_card_file, load_device
 from agent.workspace import Workspace, config_text
 from center.service import Center
 from sync.client import CenterClient
@@ -68,13 +68,14 @@ def enroll_device(center: Center, workspace: Workspace, enterprise: str = ENTERP
     save_device_certificate(workspace, center.enroll_device(enterprise, device_public_key(workspace), "test PC"))
 
 
-def agent_for(workspace: Workspace, center: Center, card: EmulatedPivCard, port: int, **options: object) -> Agent:
-    return Agent(
+def agent_for(workspace: Workspace, center: Center, card: EmulatedPivCard, port: int, **options: Any) -> Agent:
+    """The resident agent, wired by agent.runtime as in production, on the emulated card in process."""
+    return assemble(
         workspace,
-        OperatorCard(lambda: EmulatedConnection(card)),
         CenterClient(f"http://127.0.0.1:{port}", timeout=5, device=load_device(workspace)),
         center.ca_certificate(),
-        **options,  # type: ignore[arg-type]
+        OperatorCard(lambda: EmulatedConnection(card)),
+        **options,
     )
 
 
