@@ -31,7 +31,7 @@ def _access_account(section: dict[str, object]) -> str | None:
 
 
 def check_center_url(url: str, what: str = "the center's address") -> str:
-    """The center's address without a trailing slash; plain http only on loopback (DESIGN.md §6)."""
+    """The center's address without a trailing slash; plain http only on loopback (docs/ARCHITECTURE.md, The wire)."""
     url = url.strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

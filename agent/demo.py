@@ -91,7 +91,7 @@ def _sample_csv(rows: list[tuple[str, str]]) -> bytes:
 
 
 async def open_demo_access(db: str) -> None:
-    """No business opens before the enterprise holds a 17999 account (DESIGN.md §4 rule 12): the demo enterprise
+    """No business opens before the enterprise holds a 17999 account (rule 12 in docs/OPERATOR.md): the demo enterprise
     gets a leased line, registered as the telecom would, named after the day; a demo resumed after its account ran
     out (or made before accounts existed) gets a new one."""
     accounts = await eport_center_json("access", "list", "--db", db, "--enterprise", DEMO_ENTERPRISE)

@@ -1,4 +1,4 @@
-"""The agent's workspace folders (DESIGN.md §3): fixed names that clerks and tests rely on."""
+"""The agent's workspace folders (README.md, Workspace): fixed names that clerks and tests rely on."""
 
 from __future__ import annotations
 

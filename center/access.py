@@ -1,4 +1,4 @@
-"""17999 access accounts (DESIGN.md §4 rule 12; the manual's part one, chapter four).
+"""17999 access accounts (rule 12 in docs/OPERATOR.md; the manual's part one, chapter four).
 
 No business subsystem opens until the enterprise holds a registered, unexpired account, or an emergency
 authorisation of the data center (:func:`gate`). The five card types are named in :data:`sync.access.ACCOUNT_TYPES`;

@@ -244,7 +244,7 @@ def create_app(
 
 
 def _check_transport(host: str, ssl_context: ssl.SSLContext | None) -> None:
-    # DESIGN.md §6: TLS on the network, plain HTTP only on loopback.
+    # docs/ARCHITECTURE.md, The wire: TLS on the network, plain HTTP only on loopback.
     if ssl_context is not None:
         return
     try:

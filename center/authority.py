@@ -1,4 +1,4 @@
-"""The authorities' operations on the ledger (DESIGN.md §7): SAFE approves, issues and verifies; customs uses forms in
+"""The authorities' operations on the ledger: SAFE approves, issues and verifies; customs uses forms in
 declarations, sends the declarations' data, modifies declarations, and confirms or refuses cancellations.
 
 Each runs inside its caller's transaction, takes the form's row lock, applies the rule and writes the change with its

@@ -75,7 +75,7 @@ class Operator:
     role: str = OPERATOR_ROLE  # LEGAL_PERSON_ROLE for the enterprise's legal-person card (法人卡)
 
     def check_fx_permission(self, now: dt.datetime) -> None:
-        """DESIGN.md §4 rule 11: past SAFE's permission, the card does no export FX collection business."""
+        """rule 11 in docs/OPERATOR.md: past SAFE's permission, the card does no export FX collection business."""
         if business_date(now) > self.fx_permission_until:
             raise Refusal("FX_PERMISSION_EXPIRED", until=self.fx_permission_until.isoformat(), card=self.card)
 

@@ -120,7 +120,7 @@ declarations = sa.Table(  # 报关单: the declaration's electronic data, which 
 )
 
 form_events = sa.Table(
-    # Every change of a form, in order, written in the transaction that makes it: the update feed (DESIGN.md §6).
+    # Every change of a form, in order, written in the transaction that makes it: the update feed.
     # AUTOINCREMENT on SQLite so that a sequence number is never handed out twice, even after deletes.
     "form_events",
     metadata,
@@ -199,7 +199,7 @@ access_cards = sa.Table(
 )
 
 access_accounts = sa.Table(
-    # Registrations (注册卡号) of 17999 accounts by enterprises (DESIGN.md §4 rule 12). A removed registration (deleted
+    # Registrations (注册卡号) of 17999 accounts by enterprises (rule 12). A removed registration (deleted
     # by the user, or removed by the system at expiry) keeps its row, so that 帐号管理 can tell what became of it.
     "access_accounts",
     metadata,
@@ -238,7 +238,7 @@ access_emergencies = sa.Table(
 )
 
 permission_requests = sa.Table(
-    # IC卡权限 extension requests (DESIGN.md §4 rule 11, the manual's FAQ 3): signed by the enterprise's legal-person
+    # IC卡权限 extension requests (rule 11, the manual's FAQ 3): signed by the enterprise's legal-person
     # card, approved by SAFE at three levels; the third extends the card's FX permission.
     "permission_requests",
     metadata,

@@ -1,4 +1,4 @@
-"""The update feed (DESIGN.md §6): an enterprise's form changes in the order they were made, after a cursor.
+"""The update feed: an enterprise's form changes in the order they were made, after a cursor.
 
 Agents pull it with their device credential and advance their cursor once the changes are in their outbox; the
 sequence numbers come from ``form_events``, which is written in the same transaction as every change.

@@ -1,4 +1,4 @@
-"""Operator-card permissions (DESIGN.md §4 rule 11; the manual's part two, FAQ 3).
+"""Operator-card permissions (rule 11 in docs/OPERATOR.md; the manual's part two, FAQ 3).
 
 An operator card's FX permission (its "出口收汇" rights at SAFE) runs out; the enterprise's legal-person card (法人卡)
 then requests an extension (备案变更 → IC卡权限 → 外汇 → 暂存 → 申报), and SAFE's officers approve it online at three

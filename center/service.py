@@ -1,6 +1,6 @@
 """The center's facade: what the CLI, the HTTP app and the agent's demo call. Plain data in, plain data out.
 
-``receive_batch`` is DESIGN.md §6 for the center: authenticate the batch (detached JWS by an enrolled operator card
+``receive_batch`` is the wire's batch for the center: authenticate the batch (detached JWS by an enrolled operator card
 of our CA), answer a resent batch from its stored answer, otherwise apply each record on its own and store the
 answer with a signed receipt, all in one transaction.
 """
@@ -292,7 +292,7 @@ class Center:
     def form(self, form_no: str) -> dict[str, Any] | None:
         return self._read(lambda conn: form_store.find_form(conn, form_no))
 
-    # Authority operations (SAFE and customs), DESIGN.md §7. Each returns plain data or raises a Refusal.
+    # Authority operations (SAFE and customs), docs/OPERATOR.md. Each returns plain data or raises a Refusal.
 
     def issue_forms(self, enterprise_code: str, copies: int) -> list[str]:
         """Issue forms directly, without an application (setting up an enterprise, demos)."""
@@ -356,7 +356,7 @@ class Center:
     def customs_refuse_cancel(self, form_no: str) -> dict[str, Any]:
         return self._write(lambda conn, now: authority.refuse_cancel(conn, form_no, now))
 
-    # 17999 access accounts (DESIGN.md §4 rule 12, center.access) and card permissions (rule 11, center.permissions).
+    # 17999 access accounts (rule 12, center.access) and card permissions (rule 11, center.permissions).
 
     def access_register(self, enterprise: str, account: str, type: str, months: int | None = None) -> dict[str, Any]:
         """The card issuer's registration (the telecom registers old annual cards when it sells them; set-ups and

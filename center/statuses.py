@@ -1,4 +1,4 @@
-"""Form statuses in the project vocabulary (DESIGN.md §4) and their labels.
+"""Form statuses in the project vocabulary (docs/OPERATOR.md's rules) and their labels.
 
 The ledger stores the English words; the Chinese labels are what clerks know from the manual, so every message and
 output that shows a status shows the label too.

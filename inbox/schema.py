@@ -1,4 +1,4 @@
-"""Batch kinds and their columns (DESIGN.md §3): the one schema that the readers, the validator, the XSDs, the
+"""Batch kinds and their columns (README.md, Workspace): the one schema that the readers, the validator, the XSDs, the
 templates and the filling rules (填写规范) are all made from."""
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ LOSSES = BatchKind(
     notes_en=(*FORM_KIND_NOTES_EN, "Only valid forms not used in a declaration; a lost form can never be used again."),
 )
 
-# 组合查询: business types and their attributes (DESIGN.md §4 rule 9), English or Chinese names.
+# 组合查询: business types and their attributes (rule 9 in docs/OPERATOR.md), English or Chinese names.
 QUERY_ATTRIBUTES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("form", "核销单"): (
         ("form_no", "核销单号"),

@@ -1,4 +1,4 @@
-"""The outbox's fixed folders (DESIGN.md §3): what the clerk opens to read answers."""
+"""The outbox's fixed folders (README.md, Workspace): what the clerk opens to read answers."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""The gates before business, on the wire (DESIGN.md §4 rules 11 and 12, §6): 17999 access accounts and operator-card
+"""The gates before business, on the wire (rules 11 and 12 in docs/OPERATOR.md): 17999 access accounts and operator-card
 permissions. Shared by the agent and the center: the endpoints, the header, the account names, the card roles and the
 names of the account types; the types' rules are the center's (center.access).
 
-Access accounts are plain endpoints of the center's API (DESIGN.md §6), authenticated by the agent's device
+Access accounts are plain endpoints of the center's API, authenticated by the agent's device
 credential (``Authorization: EPort-Device ...``, see :mod:`sync.protocol`):
 
 - ``GET /api/v1/access/accounts``: the enterprise's registered accounts, whether its business is open, and any

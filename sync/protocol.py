@@ -1,4 +1,4 @@
-"""The wire shared by the agent and the center (DESIGN.md §6).
+"""The wire shared by the agent and the center (docs/ARCHITECTURE.md, The wire).
 
 A batch travels as ``{"payload": {...}, "signature": "<header>..<signature>"}``: the payload is signed as its
 canonical JSON (sorted keys, no whitespace, UTF-8) and the signature is a detached compact JWS (RFC 7515

@@ -1,4 +1,4 @@
-"""The batch states (DESIGN.md §5), the one vocabulary the store, the stages and the tray share.
+"""The batch states (docs/ARCHITECTURE.md), the one vocabulary the store, the stages and the tray share.
 
     received → awaiting_signature → signed → sent → acknowledged → delivered | rejected
 

@@ -1,17 +1,17 @@
-"""The words the agent and the center share, defined once (DESIGN.md §4, §6): identifier rules, the form-range
+"""The words the agent and the center share, defined once: identifier rules, the form-range
 expansion, and the update feed's entry shape and page size."""
 
 from __future__ import annotations
 
 import re
 
-# Identifiers (DESIGN.md §4).
+# Identifiers (docs/OPERATOR.md's rules).
 FORM_NO = re.compile(r"[0-9A-Z]{9}")  # 核销单号
 DECLARATION_NO = re.compile(r"[0-9]{18}")  # 报关单号
 ENTERPRISE_CODE = re.compile(r"[0-9A-Z]{10}")  # 经营单位代码
 MAX_RANGE = 1000  # forms one range row may name (份数), and copies one application may ask for (申请份数)
 
-# The update feed (DESIGN.md §6): the columns of an entry, as the center sends them and as outbox/updates and
+# The update feed: the columns of an entry, as the center sends them and as outbox/updates and
 # outbox/forms.csv show them, and the most entries one page holds.
 FEED_COLUMNS = (
     "form_no",

@@ -196,7 +196,7 @@ class Card:
 
 def open_access(center: Center, enterprise: str = ENTERPRISE) -> str:
     """Register a 17999 leased-line account for the enterprise, as its issuer would, so that its business is open
-    (DESIGN.md §4 rule 12); returns the account."""
+    (rule 12 in docs/OPERATOR.md); returns the account."""
     account = f"{enterprise.lower()}{ACCOUNT_SUFFIX}"
     center.access_register(enterprise, account, "leased-line")
     return account

@@ -1,4 +1,4 @@
-"""17999 access accounts at the center (DESIGN.md §4 rule 12; the manual's part one, chapter four): the five card
+"""17999 access accounts at the center (rule 12 in docs/OPERATOR.md; the manual's part one, chapter four): the five card
 types and their rules, the online-state check, removal at expiry, the emergency authorisation, and the gate in front
 of every business batch. On SQLite and PostgreSQL, with a clock the tests move on."""
 

@@ -1,4 +1,4 @@
-"""The center's batch endpoint (DESIGN.md §4 rule 3, §6), driven through the real aiohttp app on loopback, on SQLite
+"""The center's batch endpoint (rule 3 in docs/OPERATOR.md), driven through the real aiohttp app on loopback, on SQLite
 and PostgreSQL."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Whole lives of forms (DESIGN.md §4), clerk and authorities taking turns, and the form_events feed that records
+"""Whole lives of forms, clerk and authorities taking turns, and the form_events feed that records
 every change once, in the transaction that makes it. On SQLite and PostgreSQL."""
 
 from __future__ import annotations

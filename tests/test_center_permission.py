@@ -1,4 +1,4 @@
-"""Operator-card permissions (DESIGN.md §4 rule 11; the manual's part two, FAQ 3): a card whose FX permission has
+"""Operator-card permissions (rule 11 in docs/OPERATOR.md; the manual's part two, FAQ 3): a card whose FX permission has
 expired is refused with the manual's guidance; the legal-person card requests an extension; SAFE approves it at
 three levels, in order; after the third the card works again. On SQLite and PostgreSQL."""
 

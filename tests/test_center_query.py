@@ -1,4 +1,4 @@
-"""The combined query (组合查询, DESIGN.md §4 rule 9, manual chapter 11 and FAQ 6) and enterprise isolation (rule 10)
+"""The combined query (组合查询, rule 9, manual chapter 11 and FAQ 6) and enterprise isolation (rule 10)
 on every endpoint and every query, on SQLite and PostgreSQL."""
 
 from __future__ import annotations

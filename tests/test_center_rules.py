@@ -1,4 +1,4 @@
-"""Every rule of DESIGN.md §4 (1–8, 11) and each of its refusals, written from the manual's words, through the real
+"""Every rule of docs/OPERATOR.md (1–8, 11) and each of its refusals, written from the manual's words, through the real
 app on loopback, on SQLite and PostgreSQL. Authority operations are called on the Center (their HTTP and CLI forms
 are tested in test_center_admin.py)."""
 

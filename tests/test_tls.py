@@ -1,4 +1,4 @@
-"""TLS with a pinned CA (DESIGN.md §6): the agent talks to the center over TLS and trusts exactly the center's own
+"""TLS with a pinned CA: the agent talks to the center over TLS and trusts exactly the center's own
 CA — a center with a certificate from any other authority is not the center."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The electronic ledger (电子底账): the business rules of DESIGN.md §4 and the storage of their records.
+"""The electronic ledger (电子底账): the business rules of docs/OPERATOR.md's rules and the storage of their records.
 
 - ``identifiers``: the formats of form, declaration and enterprise numbers, and argument checks.
 - ``state`` / ``rules``: a form's three statuses as plain data and the pure transitions between them (one function

@@ -1,4 +1,4 @@
-"""Identifier formats (DESIGN.md §4; the patterns are sync.vocabulary's) and the checks of the values the
+"""Identifier formats (docs/OPERATOR.md's rules; the patterns are sync.vocabulary's) and the checks of the values the
 authorities and clerks give."""
 
 from __future__ import annotations

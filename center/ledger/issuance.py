@@ -1,4 +1,4 @@
-"""Applications (核销单申请表), approvals (审批表) and issuing forms (发放登记表), DESIGN.md §4 rules 1 and 2."""
+"""Applications (核销单申请表), approvals (审批表) and issuing forms (发放登记表), rules 1 and 2 in docs/OPERATOR.md."""
 
 from __future__ import annotations
 

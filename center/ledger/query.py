@@ -1,4 +1,4 @@
-"""The combined query (组合查询, DESIGN.md §4 rule 9 and the manual's chapter 11).
+"""The combined query (组合查询, rule 9 in docs/OPERATOR.md and the manual's chapter 11).
 
 The clerk picks one business (业务种类), then conditions on its attributes (属性) with 等于 or 以……开始; the
 conditions are ANDed. Names are accepted in English or Chinese. A query needs at least one condition with a value

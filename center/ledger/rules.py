@@ -1,4 +1,4 @@
-"""The rules of a form's life (DESIGN.md §4 and the manual, part two), as pure functions on its state.
+"""The rules of a form's life (docs/OPERATOR.md's rules and the manual, part two), as pure functions on its state.
 
 Each takes a form's state, refuses (``Refusal``) when the manual does not allow the operation, and otherwise returns
 the new state. Checks run in the order a clerk would want to hear them: the SAFE status first (a lost, verified or
