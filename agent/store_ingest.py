@@ -1,0 +1,117 @@
+"""One dropped file becoming one batch in the store, in one transaction, fast enough for a million rows."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from agent.store_db import Transaction, now_iso
+from sync.states import BatchState
+from sync.vocabulary import expand_range
+
+if TYPE_CHECKING:
+    from agent.store import Store
+
+
+class Ingest:
+    """One file becoming one batch, in one transaction: records stream in, duplicates are spotted on the way, and
+    the caller commits (the batch exists) or leaves without committing (nothing of it exists).
+
+        with store.ingest(sha, name, stem, kind, fmt) as ingest:
+            for seq, text, forms in records:
+                ingest.add(seq, text, forms)
+            if not problems and not ingest.duplicates():
+                batch_id = ingest.commit()
+    """
+
+    CHUNK = 2_000
+
+    def __init__(self, store: Store, sha256: str, name: str, stem: str, kind: str, fmt: str) -> None:
+        self.store = store
+        self.batch_id = uuid.uuid4().hex
+        self.count = 0
+        self._file = (sha256, name, stem, kind, fmt)
+        self._texts: list[str] = []
+        self._chunks = 0
+        # Form numbers seen so far, as integers (9 base-36 digits): a million of them take tens of MB, not hundreds.
+        self._seen: set[int] = set()
+        self._repeated: set[str] = set()
+        self._transaction: Transaction = store.transaction()
+        self._committed = False
+
+    def __enter__(self) -> Ingest:
+        self._transaction.begin()
+        # The chunks go in before their batch (its record count is known last): check their foreign key at COMMIT.
+        # The pragma ends with the transaction.
+        self._transaction.conn.execute("PRAGMA defer_foreign_keys = ON")
+        return self
+
+    def add(self, seq: int, text: str, forms: list[str]) -> None:
+        """Queue a valid record (its canonical JSON); ``forms`` are the form numbers it names."""
+        for form in forms:
+            number = int(form, 36)
+            if number in self._seen:
+                self._repeated.add(form)
+            self._seen.add(number)
+        self._texts.append(text)
+        self.count += 1
+        if len(self._texts) >= self.CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        # Plain SQL, not table.insert(): this runs hundreds of times for a large file (see docs/PERFORMANCE.md).
+        if self._texts:
+            self._transaction.conn.execute(
+                "INSERT INTO record_chunks (batch_id, chunk, body) VALUES (?, ?, ?)",
+                (self.batch_id, self._chunks, ",".join(self._texts)),
+            )
+            self._chunks += 1
+            self._texts.clear()
+
+    def duplicates(self) -> list[tuple[str, list[int]]]:
+        """Form numbers named by more than one row of the file, with those rows (in order of first row)."""
+        if not self._repeated:
+            return []
+        self._flush()
+        rows: dict[str, list[int]] = {form: [] for form in self._repeated}
+        for body in self.store.record_texts(self.batch_id):
+            for record in json.loads(f"[{body}]"):
+                named = (
+                    expand_range(record["start_form_no"], record["count"]) if "count" in record else [record["form_no"]]
+                )
+                for form in self._repeated.intersection(named):
+                    rows[form].append(record["seq"])
+        return sorted(rows.items(), key=lambda item: item[1])
+
+    def commit(self) -> str:
+        self._flush()
+        sha256, name, stem, kind, fmt = self._file
+        stamp = now_iso()
+        db = self.store.db
+        db.table("files").insert(
+            {"sha256": sha256, "name": name, "received_at": stamp, "batch_id": self.batch_id, "outcome": "batch"}
+        )
+        db.table("batches").insert(
+            {
+                "id": self.batch_id,
+                "kind": kind,
+                "source_name": name,
+                "stem": stem,
+                "format": fmt,
+                "state": BatchState.RECEIVED.value,
+                "created_at": stamp,
+                "updated_at": stamp,
+                "record_count": self.count,
+            }
+        )
+        self._transaction.commit()
+        self._committed = True
+        return self.batch_id
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if not self._committed:
+            self._transaction.rollback()

@@ -1,0 +1,116 @@
+"""The store's schema as named steps, each applied once and in order; the ``migrations`` table says which have run.
+
+A change is a new step at the end (``table.transform(...)``, ``table.add_column(...)``), never an edit of an applied
+one: stores in the field ran the step as it was. The first two steps were SQL text once; stores made then have the
+same tables (only ``record_chunks``' foreign key differs: deferrable there, deferred by ``Ingest`` here).
+
+Not ``sqlite_utils.Migrations``: it keeps its own ``_sqlite_migrations`` table and reads what is pending before its
+plain BEGIN, so two processes opening a new store at once could both run a step. Here the list is read and the
+steps run inside one BEGIN IMMEDIATE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+from agent.store_db import Transaction, now_iso
+
+
+def _files_batches_records(db: Database) -> None:
+    db.table("files").create(
+        {
+            "sha256": str,
+            "name": str,
+            "received_at": str,
+            "batch_id": str,
+            "outcome": str,  # 'batch' or 'rejected' (errors file written)
+            "report_file": str,  # the errors file of a rejected file
+            "archived_as": str,  # NULL until the source left the inbox
+        },
+        pk="sha256",
+        not_null={"name", "received_at", "outcome"},
+        if_not_exists=True,
+    )
+    db.table("batches").create(
+        {
+            "id": str,
+            "kind": str,
+            "source_name": str,
+            "stem": str,
+            "format": str,  # csv or xml: results come back in the clerk's format
+            "state": str,  # a sync.states.BatchState
+            "created_at": str,
+            "updated_at": str,
+            "record_count": int,
+            "payload": str,
+            "signature": str,
+            "answer": str,
+            "result_file": str,  # chosen once, so a re-run rewrites the same files
+            "receipt_file": str,
+            "problem": str,
+        },
+        pk="id",
+        not_null={"kind", "source_name", "stem", "format", "state", "created_at", "updated_at", "record_count"},
+        if_not_exists=True,
+    )
+    db.table("batches").create_index(["state"], index_name="batches_state", if_not_exists=True)
+    # A batch's records, in order, a few thousand to a row: a file of a million rows costs hundreds of inserts, not
+    # a million. The body is the records' canonical JSON joined by commas: signed as it is.
+    db.table("record_chunks").create(
+        {"batch_id": str, "chunk": int, "body": str},
+        pk=("batch_id", "chunk"),
+        not_null={"batch_id", "chunk", "body"},
+        foreign_keys=[("batch_id", "batches", "id")],
+        if_not_exists=True,
+    )
+    # Which process does a step that must not run twice at once; ``until`` is seconds since the epoch, so a dead
+    # owner's lease runs out.
+    db.table("leases").create(
+        {"name": str, "owner": str, "until": float}, pk="name", not_null={"owner", "until"}, if_not_exists=True
+    )
+    # Small facts other processes read: the last sync, its problem, the update cursor...
+    db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    # The center's port table, cached for checking files offline.
+    db.table("ports").create({"code": str, "name": str}, pk="code", not_null={"name"}, if_not_exists=True)
+
+
+def _forms_mirror(db: Database) -> None:
+    # The enterprise's forms as the update feed last described them; ``seq`` is the feed entry that set the state.
+    db.table("forms").create(
+        {
+            "form_no": str,
+            "seq": int,
+            "event": str,
+            "safe_status": str,
+            "safe_status_zh": str,
+            "customs_status": str,
+            "customs_status_zh": str,
+            "submission_status": str,
+            "submission_status_zh": str,
+            "port": str,
+            "at": str,
+        },
+        pk="form_no",
+        not_null={"seq", "event", "safe_status", "customs_status", "submission_status", "at"},
+        if_not_exists=True,
+    )
+
+
+MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
+    ("001_files_batches_records", _files_batches_records),
+    ("002_forms_mirror", _forms_mirror),
+]
+
+
+def migrate(db: Database) -> None:
+    """Apply the steps this store has not run yet, with their record, in one transaction."""
+    with Transaction(db.conn):
+        migrations = db.table("migrations")
+        migrations.create({"name": str, "applied_at": str}, pk="name", not_null={"applied_at"}, if_not_exists=True)
+        done = {row["name"] for row in migrations.rows}
+        for name, step in MIGRATIONS:
+            if name not in done:
+                step(db)
+                migrations.insert({"name": name, "applied_at": now_iso()})
