@@ -21,11 +21,13 @@ from agent.card_cli import add_commands as add_card_commands
 from agent.card_cli import cmd_card_enroll, cmd_card_info, cmd_device_enroll, cmd_unlock, pin_failure, read_pin
 from agent.config import AgentConfig, ConfigError
 from agent.control import AgentNotRunning, ControlClient
+from agent.roles import AlreadyRunning
 from agent.signals import until_signalled
 from agent.store import Store
 from agent.workspace import Workspace, default_root
 
 log = logging.getLogger("eport.agent")
+EXIT_ALREADY_RUNNING = 3  # `run`/`demo` on a workspace whose agent already runs
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:
@@ -285,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"eport-agent: {exc}", file=sys.stderr)
         return 2
+    except AlreadyRunning as exc:
+        print(f"eport-agent: {exc}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
 
 
 if __name__ == "__main__":

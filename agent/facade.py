@@ -22,6 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.control import CONTROL_FILE, ControlServer
 from agent.operator_card import OperatorCard
+from agent.roles import AlreadyRunning, Role, running_pid
 from agent.store import Store, now_iso
 from agent.unlock import try_unlock
 from agent.workspace import Workspace
@@ -75,10 +76,11 @@ class Agent:
         announcer: Announcer,
         card: OperatorCard | None = None,
         watcher: InboxWatcher | None = None,
+        resident: Role | None = None,
         schedule: BaseTrigger | None = None,
     ) -> None:
         self.workspace, self.store, self.engine, self.delivery = workspace, store, engine, delivery
-        self.card, self.watcher = card, watcher
+        self.card, self.watcher, self.resident = card, watcher, resident
         self._worker, self._announcer = worker, announcer
         self.schedule = schedule or IntervalTrigger(seconds=60)
         self.paused = False
@@ -94,6 +96,10 @@ class Agent:
     # -- life --------------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start watching, holding the card and syncing; AlreadyRunning (nothing touched) when another agent is the
+        resident agent of this workspace."""
+        if self.resident is not None and not self.resident.try_take():
+            raise AlreadyRunning(self.workspace.root, running_pid(self.workspace.state))
         self._loop = asyncio.get_running_loop()
         self._scheduler = AsyncIOScheduler(event_loop=self._loop)
         # A sync that came due while the PC slept runs when it wakes (once), instead of being skipped.
@@ -124,10 +130,11 @@ class Agent:
             if self.card is not None:  # `status` must not show a card or a next sync nobody holds any more
                 await self._worker.run(self.store.set_meta, card=None, next_sync=None)
             await self.engine.client.close()
-            await self.engine.release()
             self._worker.shutdown()
         if self.card is not None:
             self.card.close()
+        if self.resident is not None:
+            self.resident.release()
 
     # -- the card ------------------------------------------------------------------------------------------------
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import ssl
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -19,6 +17,7 @@ from agent.config import AgentConfig, ConfigError
 from agent.facade import Agent, Announcer, Worker
 from agent.intake import Intake
 from agent.operator_card import OperatorCard, PresenceWatcher
+from agent.roles import RESIDENT_LOCK, SENDER_LOCK, Role
 from agent.signer import Signer
 from agent.store import Store
 from agent.workspace import Workspace
@@ -117,8 +116,8 @@ def assemble(
     worker, announcer = Worker(), Announcer()
     delivery = Delivery(workspace.out, store, announcer)
     signer = Signer(store, card) if card is not None else None
-    owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"  # this process, as holder of the sync lease
-    engine = SyncEngine(store, client, center_ca, delivery, worker.run, owner, signer=signer, retry_cap=retry_cap)
+    sender = Role(workspace.state / SENDER_LOCK)
+    engine = SyncEngine(store, client, center_ca, delivery, worker.run, sender, signer=signer, retry_cap=retry_cap)
     watcher = None
     if card is not None:
         # A new batch asks the agent (made just below) for a sync.
@@ -133,6 +132,7 @@ def assemble(
         announcer,
         card=card,
         watcher=watcher,
+        resident=Role(workspace.state / RESIDENT_LOCK) if card is not None else None,
         schedule=schedule,
     )
     return agent

@@ -6,8 +6,8 @@ Each cycle runs inside one error handler: the center's own errors (unreachable, 
 file held open by Excel, a full disk, the local store) become the cycle's problem, one sentence a clerk can act on;
 nothing stops the agent. ``problem`` always describes the latest cycle, so it clears once the cause is gone.
 
-Sending and delivering run in one process at a time (`run` and `sync-daemon` may share a workspace): the process
-that holds the sync lease does them.
+Sending and delivering run in one process at a time (`run` and `sync-daemon` may share a workspace): each cycle
+takes the sender's turn (an OS file lock, released at the end of the cycle and by the kernel if the process dies).
 """
 
 from __future__ import annotations
@@ -32,9 +32,6 @@ from sync.vocabulary import FEED_PAGE
 log = logging.getLogger("eport.sync")
 
 PORTS_REFRESH_SECONDS = 3600
-SYNC_LEASE = "sync"
-# A lease its holder stops renewing (it died) runs out after this long.
-LEASE_SECONDS = 120.0
 # Whole-batch refusals that mean the card's certificate or FX permission has run out (shown as warnings).
 EXPIRY_REFUSALS = ("FX_PERMISSION_EXPIRED", "CERTIFICATE_EXPIRED")
 
@@ -55,9 +52,13 @@ class SyncStore(Protocol):
 
     def update_cursor(self) -> int: ...
 
-    def take_lease(self, name: str, owner: str, seconds: float) -> bool: ...
 
-    def release_lease(self, name: str, owner: str) -> None: ...
+class Turn(Protocol):
+    """The sender's turn: one process of a workspace at a time sends and delivers."""
+
+    def try_take(self) -> bool: ...
+
+    def release(self) -> None: ...
 
 
 class SigningStage(Protocol):
@@ -111,12 +112,12 @@ class SyncEngine:
         center_ca: x509.Certificate,
         delivery: DeliveryStage,
         blocking: Blocking,
-        owner: str,
+        turn: Turn,
         signer: SigningStage | None = None,
         retry_cap: float = 300.0,
     ) -> None:
         self.store, self.client, self.center_ca = store, client, center_ca
-        self.delivery, self.signer, self.blocking, self.owner = delivery, signer, blocking, owner
+        self.delivery, self.signer, self.blocking, self.turn = delivery, signer, blocking, turn
         self.backoff = Backoff(cap=retry_cap)
         self.unreachable_since: str | None = None
         self.problem: str | None = None
@@ -133,16 +134,19 @@ class SyncEngine:
             if self.signer is not None:
                 await self.blocking(self.signer.sign_waiting)
             await self._refresh_ports()
-            if not await self.blocking(self.store.take_lease, SYNC_LEASE, self.owner, LEASE_SECONDS):
-                log.debug("another process on this workspace is syncing; this one leaves it to it")
+            if not await self.blocking(self.turn.try_take):
+                log.debug("another process on this workspace is sending; this one leaves it to it")
                 return
             try:
-                await self._send_signed()
-            except CenterUnavailable as exc:
-                away = exc  # batches answered before the center went away still get their files, just below
-            await self.blocking(self.delivery.deliver_answered)
-            if away is None:
-                await self._pull_updates()
+                try:
+                    await self._send_signed()
+                except CenterUnavailable as exc:
+                    away = exc  # batches answered before the center went away still get their files, just below
+                await self.blocking(self.delivery.deliver_answered)
+                if away is None:
+                    await self._pull_updates()
+            finally:
+                await self.blocking(self.turn.release)
         except CenterUnavailable as exc:
             away = exc
         except Exception as exc:  # reported, and tried again next cycle; the agent keeps running
@@ -150,9 +154,6 @@ class SyncEngine:
             log.exception("sync failed")
         if away is not None:
             self._center_failed(away)
-
-    async def release(self) -> None:
-        await self.blocking(self.store.release_lease, SYNC_LEASE, self.owner)
 
     def warnings(self) -> list[str]:
         """The center saying the card's certificate or FX permission has ended."""

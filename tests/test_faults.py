@@ -1,0 +1,56 @@
+"""Faults a clerk never has to think about: a second agent on the same workspace is turned away without touching
+anything, and an agent killed mid-work sends its queue as soon as it is started again (the operating system, not a
+clock, says who owns a workspace)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from agent.store import Store
+from tests.center_support import eventually, free_port, open_center, serve, wait_for
+from tests.rigs import ENTERPRISE, agent_cli, enrolled_card, loopback_agent, start_agent, workspace_for
+
+
+async def test_a_second_agent_on_the_same_workspace_is_turned_away_and_touches_nothing(tmp_path: Path) -> None:
+    center = open_center(tmp_path, [ENTERPRISE])
+    async with loopback_agent(center, tmp_path / "ws") as (agent, workspace, _port):
+        control = (workspace.state / "control.json").read_text(encoding="utf-8")
+        code, _out, err = await asyncio.to_thread(agent_cli, "run", "--no-tray", "--workspace", str(workspace.root))
+        assert code == 3
+        assert "已有 eport-agent 在运行" in err and f"{os.getpid()}" in err and "already runs" in err
+        assert (workspace.state / "control.json").read_text(encoding="utf-8") == control
+        assert agent.status()["card"] == "unlocked"  # the first one carries on
+    center.close()
+
+
+async def test_an_agent_killed_mid_work_sends_its_queue_as_soon_as_it_is_started_again(tmp_path: Path) -> None:
+    center = open_center(tmp_path, [ENTERPRISE])
+    port = free_port()
+    workspace = workspace_for(tmp_path / "ws", center, port, card=enrolled_card(center))
+    forms = center.issue_forms(ENTERPRISE, 3)
+    process = await start_agent(workspace.root)  # the center is down: the batches queue up signed
+    for n, form in enumerate(forms):
+        (workspace.inbox / "filings" / f"f{n}.csv").write_text(f"form_no,port\n{form},2200\n", encoding="utf-8")
+    store = Store(workspace.store_file)
+    await eventually(lambda: sum(store.counts().get(s, 0) for s in ("signed", "sent")) == 3, 10, "not queued")
+    process.send_signal(signal.SIGKILL)  # a power cut
+    process.communicate(timeout=10)
+
+    runner = await serve(center, port)
+    process = await start_agent(workspace.root)
+    started = time.monotonic()
+    try:
+        for n in range(3):
+            await wait_for(workspace.results / f"f{n}.result.csv", timeout=10)
+        assert time.monotonic() - started < 5, "the restarted agent waited for the dead one's claim to run out"
+        assert json.loads((workspace.state / "control.json").read_text(encoding="utf-8"))["pid"] == process.pid
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+        await runner.cleanup()
+        center.close()
