@@ -1,4 +1,4 @@
-"""The agent's only state: one SQLite file (WAL) shared by its threads and processes (DESIGN.md §5).
+"""The agent's only state: one SQLite file (WAL) shared by its threads and processes (docs/ARCHITECTURE.md).
 
 Through sqlite-utils: the schema and its migrations (``agent.store_schema``), quoted identifiers, and inserts and
 upserts of plain dicts. Hand-written SQL stays where it says something sqlite-utils cannot: a write guarded by the

@@ -1,5 +1,5 @@
 """How the agent opens its SQLite file, and the one way it writes to it: a transaction that takes the write lock up
-front and is rolled back whenever it does not commit (DESIGN.md §5: every state change is one transaction)."""
+front and is rolled back whenever it does not commit (docs/ARCHITECTURE.md: every state change is one transaction)."""
 
 from __future__ import annotations
 
