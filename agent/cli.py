@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import threading
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,13 @@ def _workspace(args: argparse.Namespace) -> Workspace:
 def _setup_logging(workspace: Workspace, verbose: bool) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if workspace.logs.is_dir():
-        handlers.append(logging.FileHandler(workspace.logs / "agent.log", encoding="utf-8"))
+        try:
+            config = AgentConfig.load(workspace)
+            size, backups = config.log_max_bytes, config.log_backups
+        except ConfigError:  # the command itself reports it; the log still rotates
+            size, backups = AgentConfig.log_max_bytes, AgentConfig.log_backups
+        log_file = workspace.logs / "agent.log"
+        handlers.append(RotatingFileHandler(log_file, maxBytes=size, backupCount=backups, encoding="utf-8"))
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         handlers=handlers,

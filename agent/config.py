@@ -41,6 +41,20 @@ def check_center_url(url: str, what: str = "the center's address") -> str:
     return url
 
 
+def _flag(section: dict[str, object], key: str, name: str) -> bool:
+    value = section.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    return value
+
+
+def _whole(section: dict[str, object], key: str, default: int, name: str) -> int:
+    value = section.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{name} must be a whole number of at least 0, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     center_url: str
@@ -50,6 +64,9 @@ class AgentConfig:
     sync_cron: str | None = None
     retry_cap: float = 300.0
     access_account: str | None = None  # the 17999 account this PC is online through (sync.access)
+    inbox_polling: bool = False  # poll the inbox (network shares) instead of the system's file events
+    log_max_bytes: int = 1 << 20
+    log_backups: int = 5
 
     def sync_trigger(self) -> BaseTrigger:
         return sync_trigger(self.sync_interval, self.sync_cron)
@@ -77,6 +94,9 @@ class AgentConfig:
             sync_cron=None if cron is None else str(cron),
             retry_cap=float(sync.get("retry_max_seconds", 300)),
             access_account=_access_account(data.get("access", {})),
+            inbox_polling=_flag(data.get("inbox", {}), "polling", "[inbox] polling"),
+            log_max_bytes=_whole(data.get("logs", {}), "max_bytes", 1 << 20, "[logs] max_bytes"),
+            log_backups=_whole(data.get("logs", {}), "backups", 5, "[logs] backups"),
         )
         try:
             config.sync_trigger()

@@ -164,6 +164,8 @@ class Agent:
             self._kicked = False
             if self.paused or self._stopping:
                 return
+            if self.watcher is not None:  # a file whose events were lost (overflow, network share) is found now
+                await self._worker.run(self.watcher.rescan)
             await self.engine.cycle()
             self.last_sync = now_iso()
             status = self.status()

@@ -10,6 +10,7 @@ from apscheduler.triggers.base import BaseTrigger
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from watchdog.observers.polling import PollingObserver
 
 from agent.card.apdu import Connection
 from agent.card.errors import NoCardError
@@ -109,6 +110,7 @@ def assemble(
     schedule: BaseTrigger | None = None,
     settle_quiet: float = 0.1,
     retry_cap: float = 300.0,
+    polling: bool = False,
 ) -> Agent:
     """The agent from its parts. With a card: the resident agent (watcher, signer, control channel); without one:
     the headless sync daemon, which only sends, delivers and pulls, and has no signer at all."""
@@ -122,7 +124,8 @@ def assemble(
     if card is not None:
         # A new batch asks the agent (made just below) for a sync.
         intake = Intake(workspace, store, announcer, on_batch=lambda: agent.request_sync())
-        watcher = InboxWatcher(workspace.inbox, intake.handle, quiet=settle_quiet)
+        observer = PollingObserver(timeout=1) if polling else None  # network shares send no file events
+        watcher = InboxWatcher(workspace.inbox, intake.handle, quiet=settle_quiet, observer=observer)
     agent = Agent(
         workspace,
         store,
@@ -151,4 +154,5 @@ def build_agent(
         schedule=config.sync_trigger(),
         settle_quiet=settle_quiet,
         retry_cap=config.retry_cap,
+        polling=config.inbox_polling,
     )

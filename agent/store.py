@@ -2,8 +2,8 @@
 
 Through sqlite-utils: the schema and its migrations (``agent.store_schema``), quoted identifiers, and inserts and
 upserts of plain dicts. Hand-written SQL stays where it says something sqlite-utils cannot: a write guarded by the
-state it starts from, a lease taken only from a dead or absent owner, the forms mirror that ignores older feed
-entries, and the record chunks streamed in and out by the 1M-row intake path (``agent.store_ingest``).
+state it starts from, the forms mirror that ignores older feed entries, and the record chunks streamed in and out by
+the 1M-row intake path (``agent.store_ingest``).
 
 Every state change of a batch is one transaction (``agent.store_db.Transaction``), and each step checks the state it
 starts from, so re-running any step after a crash is harmless. Batch states are ``sync.states.BatchState``.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -88,24 +87,6 @@ class Store:
     def mark_archived(self, sha256: str, archived_as: str) -> None:
         with self.transaction():
             self.db.table("files").update(sha256, {"archived_as": archived_as})
-
-    # -- leases --------------------------------------------------------------------------------------------------
-
-    def take_lease(self, name: str, owner: str, seconds: float) -> bool:
-        """Hold ``name`` for ``seconds`` (or renew it); False while another live process holds it."""
-        now = time.time()
-        with self.transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO leases (name, owner, until) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
-                " SET owner = excluded.owner, until = excluded.until WHERE leases.owner = excluded.owner"
-                " OR leases.until < ?",
-                (name, owner, now + seconds, now),
-            )
-        return cursor.rowcount == 1
-
-    def release_lease(self, name: str, owner: str) -> None:
-        with self.transaction():
-            self.db.table("leases").delete_where("name = ? AND owner = ?", [name, owner])
 
     # -- facts shared between processes -----------------------------------------------------------------------------
 

@@ -98,9 +98,15 @@ def _forms_mirror(db: Database) -> None:
     )
 
 
+def _no_leases(db: Database) -> None:
+    # Who sends is now an OS file lock (agent.roles), which the kernel releases when its process dies.
+    db.table("leases").drop(ignore=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_files_batches_records", _files_batches_records),
     ("002_forms_mirror", _forms_mirror),
+    ("003_no_leases", _no_leases),
 ]
 
 

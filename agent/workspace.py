@@ -38,6 +38,16 @@ interval_seconds = {interval_seconds:g}
 # When the center cannot be reached, retries back off up to this many seconds.
 retry_max_seconds = {retry_max_seconds:g}
 
+[inbox]
+# true: look at the inbox folders every second instead of waiting for the system's file events
+# (for an inbox on a network share, where events do not arrive). Either way the inbox is looked through at every sync.
+polling = {polling}
+
+[logs]
+# logs/agent.log is rotated at this size, keeping this many older files.
+max_bytes = 1048576
+backups = 5
+
 [access]
 # The 17999 account this PC is online through, e.g. "02012345678@17999.e163" (the suffix cannot be left out).
 # The center checks it when a timed or new annual card is registered: the account being registered must be this one.
@@ -52,6 +62,7 @@ def config_text(
     *,
     retry_max_seconds: float = 300,
     account: str | None = None,
+    polling: bool = False,
 ) -> str:
     """agent.toml with its comments, for these values (init writes the defaults; the demo and tests their own)."""
     return _CONFIG_TEMPLATE.format(
@@ -59,6 +70,7 @@ def config_text(
         reader=reader,
         interval_seconds=interval_seconds,
         retry_max_seconds=retry_max_seconds,
+        polling="true" if polling else "false",
         account_line='# account = ""' if account is None else f'account = "{account}"',
     )
 

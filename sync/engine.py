@@ -125,6 +125,7 @@ class SyncEngine:
         # Called with the delay (seconds) after which the next try should come, while the center is away.
         self.on_retry: Callable[[float], None] = lambda delay: None
         self._ports_fetched: float | None = None
+        self._logged: str | None = None  # the failure whose traceback was logged last
 
     async def cycle(self) -> None:
         """Sign, refresh ports, send, deliver, pull: one pass; its trouble becomes ``problem``."""
@@ -150,8 +151,15 @@ class SyncEngine:
         except CenterUnavailable as exc:
             away = exc
         except Exception as exc:  # reported, and tried again next cycle; the agent keeps running
-            self._report(problem_of(exc))
-            log.exception("sync failed")
+            problem = problem_of(exc)
+            self._report(problem)
+            if problem == self._logged:  # the same failure again: one line, not the same traceback every retry
+                log.warning("sync failed again: %s", problem)
+            else:
+                log.exception("sync failed")
+            self._logged = problem
+        else:
+            self._logged = None
         if away is not None:
             self._center_failed(away)
 

@@ -8,10 +8,13 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from agent.store import Store
+from agent.workspace import Workspace
 from tests.center_support import eventually, free_port, open_center, serve, wait_for
 from tests.rigs import ENTERPRISE, agent_cli, enrolled_card, loopback_agent, start_agent, workspace_for
 
@@ -54,3 +57,42 @@ async def test_an_agent_killed_mid_work_sends_its_queue_as_soon_as_it_is_started
         process.communicate(timeout=20)
         await runner.cleanup()
         center.close()
+
+
+async def test_a_file_whose_events_were_lost_is_found_at_the_next_sync(tmp_path: Path) -> None:
+    center = open_center(tmp_path, [ENTERPRISE])
+    forms = center.issue_forms(ENTERPRISE, 1)
+    async with loopback_agent(center, tmp_path / "ws") as (agent, workspace, _port):
+        assert agent.watcher is not None
+        agent.watcher.observer.stop()  # from here on no file event arrives (a queue overflow, a network share)
+        agent.watcher.observer.join(5)
+        (workspace.inbox / "filings" / "lost.csv").write_text(f"form_no,port\n{forms[0]},2200\n", encoding="utf-8")
+        agent.request_sync()  # what the schedule does every interval
+        await wait_for(workspace.results / "lost.result.csv")
+    center.close()
+
+
+async def test_an_inbox_on_a_network_share_can_be_polled(tmp_path: Path) -> None:
+    center = open_center(tmp_path, [ENTERPRISE])
+    forms = center.issue_forms(ENTERPRISE, 1)
+    async with loopback_agent(center, tmp_path / "ws", polling=True) as (agent, workspace, _port):
+        assert agent.watcher is not None and type(agent.watcher.observer).__name__ == "PollingObserver"
+        (workspace.inbox / "filings" / "share.csv").write_text(f"form_no,port\n{forms[0]},2200\n", encoding="utf-8")
+        await wait_for(workspace.results / "share.result.csv")
+    center.close()
+
+
+def test_the_log_rotates_at_the_size_agent_toml_sets(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init()
+    text = workspace.config_file.read_text(encoding="utf-8").replace("max_bytes = 1048576", "max_bytes = 2000")
+    workspace.config_file.write_text(text.replace("backups = 5", "backups = 2"), encoding="utf-8")
+    script = (
+        "import logging, sys; from agent.cli import _setup_logging; from agent.workspace import Workspace;"
+        "_setup_logging(Workspace(__import__('pathlib').Path(sys.argv[1])), False);"
+        "[logging.getLogger('eport.agent').info('line %d of a long outage', n) for n in range(500)]"
+    )
+    subprocess.run([sys.executable, "-c", script, str(workspace.root)], check=True, capture_output=True)
+    logs = sorted(p.name for p in workspace.logs.iterdir())
+    assert logs == ["agent.log", "agent.log.1", "agent.log.2"]
+    assert all(p.stat().st_size <= 2000 for p in workspace.logs.iterdir())
