@@ -14,6 +14,7 @@ from typing import Any
 from agent.card.errors import CardError, InvalidPinError, PinBlockedError
 from agent.config import AgentConfig, ConfigError
 from agent.control import AgentNotRunning, ControlClient
+from agent.unlock import ALREADY_UNLOCKED
 from agent.workspace import Workspace
 from sync.access import LEGAL_PERSON_ROLE
 from sync.client import CenterUnavailable
@@ -56,14 +57,17 @@ def cmd_unlock(workspace: Workspace, args: Any) -> int:
     """Unlock the card held by the running agent (`run` or `demo`), through its control channel."""
     try:
         agent = ControlClient.for_state(workspace.state)
-        agent.status()  # is it there? Ask before the PIN is typed in vain
+        card = agent.status()["card"]  # is it there? Ask before the PIN is typed in vain
     except AgentNotRunning:
         print(
             f"eport-agent: no agent is running on {workspace.root}: start it with 'eport-agent run'"
             " (the card is unlocked for the agent that holds it; nothing was sent to the card)",
             file=sys.stderr,
         )
-        return 2
+        return 3
+    if card == "unlocked":  # a mistyped PIN would only spend one of the card's tries
+        print(ALREADY_UNLOCKED)
+        return 0
     try:
         agent.unlock(read_pin(args))
     except (CardError, ValueError) as exc:

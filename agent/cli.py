@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import errno
 import getpass
-import json
 import logging
 import sys
 import threading
@@ -21,10 +20,8 @@ from agent.card.errors import CardError, InvalidPinError, PinBlockedError
 from agent.card_cli import add_commands as add_card_commands
 from agent.card_cli import cmd_card_enroll, cmd_card_info, cmd_device_enroll, cmd_unlock, pin_failure, read_pin
 from agent.config import AgentConfig, ConfigError
-from agent.control import AgentNotRunning, ControlClient
 from agent.roles import AlreadyRunning
 from agent.signals import until_signalled
-from agent.store import Store
 from agent.workspace import Workspace, default_root
 
 log = logging.getLogger("eport.agent")
@@ -165,55 +162,21 @@ def cmd_sync_daemon(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _sync_once(workspace: Workspace) -> None:
-    from agent.runtime import build_agent
-
-    agent = build_agent(workspace, AgentConfig.load(workspace), headless=True)
-    try:
-        await agent.sync_now()
-    finally:
-        await agent.stop()
-
-
 def cmd_sync(args: argparse.Namespace) -> int:
-    """One sync now: send what is signed, deliver what is answered. A running agent does the same on its schedule."""
+    from agent.status_cli import cmd_sync as sync_once
+
     workspace = _workspace(args)
     _setup_logging(workspace, args.verbose)
-    asyncio.run(_sync_once(workspace))
-    return cmd_status(args)
+    return sync_once(args, workspace)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from agent.status_cli import cmd_status as show
+
     workspace = _workspace(args)
     if not workspace.is_initialised():
         raise ConfigError(f"{workspace.root} is not a workspace: run 'eport-agent init' first")
-    try:
-        status: dict[str, Any] = ControlClient.for_state(workspace.state).status()
-    except AgentNotRunning:
-        print(
-            "(no agent is running on this workspace: the stored queue and what the agent last recorded)",
-            file=sys.stderr,
-        )
-        store = Store(workspace.store_file)
-        status = {"workspace": str(workspace.root), "batches": store.counts(), **store.meta()}
-    from agent.access import describe as describe_access
-    from agent.access import with_access
-
-    status = with_access(workspace, status)  # the 17999 accounts, and warnings ahead of their end
-    if getattr(args, "json", False):
-        print(json.dumps(status, ensure_ascii=False, indent=2))
-        return 0
-    print(f"workspace {workspace.root}")
-    for state, count in sorted(status.pop("batches").items()):
-        print(f"  {state:20} {count}")
-    for warning in status.pop("warnings", None) or ():
-        print(f"warning: {warning}")
-    for line in describe_access(status.pop("access")) if "access" in status else ():
-        print(line)
-    for name, value in status.items():
-        if name != "workspace" and value:
-            print(f"{name.replace('_', ' '):22} {value}")
-    return 0
+    return show(args, workspace)
 
 
 def cmd_card(args: argparse.Namespace) -> int:

@@ -177,8 +177,12 @@ class OperatorCard:
     # -- verbs ------------------------------------------------------------------------------------------------
 
     def unlock(self, pin: str) -> None:
-        """Verify the PIN once. Raises InvalidPinError (with tries left) or PinBlockedError; never retries."""
+        """Verify the PIN once. Raises InvalidPinError (with tries left) or PinBlockedError; never retries. An
+        unlocked card is left alone: a mistyped PIN must not spend one of its tries."""
         with self._lock:
+            if self.state is CardState.UNLOCKED:
+                log.info("card already unlocked: the PIN was not sent to it")
+                return
             session = self._ensure_session()  # no card, no reader: said as it is, nothing to clean up
             try:
                 session.verify_pin(pin)

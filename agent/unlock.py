@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from agent.card.errors import CardError, InvalidPinError, PinBlockedError
-from agent.operator_card import OperatorCard
+from agent.operator_card import CardState, OperatorCard
+
+ALREADY_UNLOCKED = "IC卡已解锁，无需再次输入密码 / the card is already unlocked; the PIN was not sent to it"
 
 
 def try_unlock(card: OperatorCard, pin: str) -> dict[str, Any]:
     """``unlocked``, ``tries_left``, ``blocked`` and a ``message`` a clerk can act on. The PIN is tried once."""
     outcome: dict[str, Any] = {"unlocked": False, "tries_left": None, "blocked": False, "message": ""}
+    if card.state is CardState.UNLOCKED:
+        return {**outcome, "unlocked": True, "message": ALREADY_UNLOCKED}
     try:
         card.unlock(pin)
     except InvalidPinError as exc:

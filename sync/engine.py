@@ -134,12 +134,12 @@ class SyncEngine:
         try:
             if self.signer is not None:
                 await self.blocking(self.signer.sign_waiting)
-            await self._refresh_ports()
             if not await self.blocking(self.turn.try_take):
                 log.debug("another process on this workspace is sending; this one leaves it to it")
                 return
             try:
                 try:
+                    await self._refresh_ports()
                     await self._send_signed()
                 except CenterUnavailable as exc:
                     away = exc  # batches answered before the center went away still get their files, just below
@@ -230,13 +230,14 @@ class SyncEngine:
     # -- reference data and the update feed ------------------------------------------------------------------------
 
     async def _refresh_ports(self) -> None:
-        """Keep the port table for checking files offline; refreshed at most hourly, kept when the center is away."""
+        """Keep the port table for checking files offline; refreshed at most hourly, kept when the center is away
+        (then CenterUnavailable goes on to the cycle: nothing is sent, answered batches are still delivered)."""
         now = time.monotonic()
         if self._ports_fetched is not None and now - self._ports_fetched < PORTS_REFRESH_SECONDS:
             return
         try:
             ports = await self.client.ports()
-        except CenterError as exc:
+        except CenterRefused as exc:  # the center away (CenterUnavailable) is the cycle's to handle
             log.info("port table not refreshed: %s", exc)
             return
         await self.blocking(self.store.replace_ports, ports)

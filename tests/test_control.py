@@ -171,8 +171,9 @@ async def test_the_pin_never_reaches_the_logs(running: Running, caplog: pytest.L
 async def test_without_a_running_agent_the_commands_fall_back_and_say_so(tmp_path: Path, center: Center) -> None:
     async with running_agent(tmp_path, center, start=False) as running:
         ws = str(running.workspace.root)
-        code, _out, err = await asyncio.to_thread(cli, "status", "--workspace", ws)
-        assert code == 0 and "no agent is running" in err
+        code, out, err = await asyncio.to_thread(cli, "status", "--workspace", ws)
+        assert code == 3 and "no agent is running" in err and "没有 eport-agent 在此工作目录运行" in err
+        assert "card" not in out and "next sync" not in out  # only a running agent can vouch for them
         code, out, _ = await asyncio.to_thread(cli, "card", "info", "--json", "--workspace", ws)
         info = json.loads(out)
         assert (info["source"], info["state"], info["pin_tries_left"]) == ("card", "locked", 3)
@@ -181,9 +182,9 @@ async def test_without_a_running_agent_the_commands_fall_back_and_say_so(tmp_pat
         # A control file left by an agent that died: nobody answers on its port.
         (running.workspace.state / CONTROL_FILE).write_text(json.dumps({"port": free_port(), "token": "x"}))
         code, out, err = await asyncio.to_thread(cli, "status", "--json", "--workspace", ws)
-        assert code == 0 and "no agent is running" in err and "warnings" not in json.loads(out)
+        assert code == 3 and "no agent is running" in err and "warnings" not in json.loads(out)
         code, out, err = await asyncio.to_thread(cli, "unlock", "--pin-stdin", "--workspace", ws, stdin=f"{PIN}\n")
-        assert code == 2 and "no agent is running" in err and "nothing was sent to the card" in err
+        assert code == 3 and "no agent is running" in err and "nothing was sent to the card" in err
 
 
 async def test_warnings_ahead_of_trouble_reach_status_and_the_tray(tmp_path: Path, center: Center) -> None:

@@ -13,10 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+from agent.runtime import build_agent
 from agent.store import Store
 from agent.workspace import Workspace
 from tests.center_support import eventually, free_port, open_center, serve, wait_for
-from tests.rigs import ENTERPRISE, agent_cli, enrolled_card, loopback_agent, start_agent, workspace_for
+from tests.rigs import ENTERPRISE, PIN, agent_cli, enrolled_card, loopback_agent, start_agent, workspace_for
 
 
 async def test_a_second_agent_on_the_same_workspace_is_turned_away_and_touches_nothing(tmp_path: Path) -> None:
@@ -96,3 +97,42 @@ def test_the_log_rotates_at_the_size_agent_toml_sets(tmp_path: Path) -> None:
     logs = sorted(p.name for p in workspace.logs.iterdir())
     assert logs == ["agent.log", "agent.log.1", "agent.log.2"]
     assert all(p.stat().st_size <= 2000 for p in workspace.logs.iterdir())
+
+
+async def test_status_and_unlock_are_honest_about_the_card_and_say_so_in_their_exit_code(tmp_path: Path) -> None:
+    center = open_center(tmp_path, [ENTERPRISE])
+    card = enrolled_card(center)
+    port = free_port()
+    workspace = workspace_for(tmp_path / "ws", center, port, card=card)
+    runner = await serve(center, port)
+    agent = build_agent(workspace)
+    await agent.start()
+    ws = str(workspace.root)
+    try:
+        locked = await asyncio.to_thread(agent_cli, "status", "--workspace", ws)
+        assert locked[0] == 1 and "Card locked" in locked[1]  # the clerk is needed: a script can tell
+        assert (await asyncio.to_thread(agent_cli, "unlock", "--pin-stdin", "--workspace", ws, stdin=f"{PIN}\n"))[
+            0
+        ] == 0
+        fine = await asyncio.to_thread(agent_cli, "status", "--workspace", ws)
+        assert fine[0] == 0 and "All good" in fine[1]
+
+        # Unlocked already: a mistyped PIN is not sent to the card, so it spends none of its tries.
+        code, out, _err = await asyncio.to_thread(
+            agent_cli, "unlock", "--pin-stdin", "--workspace", ws, stdin="999999\n"
+        )
+        assert code == 0 and "IC卡已解锁" in out and "already unlocked" in out
+        assert card.pin_tries_left == 3 and agent.status()["card"] == "unlocked"
+    finally:
+        await agent.stop()
+        await runner.cleanup()
+        center.close()
+
+
+async def test_sync_with_the_center_away_fails_with_a_sentence_not_a_traceback(tmp_path: Path) -> None:
+    center = open_center(tmp_path, [ENTERPRISE])
+    workspace = workspace_for(tmp_path / "ws", center, free_port())  # nothing listens there
+    code, _out, err = await asyncio.to_thread(agent_cli, "sync", "--workspace", str(workspace.root))
+    assert code == 1 and "同步未完成" in err and "the sync did not complete" in err
+    assert "Traceback" not in err and "Error(" not in err
+    center.close()

@@ -84,6 +84,9 @@ def tray_view(
     if unreachable is not None:
         since = f"the center has not answered since {unreachable.astimezone():%H:%M}"
         (errors if now - unreachable >= unreachable_alert else working).append(since[0].upper() + since[1:])
+    problem = status.get("problem")
+    if problem and unreachable is None:  # the center's absence is said above; this is what else went wrong
+        attention.append(str(problem))
     refused = status.get("refused")
     if isinstance(refused, Mapping):
         errors.append(f"Batch {refused.get('batch')} refused: {refused.get('code')}")
