@@ -1,8 +1,9 @@
 """Watches inbox/ and reports each dropped file once it is complete.
 
-Close events are not trusted (Linux only, and Excel saves in several writes): a file is complete when its size and
-modification time have not changed for a quiet period and it can be opened. A file another program holds locked is
-retried, not failed.
+A file is complete when its size and modification time have not changed for a quiet period and it can be opened.
+Where the system tells that the writer closed the file after writing (Linux's close-write), one look that finds it
+unchanged is enough: a finished file is taken at once, while a file still being written keeps being waited for. A
+file another program holds locked is retried, not failed.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class _Handler(FileSystemEventHandler):
         if event.is_directory or event.event_type not in CHANGE_EVENTS:
             return
         target = getattr(event, "dest_path", "") or event.src_path
-        self.watcher.touch(Path(str(target)))
+        # A close after writing (Linux) says the writer is done: no need to wait out the quiet period.
+        self.watcher.touch(Path(str(target)), closed=event.event_type == "closed")
 
 
 class InboxWatcher:
@@ -63,7 +65,8 @@ class InboxWatcher:
         self.quiet = quiet
         self.poll = poll
         self.observer = observer or Observer()
-        self._pending: dict[Path, tuple[int, int, float]] = {}
+        # path → (size, mtime, since when they stand still, closed after writing since)
+        self._pending: dict[Path, tuple[int, int, float, bool]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -88,11 +91,13 @@ class InboxWatcher:
             if path.is_file():
                 self.touch(path)
 
-    def touch(self, path: Path) -> None:
+    def touch(self, path: Path, closed: bool = False) -> None:
+        """Look at ``path`` until it is complete; ``closed``: its writer has just closed it (Linux's close-write)."""
         if not is_candidate(path):
             return
         with self._lock:
-            self._pending.setdefault(path, (-1, -1, time.monotonic()))
+            size, mtime, since, _ = self._pending.get(path, (-1, -1, time.monotonic(), False))
+            self._pending[path] = (size, mtime, since, closed)
         self._wake.set()
 
     def _settle_loop(self) -> None:
@@ -122,7 +127,7 @@ class InboxWatcher:
         now = time.monotonic()
         ready: list[Path] = []
         with self._lock:
-            for path, (size, mtime, since) in list(self._pending.items()):
+            for path, (size, mtime, since, closed) in list(self._pending.items()):
                 try:
                     stat = path.stat()
                 except FileNotFoundError:
@@ -131,8 +136,8 @@ class InboxWatcher:
                 except OSError:
                     continue
                 if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
-                    self._pending[path] = (stat.st_size, stat.st_mtime_ns, now)
-                elif now - since >= self.quiet and _openable(path):
+                    self._pending[path] = (stat.st_size, stat.st_mtime_ns, now, closed)
+                elif (closed or now - since >= self.quiet) and _openable(path):
                     del self._pending[path]
                     ready.append(path)
         return ready

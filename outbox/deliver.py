@@ -69,23 +69,33 @@ class Delivery:
     def deliver_answered(self) -> None:
         """Write the result and receipt of every answered batch; it is then delivered (or rejected, when the center
         refused it as a whole)."""
+        first_failure: OSError | None = None
         for batch in self.store.batches_in(BatchState.ACKNOWLEDGED):
-            answer = json.loads(batch["answer"])
-            result_file, receipt_file = self._output_paths(batch)
-            write_atomic(result_file, self._result(batch, answer))
-            if "receipt" in answer:
-                write_atomic(receipt_file, answer["receipt"].encode("ascii"))
-            final = BatchState.REJECTED if "refused" in answer else BatchState.DELIVERED
-            self.store.move(batch["id"], [BatchState.ACKNOWLEDGED], final)
-            self.announce("result", result_file)
-            log.info(
-                "batch %s %s (%s): %d result rows in %s",
-                batch["id"],
-                final,
-                batch["source_name"],
-                len(answer["results"]),
-                result_file.name,
-            )
+            try:
+                self._deliver(batch)
+            except OSError as exc:  # this batch's files wait for the next sync; the others are delivered now
+                log.warning("batch %s (%s) not delivered yet: %s", batch["id"], batch["source_name"], exc)
+                first_failure = first_failure or exc
+        if first_failure is not None:
+            raise first_failure
+
+    def _deliver(self, batch: dict[str, Any]) -> None:
+        answer = json.loads(batch["answer"])
+        result_file, receipt_file = self._output_paths(batch)
+        write_atomic(result_file, self._result(batch, answer))
+        if "receipt" in answer:
+            write_atomic(receipt_file, answer["receipt"].encode("ascii"))
+        final = BatchState.REJECTED if "refused" in answer else BatchState.DELIVERED
+        self.store.move(batch["id"], [BatchState.ACKNOWLEDGED], final)
+        self.announce("result", result_file)
+        log.info(
+            "batch %s %s (%s): %d result rows in %s",
+            batch["id"],
+            final,
+            batch["source_name"],
+            len(answer["results"]),
+            result_file.name,
+        )
 
     def _result(self, batch: dict[str, Any], answer: dict[str, Any]) -> bytes:
         if "rows" in answer and all(r["status"] == "OK" for r in answer["results"]):

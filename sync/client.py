@@ -9,6 +9,7 @@ and English (final).
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ from sync.protocol import (
     device_authorization,
 )
 
+log = logging.getLogger("eport.sync")
+
 
 class CenterError(Exception):
     """The center did not answer the request."""
@@ -41,6 +44,21 @@ class CenterRefused(CenterError):
     def __init__(self, status: int, code: str, zh: str, en: str) -> None:
         super().__init__(f"{code}: {en}")
         self.status, self.code, self.zh, self.en = status, code, zh, en
+
+
+def _unreachable(url: str, exc: BaseException) -> str:
+    """Why the center did not answer, in words (the exception itself goes to the log)."""
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        why = "数据中心没有及时回答", "the center did not answer in time"
+    elif isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        why = "数据中心的证书不可信（与注册时固定的CA不符）", "the center's certificate is not the pinned CA's"
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        why = "连不上数据中心（网络不通或中心未运行）", "cannot connect (network down, or the center not running)"
+    elif isinstance(exc, ValueError):
+        why = "数据中心的回答无法识别", "the center's answer could not be read"
+    else:
+        why = "与数据中心的连接中断", "the connection to the center broke off"
+    return f"{why[0]}：{url}，稍后自动重试 / {why[1]}: {url}; tried again later"
 
 
 def _refusal(status: int, body: bytes) -> CenterError:
@@ -109,12 +127,16 @@ class CenterClient:
             url = self.base_url + path
             async with session.request(method, url, data=body or None, headers=headers, ssl=tls) as response:
                 if response.status >= 500:
-                    raise CenterUnavailable(f"the center answered HTTP {response.status}")
+                    raise CenterUnavailable(
+                        f"数据中心出错（HTTP {response.status}），稍后自动重试"
+                        f" / the center failed (HTTP {response.status}); tried again later"
+                    )
                 if response.status >= 400:
                     raise _refusal(response.status, await response.read())
                 return await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise CenterUnavailable(f"the center at {self.base_url} is unreachable: {exc!r}") from exc
+            log.info("the center at %s did not answer: %r", self.base_url, exc)  # the detail, for whoever reads logs
+            raise CenterUnavailable(_unreachable(self.base_url, exc)) from exc
 
     async def send_batch(self, document: dict[str, Any]) -> dict[str, Any]:
         answer: dict[str, Any] = await self._request("POST", API_BATCHES, json=document)

@@ -125,43 +125,50 @@ class SyncEngine:
         # Called with the delay (seconds) after which the next try should come, while the center is away.
         self.on_retry: Callable[[float], None] = lambda delay: None
         self._ports_fetched: float | None = None
-        self._logged: str | None = None  # the failure whose traceback was logged last
+        self._logged: set[str] = set()  # the failures of the last cycle, whose tracebacks were logged then
+        self._away: CenterUnavailable | None = None  # the center went away during this cycle
 
     async def cycle(self) -> None:
-        """Sign, refresh ports, send, deliver, pull: one pass; its trouble becomes ``problem``."""
-        self.problem = None
-        away: CenterUnavailable | None = None
-        try:
-            if self.signer is not None:
-                await self.blocking(self.signer.sign_waiting)
-            if not await self.blocking(self.turn.try_take):
-                log.debug("another process on this workspace is sending; this one leaves it to it")
-                return
+        """Sign, refresh ports, send, deliver, pull: one pass. Each step runs on its own, so a step that fails (a
+        file held open, the center away) never keeps the others from their work; its trouble becomes ``problem``."""
+        self.problem, self._away = None, None
+        failed: set[str] = set()
+        if self.signer is not None:
+            await self._step(self.blocking(self.signer.sign_waiting), failed)
+        if await self._step(self.blocking(self.turn.try_take), failed) is not True:
+            log.debug("another process on this workspace is sending; this one leaves it to it")
+        else:
             try:
-                try:
-                    await self._refresh_ports()
-                    await self._send_signed()
-                except CenterUnavailable as exc:
-                    away = exc  # batches answered before the center went away still get their files, just below
-                await self.blocking(self.delivery.deliver_answered)
-                if away is None:
-                    await self._pull_updates()
+                await self._step(self._send(), failed)
+                # Batches answered before the center went away still get their files.
+                await self._step(self.blocking(self.delivery.deliver_answered), failed)
+                if self._away is None:
+                    await self._step(self._pull_updates(), failed)
             finally:
-                await self.blocking(self.turn.release)
+                await self._step(self.blocking(self.turn.release), failed)
+        self._logged = failed
+        if self._away is not None:
+            self._center_failed(self._away)
+
+    async def _step(self, work: Awaitable[Any], failed: set[str]) -> Any:
+        """The one error handler: the center away is noted for the backoff; anything else becomes the problem."""
+        try:
+            return await work
         except CenterUnavailable as exc:
-            away = exc
+            self._away = self._away or exc
         except Exception as exc:  # reported, and tried again next cycle; the agent keeps running
             problem = problem_of(exc)
             self._report(problem)
-            if problem == self._logged:  # the same failure again: one line, not the same traceback every retry
-                log.warning("sync failed again: %s", problem)
+            if problem in self._logged:  # the same failure as last time: one line, not the same traceback again
+                log.warning("sync step failed again: %s", problem)
             else:
-                log.exception("sync failed")
-            self._logged = problem
-        else:
-            self._logged = None
-        if away is not None:
-            self._center_failed(away)
+                log.exception("sync step failed")
+            failed.add(problem)
+        return None
+
+    async def _send(self) -> None:
+        await self._refresh_ports()
+        await self._send_signed()
 
     def warnings(self) -> list[str]:
         """The center saying the card's certificate or FX permission has ended."""
@@ -263,7 +270,7 @@ class SyncEngine:
         """The center is away: queued batches stay queued, and a retry comes after a growing, jittered wait."""
         delay = self.backoff.failed()
         self.unreachable_since = self.unreachable_since or _now_iso()
-        self._report(f"{problem}; next try in {delay:.0f} s")
+        self._report(f"{problem}（{delay:.0f} 秒后重试 / next try in {delay:.0f} s）")
         log.warning("the center is unreachable: %s; next try in %.0f s", problem, delay)
         self.on_retry(delay)
 

@@ -19,7 +19,7 @@ async def test_a_file_the_sync_cannot_write_is_named_in_the_problem_and_the_prob
     tmp_path: Path,
 ) -> None:
     center = open_center(tmp_path, [ENTERPRISE])
-    center.issue_forms(ENTERPRISE, 2)  # two feed entries for outbox/forms.csv
+    forms = center.issue_forms(ENTERPRISE, 2)  # two feed entries for outbox/forms.csv
     port = free_port()
     workspace = workspace_for(tmp_path / "ws", center, port)
     enroll_device(center, workspace)
@@ -34,12 +34,18 @@ async def test_a_file_the_sync_cannot_write_is_named_in_the_problem_and_the_prob
         assert problem.startswith("文件操作失败") and "Traceback" not in problem
         assert agent.status()["center_unreachable_since"] is None  # the center is fine: it is a local file
 
+        # Everything else is still delivered while forms.csv is held.
+        await asyncio.to_thread(agent.unlock, PIN)
+        (workspace.inbox / "filings" / "a.csv").write_text(f"form_no,port\n{forms[0]},2200\n", encoding="utf-8")
+        await wait_for(workspace.results / "a.result.csv")
+        await eventually(lambda: len(list((workspace.outbox / "updates").glob("*.csv"))) == 2, 10, "no new page")
+
         blocker.rmdir()  # the clerk closes the file
         await agent.sync_now()
         assert agent.status()["problem"] is None
         assert blocker.is_file() and len(blocker.read_text(encoding="utf-8-sig").splitlines()) == 3
         pages = list((workspace.outbox / "updates").glob("updates-*.csv"))
-        assert len(pages) == 1, "the page promised before the failure is written once, to the promised file"
+        assert len(pages) == 2, "each page is written once, to the file promised for it"
     finally:
         await agent.stop()
         await runner.cleanup()
