@@ -112,8 +112,10 @@ async def open_demo_access(db: str) -> None:
 
 
 async def prepare_center(db: str) -> tuple[list[str], list[str], str, str]:
-    """What an operator does for a new enterprise: register it, issue forms, open its access, invite its operator
-    card and its PC. Returns the forms of the demo enterprise and the other one, and the two enrollment codes."""
+    """What an operator does for a new center and enterprise: create the center, register the enterprise, issue
+    forms, open its access, invite its operator card and its PC. Returns the forms of the demo enterprise and the
+    other one, and the two enrollment codes."""
+    await eport_center("init", "--db", db)  # the center itself, once: its CA and receipt key
     await eport_center(
         "enterprise", "create", "--db", db, "--code", DEMO_ENTERPRISE, "--name", "演示进出口有限公司 (demo)"
     )

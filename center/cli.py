@@ -27,6 +27,9 @@ from center.ca import cert_serial_hex, certificate_pem
 from center.enrollment import DEFAULT_VALID_HOURS
 from center.operations import OPERATIONS, Operation
 from center.refusals import Refusal
+from center.registry import require_center
+from center.registry_cli import add_device_commands, add_enterprise_commands, add_init, add_operator_commands
+from center.registry_cli import run as run_registry
 from center.service import Center
 from center.simulate import STEPS, Delays, Simulator
 from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE
@@ -40,7 +43,7 @@ def _with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--db",
         required=True,
         metavar="PATH_OR_URL",
-        help="SQLite file path (created if missing) or a database URL (postgresql://user@host/db)",
+        help="the center's SQLite file path or database URL (postgresql://user@host/db), made by 'eport-center init'",
     )
     return p
 
@@ -78,12 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain (required off loopback)")
     serve.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    add_init(commands)
 
     enterprise = commands.add_parser("enterprise", help="enterprises (经营单位)")
     enterprise_cmds = enterprise.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = _with_db(enterprise_cmds.add_parser("create", help="register an enterprise"))
     create.add_argument("--code", required=True, help="10-character enterprise code (经营单位代码)")
     create.add_argument("--name", required=True)
+    add_enterprise_commands(enterprise_cmds)
 
     operator = commands.add_parser("operator", help="operator cards")
     operator_cmds = operator.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -110,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     invite.add_argument("--days", type=int, default=365, help="certificate and FX permission validity")
     _with_valid_hours(invite)
+    add_operator_commands(operator_cmds)
 
     tls = commands.add_parser("tls", help="the center's own TLS certificate, from the CA agents pin")
     tls_cmds = tls.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -131,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     device_invite.add_argument("--enterprise", required=True)
     device_invite.add_argument("--name", help="which PC (default: the name the PC gives, its host name)")
     _with_valid_hours(device_invite)
+    add_device_commands(device_cmds)
 
     for authority, title in (
         ("safe", "SAFE (外汇局) operations"),
@@ -189,6 +196,7 @@ def _serve(args: argparse.Namespace) -> int:
             raise SystemExit("eport-center: --tls-cert and --tls-key go together")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.tls_cert, args.tls_key)
+    require_center(args.db)
     with Center.open(args.db) as center:
         run_center(center, args.host, args.port, context)
     return 0
@@ -304,6 +312,9 @@ def _invite(center: Center, args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
+    if getattr(args, "registry", None) is not None:
+        return run_registry(args)
+    require_center(args.db)  # a mistyped --db never makes a new center with a new CA
     with Center.open(args.db) as center:
         if args.command == "ca":
             print(center.ca_certificate_pem(), end="")

@@ -465,6 +465,23 @@ REASONS: dict[str, Reason] = {
         "权限延期申请{request_no}已通过3级审批，IC卡使用权限有效期至{until}。",
         "Permission extension request {request_no} has passed all 3 levels; the card's permission runs until {until}.",
     ),
+    # The center's own first run (eport-center init) and its register of cards and PCs (center.registry).
+    "CENTER_NOT_FOUND": Reason(
+        404,
+        "{db}中没有数据中心：请检查--db是否写对；新建数据中心请先运行 eport-center init --db {db}。",
+        "There is no data center in {db}: check --db for a typo; a new center is made once with "
+        "'eport-center init --db {db}'.",
+    ),
+    "CENTER_EXISTS": Reason(
+        409,
+        "{db}中已有数据中心（CA证书指纹{fingerprint}），未做任何更改。",
+        "{db} already holds a data center (CA fingerprint {fingerprint}); nothing was changed.",
+    ),
+    "CERTIFICATE_NOT_FOUND": Reason(
+        404,
+        "没有{what_zh}“{serial}”，请用 eport-center {command} list 查看。",
+        "There is no {what_en} '{serial}'; see 'eport-center {command} list'.",
+    ),
 }
 
 

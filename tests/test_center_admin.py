@@ -121,6 +121,7 @@ async def test_admin_token_is_stored_only_as_a_hash(center: Center, db_url: str)
 
 
 def test_admin_token_command(db_url: str) -> None:
+    assert center_cli(db_url, "init")[0] == 0
     code, made, _ = center_cli(db_url, "admin", "token", "--name", "simulator")
     assert code == 0 and made["name"] == "simulator"
     with Center.open(db_url) as center:

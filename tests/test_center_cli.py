@@ -37,6 +37,7 @@ def _console_script() -> str:
 
 def test_enterprise_operator_issue_and_ca(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "center.db")
+    assert main(["init", "--db", db]) == 0
     assert main(["enterprise", "create", "--db", db, "--code", "3301960001", "--name", "杭州测试公司"]) == 0
     assert "created" in capsys.readouterr().out
     assert main(["enterprise", "create", "--db", db, "--code", "3301960001", "--name", "杭州测试公司"]) == 0
@@ -91,6 +92,8 @@ def test_enterprise_operator_issue_and_ca(tmp_path: Path, capsys: pytest.Capture
 def test_refusals_print_the_code_and_fail(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], code: str
 ) -> None:
+    assert main(["init", "--db", str(tmp_path / "center.db")]) == 0
+    capsys.readouterr()
     assert main([*argv, "--db", str(tmp_path / "center.db")]) == 1
     err = capsys.readouterr().err
     assert code in err
@@ -99,6 +102,7 @@ def test_refusals_print_the_code_and_fail(
 
 def test_enroll_with_a_file_that_is_not_a_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "center.db")
+    main(["init", "--db", db])
     main(["enterprise", "create", "--db", db, "--code", "3301960001", "--name", "公司"])
     junk = tmp_path / "junk.pem"
     junk.write_text("not a key")
@@ -128,11 +132,12 @@ def test_enroll_with_a_file_that_is_not_a_key(tmp_path: Path, capsys: pytest.Cap
 def test_console_script_help() -> None:
     done = subprocess.run([_console_script(), "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
-    for command in ("serve", "enterprise", "operator", "safe", "customs", "admin", "ports", "simulate", "ca"):
+    for command in ("init", "serve", "enterprise", "operator", "safe", "customs", "admin", "ports", "simulate", "ca"):
         assert command in done.stdout
 
 
 def test_serve(tmp_path: Path) -> None:
+    assert main(["init", "--db", str(tmp_path / "center.db")]) == 0
     port = free_port()
     server = subprocess.Popen(
         [_console_script(), "serve", "--db", str(tmp_path / "center.db"), "--port", str(port)],
@@ -159,6 +164,7 @@ def test_serve(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_plain_http_off_loopback(tmp_path: Path) -> None:
+    assert main(["init", "--db", str(tmp_path / "c.db")]) == 0
     done = subprocess.run(
         [
             sys.executable,
