@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -170,7 +171,10 @@ class Agent:
             self.last_sync = now_iso()
             status = self.status()
             shared = [name for name in SHARED_STATUS if name != "card" or self.card is not None]
-            await self._worker.run(self.store.set_meta, **{name: status[name] for name in shared})
+            try:
+                await self._worker.run(self.store.set_meta, **{name: status[name] for name in shared})
+            except (sqlite3.Error, OSError) as exc:  # a full disk: the running agent still knows; the cycle said so
+                log.warning("status not recorded for other processes: %s", exc)
 
     def request_sync(self) -> None:
         """Ask for a sync soon, from any thread (the tray's "Sync now", a new batch, an unlocked card); requests

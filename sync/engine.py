@@ -79,6 +79,11 @@ class DeliveryStage(Protocol):
     def refresh_forms(self) -> None: ...
 
 
+DISK_FULL = (
+    "磁盘已满：腾出空间后下次同步会接着做，什么也不会丢 / the disk is full: the next sync carries on once there is room"
+)
+
+
 def problem_of(exc: BaseException) -> str:
     """A foreign error as the sentence a clerk reads (Chinese first)."""
     if isinstance(exc, CenterError):
@@ -88,10 +93,7 @@ def problem_of(exc: BaseException) -> str:
         name = exc.filename2 or exc.filename
         where = f" {name}" if name else ""
         if exc.errno == errno.ENOSPC:
-            return (
-                f"磁盘已满，无法写入{where}；腾出空间后下次同步会继续"
-                " / the disk is full; the next sync goes on once there is room"
-            )
+            return DISK_FULL
         if isinstance(exc, PermissionError):
             return (
                 f"无法写入{where}：文件被其他程序（如 Excel）打开或没有写入权限；下次同步时重试"
@@ -99,6 +101,8 @@ def problem_of(exc: BaseException) -> str:
                 " tried again at the next sync"
             )
         return f"文件操作失败{where} / file error{where}: {exc.strerror or exc}"
+    if isinstance(exc, sqlite3.Error) and "full" in str(exc):  # SQLITE_FULL: "database or disk is full"
+        return DISK_FULL
     if isinstance(exc, sqlite3.Error):
         return f"本地数据库出错 / the local store failed: {exc}"
     return f"意外错误，详见 logs/agent.log / unexpected error, see logs/agent.log: {type(exc).__name__}: {exc}"

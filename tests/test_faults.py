@@ -5,17 +5,23 @@ clock, says who owns a workspace)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
 
 from agent.runtime import build_agent
 from agent.store import Store
 from agent.workspace import Workspace
+from center.db import batches
 from tests.center_support import eventually, free_port, open_center, serve, wait_for
 from tests.rigs import ENTERPRISE, PIN, agent_cli, enrolled_card, loopback_agent, start_agent, workspace_for
 
@@ -132,4 +138,49 @@ async def test_sync_with_the_center_away_fails_with_a_sentence_not_a_traceback(t
     code, _out, err = await asyncio.to_thread(agent_cli, "sync", "--workspace", str(workspace.root))
     assert code == 1 and "同步未完成" in err and "the sync did not complete" in err
     assert "Traceback" not in err and "Error(" not in err
+    center.close()
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str = "4m") -> Iterator[Path]:
+    """A real, small file system (tmpfs) to fill up; skipped where mounting is not allowed (not root)."""
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+        while out.write(b"\0" * 4096):  # unbuffered: the write that finds no room raises here
+            pass
+    return filler
+
+
+async def test_a_full_disk_loses_nothing_says_so_and_the_agent_carries_on_once_there_is_room(tmp_path: Path) -> None:
+    center = open_center(tmp_path, [ENTERPRISE])
+    forms = center.issue_forms(ENTERPRISE, 2)
+    with small_disk(tmp_path / "disk") as disk:
+        async with loopback_agent(center, disk / "ws") as (agent, workspace, _port):
+            agent.pause()  # the file is read and stored, then the disk fills before it is signed and sent
+            (workspace.inbox / "filings" / "a.csv").write_text(f"form_no,port\n{forms[0]},2200\n", encoding="utf-8")
+            store = Store(workspace.store_file)
+            await eventually(lambda: store.counts() == {"received": 1}, 10, "the file was not taken")
+            filler = fill(disk)
+            agent.resume()
+            await agent.sync_now()
+            assert "磁盘已满" in (agent.status()["problem"] or ""), agent.status()["problem"]
+            assert not list(workspace.outbox.rglob(".*.tmp")), "a half-written file was left behind"
+
+            filler.unlink()  # room again
+            await agent.sync_now()
+            await wait_for(workspace.results / "a.result.csv")
+            assert agent.status()["problem"] is None
+    with center.engine.connect() as conn:  # applied exactly once
+        assert conn.scalar(sa.select(sa.func.count()).select_from(batches)) == 1
     center.close()
