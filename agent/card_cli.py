@@ -1,6 +1,6 @@
 """The card on the command line: `eport-agent unlock`, `card info`, `card enroll` and `device enroll` — the PIN from
 the terminal, the card's facts, and enrollment over the wire with a one-time code from the center
-(agent.enrollment)."""
+(agent.enrollment). The management key and `card change-pin|change-puk` are agent.card_admin_cli's."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ import sys
 from typing import Any
 
 from agent.card.errors import CardError, InvalidPinError, PinBlockedError
+from agent.card_admin_cli import (
+    ManagementKeyPrompt,
+    add_admin_commands,
+    add_management_key_option,
+    cmd_change_reference,
+)
 from agent.config import AgentConfig, ConfigError
 from agent.control import AgentNotRunning, ControlClient
 from agent.unlock import ALREADY_UNLOCKED
@@ -22,6 +28,7 @@ from sync.enroll import CodeError, EnrollmentCode
 
 CARD_FIELDS = (
     ("reader", "reader"),
+    ("card_type", "card type"),
     ("serial", "card serial"),
     ("state", "state"),
     ("pin_tries_left", "PIN tries left"),
@@ -78,13 +85,15 @@ def cmd_unlock(workspace: Workspace, args: Any) -> int:
 
 def add_commands(commands: Any, common: Any, pin: Any) -> None:
     """The ``card`` and ``device`` subcommands, on the parent parsers of the other commands."""
-    card = commands.add_parser("card", help="the operator card: info, enroll")
+    card = commands.add_parser("card", help="the operator card: info, enroll, change-pin, change-puk")
     verbs = card.add_subparsers(dest="card_command", required=True)
     info = verbs.add_parser("info", parents=[common], help="reader, serial, certificate, PIN tries left")
     info.add_argument("--json", action="store_true", help="print JSON")
     enroll = verbs.add_parser(
         "enroll", parents=[common, pin], help="new key on the card, certified by the center with a one-time code"
     )
+    add_management_key_option(enroll)
+    add_admin_commands(verbs, common, pin)
     device = commands.add_parser("device", help="this PC's own key (unattended sync): enroll")
     device_enroll = device.add_subparsers(dest="device_command", required=True).add_parser(
         "enroll", parents=[common], help="certify this PC's device key with a one-time code"
@@ -146,13 +155,17 @@ def cmd_card_enroll(workspace: Workspace, args: Any) -> int:
     code = _code(args)
     if code is None:
         return 2
+    management_key = ManagementKeyPrompt(args.management_key_stdin)
     try:
-        certificate = asyncio.run(enroll_operator_card(workspace, args.center, code, lambda: read_pin(args), _announce))
+        certificate = asyncio.run(
+            enroll_operator_card(workspace, args.center, code, lambda: read_pin(args), management_key, _announce)
+        )
     except (EnrollmentError, EnrollmentRefused, CenterUnavailable) as exc:
         return _refused("card enroll", exc)
     except (CardError, ValueError) as exc:
         return pin_failure(exc)
     _settled(workspace)
+    management_key.advise()
     print(
         f"操作员卡注册成功 / card enrolled: {certificate.subject.rfc4514_string()}, "
         f"valid until {certificate.not_valid_after_utc:%Y-%m-%d}"
@@ -196,6 +209,15 @@ def _card_info_from_card(workspace: Workspace) -> dict[str, Any]:
     finally:
         connection.close()
     return {**info.as_dict(), "warnings": info.warnings()}
+
+
+def run_card(workspace: Workspace, args: Any) -> int:
+    """`eport-agent card VERB`."""
+    if args.card_command == "enroll":
+        return cmd_card_enroll(workspace, args)
+    if args.card_command in ("change-pin", "change-puk"):
+        return cmd_change_reference(workspace, args)
+    return cmd_card_info(workspace, args)
 
 
 def cmd_card_info(workspace: Workspace, args: Any) -> int:

@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from agent.card.apdu import Connection
 from agent.card.errors import SW_FILE_NOT_FOUND, ApduError, CardError
 from agent.card.piv import PivSession
+from agent.card.piv_admin import ManagementKeySource, authenticate, card_type, management_key_info
 from sync.protocol import DigestSigner
 
 EXPIRY_WARNING = dt.timedelta(days=30)
@@ -40,6 +41,7 @@ class CardInfo:
     not_after: str | None = None  # ISO 8601, UTC
     pin_tries_left: int | None = None
     problem: str | None = None
+    card_type: str | None = None  # e.g. "YubiKey 5.4.3 (PIV)" (agent.card.piv_admin.card_type)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,7 +60,9 @@ def _name_part(certificate: x509.Certificate, oid: x509.ObjectIdentifier) -> str
 def describe_card(
     session: PivSession, reader: str | None, state: str, tries_left: int | None
 ) -> tuple[CardInfo, x509.Certificate | None]:
-    """Read serial and certificate (no PIN needed) into a CardInfo; a card without a certificate says so."""
+    """Read serial, certificate and the kind of card (no PIN needed) into a CardInfo; a card without a certificate
+    says so."""
+    kind = card_type(session, bytes(getattr(session.protocol.connection, "atr", b"")))
     try:
         serial: str | None = session.get_serial()
     except ApduError:
@@ -76,6 +80,7 @@ def describe_card(
             serial,
             pin_tries_left=tries_left,
             problem="The card holds no operator certificate: enroll it (eport-agent card enroll).",
+            card_type=kind,
         )
         return info, None
     info = CardInfo(
@@ -87,6 +92,7 @@ def describe_card(
         _name_part(certificate, NameOID.ORGANIZATION_NAME),
         certificate.not_valid_after_utc.isoformat(),
         tries_left,
+        card_type=kind,
     )
     return info, certificate
 
@@ -98,14 +104,18 @@ def select_piv(connection: Connection) -> PivSession:
         raise CardError("The card in the reader is not an E-Port operator card (it has no PIV application).") from exc
 
 
-def enroll_card(connection: Connection, pin: str, certify: Certify) -> x509.Certificate:
+def enroll_card(
+    connection: Connection, pin: str, certify: Certify, management_key: ManagementKeySource
+) -> x509.Certificate:
     """Generate a new key on the card, have ``certify(public_key, serial, sign_digest)`` issue its certificate (the
     card signs the request with the new key: the proof that the key is on this card), and store it.
 
-    The card's old key and certificate are gone afterwards. The PIN is presented once (the emulated card wants it
-    for key generation and writing; a real card's management key is outside this agent).
+    The card management key comes first (``management_key(what the card tells of it)``, asked once, kept nowhere,
+    never retried): a refused key stops here with the card as it was and no PIN try spent. Then the PIN, once (the
+    new key signs the request). The card's old key and certificate are gone afterwards.
     """
     session = select_piv(connection)
+    authenticate(session, management_key(management_key_info(session)))
     session.verify_pin(pin)
     try:
         serial: str | None = session.get_serial()

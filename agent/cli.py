@@ -18,7 +18,7 @@ from agent.access_cli import add_commands as add_access_commands
 from agent.access_cli import run_access, run_permission
 from agent.card.errors import CardError, InvalidPinError, PinBlockedError
 from agent.card_cli import add_commands as add_card_commands
-from agent.card_cli import cmd_card_enroll, cmd_card_info, cmd_device_enroll, cmd_unlock, pin_failure, read_pin
+from agent.card_cli import cmd_device_enroll, cmd_unlock, pin_failure, read_pin, run_card
 from agent.config import AgentConfig, ConfigError
 from agent.roles import AlreadyRunning
 from agent.signals import until_signalled
@@ -180,10 +180,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    """The operator card's facts, or its enrollment over the wire (agent.card_cli)."""
-    if args.card_command == "enroll":
-        return cmd_card_enroll(_workspace(args), args)
-    return cmd_card_info(_workspace(args), args)
+    """The operator card: its facts, its enrollment over the wire, PIN and PUK changes (agent.card_cli)."""
+    return run_card(_workspace(args), args)
 
 
 def cmd_device(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.card.emulated import EmulatedPivCard
+from agent.card.piv_admin import DEFAULT_MANAGEMENT_KEY
 from agent.config import AgentConfig
 from agent.demo_center import CenterProcess, check_port_free, eport_center, eport_center_json
 from agent.enrollment import enroll_device, enroll_operator_card, set_center_url
@@ -140,7 +141,10 @@ async def set_up(workspace: Workspace, url: str, db: str, prepared: tuple[list[s
     EmulatedPivCard(pin=DEMO_PIN).save(emulated_card_file(workspace))
     # Sync every 10 s: the simulator's changes show soon. The enrollments below point it at the center again.
     workspace.config_file.write_text(config_text(url, EMULATED, interval_seconds=10), encoding="utf-8")
-    await enroll_operator_card(workspace, url, EnrollmentCode.parse(operator_code), lambda: DEMO_PIN)
+    # The emulated card keeps the well-known default management key: it is a demo card, NOT FOR PRODUCTION.
+    await enroll_operator_card(
+        workspace, url, EnrollmentCode.parse(operator_code), lambda: DEMO_PIN, lambda _info: DEFAULT_MANAGEMENT_KEY
+    )
     await enroll_device(workspace, url, EnrollmentCode.parse(device_code), "demo PC")
     (workspace.root / "samples").mkdir(exist_ok=True)
     (workspace.root / "samples" / "filings.csv").write_bytes(_sample_csv(sample_rows(mine, others)))

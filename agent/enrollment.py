@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from agent.card.piv_admin import ManagementKeySource
 from agent.card_identity import enroll_card
 from agent.config import AgentConfig, check_center_url
 from agent.device import device_key, save_device_certificate
@@ -175,11 +176,12 @@ async def enroll_operator_card(
     center_url: str,
     code: EnrollmentCode,
     read_pin: Callable[[], str],
+    management_key: ManagementKeySource,
     announce: Callable[[dict[str, Any]], None] = lambda terms: None,
 ) -> x509.Certificate:
     """A new key on the card in the reader (or the emulated card), certified over the wire and written back.
     Once the CA is known to be the code's and the center says the code is good, ``announce(terms)`` tells whose
-    card it becomes and ``read_pin`` is asked."""
+    card it becomes, ``read_pin`` is asked, and then, with what the card tells of it, ``management_key``."""
     center_url = check_center_url(center_url)
     config = AgentConfig.load(workspace)
     ca = await trusted_ca(config, center_url, code)
@@ -194,7 +196,7 @@ async def enroll_operator_card(
 
     try:
         pin = read_pin()
-        certificate = await asyncio.to_thread(enroll_card, connection, pin, certify)
+        certificate = await asyncio.to_thread(enroll_card, connection, pin, certify, management_key)
     finally:
         connection.close()
     if config.card_reader == EMULATED:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from agent.card.apdu import Connection
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.piv import PivSession
+from agent.card.piv_admin import DEFAULT_MANAGEMENT_KEY, authenticate
 from agent.operator_card import OperatorCard
 from agent.runtime import assemble
 from agent.workspace import Workspace
@@ -66,6 +67,7 @@ async def run(drops: int, rows: int, card_kind: str) -> dict[str, Any]:
         center.access_register(ENTERPRISE, "bench0001@17999.e163", "leased-line")  # business opens (rule 12)
         card = EmulatedPivCard(pin=PIN)
         session = PivSession(EmulatedConnection(card))
+        authenticate(session, DEFAULT_MANAGEMENT_KEY)
         session.verify_pin(PIN)
         session.put_certificate(center.enroll_operator(ENTERPRISE, session.generate_key(), "bench", "BENCH"))
         card.reset()

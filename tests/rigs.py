@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.piv import PivSession
+from agent.card.piv_admin import DEFAULT_MANAGEMENT_KEY, authenticate
 from agent.device import device_public_key, save_device_certificate
 from agent.facade import Agent
 from agent.operator_card import OperatorCard
@@ -34,6 +35,7 @@ def enrolled_card(center: Center, enterprise: str = ENTERPRISE, name: str = "操
     """An emulated card with its key and the certificate the center issued for it (``terms``: its days, its role)."""
     card = EmulatedPivCard(pin=PIN)
     session = PivSession(EmulatedConnection(card))
+    authenticate(session, DEFAULT_MANAGEMENT_KEY)  # an emulated card keeps the well-known default
     session.verify_pin(PIN)
     key, serial = session.generate_key(), session.get_serial()
     session.put_certificate(center.enroll_operator(enterprise, key, name, serial, **terms))

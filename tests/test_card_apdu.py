@@ -20,6 +20,7 @@ from agent.card.apdu import ApduProtocol, encode_apdu
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard, self_signed_certificate
 from agent.card.errors import ApduError, CardError, InvalidPinError, PinBlockedError
 from agent.card.piv import PivSession, encode_tlv, parse_tlvs
+from agent.card.piv_admin import DEFAULT_MANAGEMENT_KEY, authenticate
 
 PIN = "123456"
 SERIAL = "00112233445566778899AABBCCDDEEFF"
@@ -38,6 +39,13 @@ FASCN = "D4E739DA739CED39CE739D836858210842108421C84210C3EB"
 CHUID_ANSWER = "533B 3019" + FASCN + "3410" + SERIAL + "3508" + b"20351231".hex().upper() + "3E00 FE00"
 
 Steps = list[tuple[str, str]]
+
+# Mutual authentication with the default 3DES management key; the card's witness is 0001020304050607 (the tests'
+# cards count instead of drawing random bytes), our challenge 1122334455667788 (tests/test_card_admin.py has more).
+MANAGEMENT_KEY_STEPS = [
+    ("0087039B04 7C028000 00", "7C0A 8008 90152A4C1CF42780 9000"),
+    ("0087039B16 7C14 8008 0001020304050607 8108 1122334455667788 00", "7C0A 8208 6C5E94DCADD39F1D 9000"),
+]
 
 
 def _hex(spaced: str) -> str:
@@ -93,11 +101,21 @@ HEX_CASES: dict[str, Steps] = {
     "CHUID carries the serial as GUID": [(SELECT, SELECT_ANSWER + "9000"), (GET_CHUID, CHUID_ANSWER + "9000")],
     "no certificate yet": [(SELECT, SELECT_ANSWER + "9000"), (GET_CERT, "6A82")],
     "unknown data object": [(SELECT, SELECT_ANSWER + "9000"), ("00CB3FFF055C035FC10500", "6A82")],
-    "PUT DATA without PIN": [(SELECT, SELECT_ANSWER + "9000"), ("00DB3FFF09 5C035FC10A 5300 FE00", "6982")],
-    "GENERATE without PIN": [(SELECT, SELECT_ANSWER + "9000"), ("0047009C05 AC03800111 00", "6982")],
+    "PUT DATA without the management key, PIN or not": [
+        (SELECT, SELECT_ANSWER + "9000"),
+        ("00DB3FFF09 5C035FC10A 5300 FE00", "6982"),
+        (VERIFY_RIGHT, "9000"),
+        ("00DB3FFF09 5C035FC10A 5300 FE00", "6982"),
+    ],
+    "GENERATE without the management key, PIN or not": [
+        (SELECT, SELECT_ANSWER + "9000"),
+        ("0047009C05 AC03800111 00", "6982"),
+        (VERIFY_RIGHT, "9000"),
+        ("0047009C05 AC03800111 00", "6982"),
+    ],
     "GENERATE for RSA refused": [
         (SELECT, SELECT_ANSWER + "9000"),
-        (VERIFY_RIGHT, "9000"),
+        *MANAGEMENT_KEY_STEPS,
         ("0047009C05 AC03800107 00", "6A80"),
     ],
     "unknown instruction": [(SELECT, SELECT_ANSWER + "9000"), ("00FD0000", "6D00")],
@@ -117,7 +135,7 @@ HEX_CASES: dict[str, Steps] = {
 def _card(
     key: ec.EllipticCurvePrivateKey | None = None, certificate: x509.Certificate | None = None
 ) -> EmulatedPivCard:
-    return EmulatedPivCard(pin=PIN, key=key, certificate=certificate, serial=SERIAL)
+    return EmulatedPivCard(pin=PIN, key=key, certificate=certificate, serial=SERIAL, random=lambda n: bytes(range(n)))
 
 
 @pytest.mark.parametrize("steps", HEX_CASES.values(), ids=HEX_CASES.keys())
@@ -287,7 +305,7 @@ def test_certificate_round_trip_uses_both_chainings() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     certificate = self_signed_certificate(key, common_name="深圳市某某进出口有限公司 signing key")
     assert len(certificate.public_bytes(serialization.Encoding.DER)) > 256
-    session.verify_pin(PIN)
+    authenticate(session, DEFAULT_MANAGEMENT_KEY)
 
     session.put_certificate(certificate)
     put = [apdu for apdu in connection.sent if apdu[1] == 0xDB]
@@ -304,7 +322,8 @@ def test_certificate_round_trip_uses_both_chainings() -> None:
 def test_generate_key_replaces_key_and_clears_certificate(card_with_cert: EmulatedPivCard) -> None:
     old_public = card_with_cert.key.public_key()
     session, _ = _session(card_with_cert)
-    session.verify_pin(PIN)
+    authenticate(session, DEFAULT_MANAGEMENT_KEY)
+    session.verify_pin(PIN)  # to sign with the new key below
     new_public = session.generate_key()
     assert new_public != old_public
     assert new_public == card_with_cert.key.public_key()

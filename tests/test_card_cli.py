@@ -77,9 +77,12 @@ def workspace(root: Path, reader: str, blank_card: bool = False) -> Workspace:
     return workspace
 
 
-async def enroll(ws: Workspace, url: str, code: str, pin: str = CARD_PIN) -> Ran:
+async def enroll(ws: Workspace, url: str, code: str, pin: str = CARD_PIN, management_key: str = "") -> Ran:
+    """`card enroll` with the PIN and then the management key on standard input (an empty line: the default, which
+    the emulated cards here still have and say so)."""
     argv = ("card", "enroll", "--workspace", str(ws.root), "--center", url, "--code", code, "--pin-stdin")
-    return await asyncio.to_thread(run_cli, agent_main, *argv, stdin=f"{pin}\n")
+    stdin = f"{pin}\n{management_key}\n"
+    return await asyncio.to_thread(run_cli, agent_main, *argv, "--management-key-stdin", stdin=stdin)
 
 
 async def enroll_device(ws: Workspace, url: str, code: str) -> Ran:
@@ -148,6 +151,7 @@ async def test_enrolling_the_emulated_card_saves_it_with_its_new_key(tmp_path: P
 
     code, out, err = await card_info(ws)
     assert "no agent is running on this workspace: read from the card directly" in err
+    assert "card type        模拟PIV卡（仅供测试和演示）/ emulated PIV card (tests and demo only)" in out
     assert f"enterprise       {ENTERPRISE}" in out and "operator         王五" in out
     assert "warning: The operator certificate expires on" in out  # 20 days: inside the 30-day warning
 
@@ -248,6 +252,7 @@ async def test_card_info_asks_the_running_agent_and_its_card_stays_unlocked(
     code, out, _ = await card_info(ws, "--json")
     direct = json.loads(out)
     assert (direct["source"], direct["reader"], direct["pin_tries_left"]) == ("card", reader, 3)
+    assert direct["card_type"].endswith("emulated PIV card (tests and demo only)")  # by its ATR, through pcscd
 
     agent = build_agent(ws)
     await agent.start()

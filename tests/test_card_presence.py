@@ -21,6 +21,7 @@ from agent.card.emulated import EmulatedPivCard
 from agent.card.errors import CardError, InvalidPinError
 from agent.card.monitor import CardMonitor, Presence
 from agent.card.pcsc import PcscConnection
+from agent.card.piv_admin import DEFAULT_MANAGEMENT_KEY
 from agent.card.vpcd import VpcdCard
 from agent.card_identity import enroll_card
 from agent.facade import Agent
@@ -74,7 +75,10 @@ async def rig(tmp_path: Path, center: Center, vpcd_card: tuple[EmulatedPivCard, 
     connection = PcscConnection(reader)
     try:
         enroll_card(
-            connection, CARD_PIN, lambda key, serial, _sign: center.enroll_operator(ENTERPRISE, key, "操作员", serial)
+            connection,
+            CARD_PIN,
+            lambda key, serial, _sign: center.enroll_operator(ENTERPRISE, key, "操作员", serial),
+            lambda _info: DEFAULT_MANAGEMENT_KEY,
         )
     finally:
         connection.close()

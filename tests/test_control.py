@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.errors import InvalidPinError
+from agent.card.piv_admin import DEFAULT_MANAGEMENT_KEY
 from agent.card_identity import enroll_card
 from agent.control import CONTROL_FILE, AgentNotRunning, ControlClient
 from agent.facade import Agent
@@ -54,7 +55,10 @@ async def running_agent(root: Path, center: Center, days: int = 365, start: bool
     card = EmulatedPivCard(pin=PIN)
     connection = EmulatedConnection(card)
     enroll_card(
-        connection, PIN, lambda key, serial, _sign: center.enroll_operator(ENTERPRISE, key, "操作员", serial, days)
+        connection,
+        PIN,
+        lambda key, serial, _sign: center.enroll_operator(ENTERPRISE, key, "操作员", serial, days),
+        lambda _info: DEFAULT_MANAGEMENT_KEY,
     )
     connection.close()
     port = free_port()

@@ -18,6 +18,7 @@ from agent.card.emulated import EmulatedPivCard
 from agent.card.errors import InvalidPinError, PinBlockedError
 from agent.card.pcsc import PcscConnection
 from agent.card.piv import PivSession
+from agent.card.piv_admin import DEFAULT_MANAGEMENT_KEY, authenticate
 from agent.config import AgentConfig
 from agent.facade import Agent
 from agent.runtime import build_agent
@@ -65,6 +66,7 @@ async def rig(tmp_path: Path, center_db: Center, vpcd_card: tuple[EmulatedPivCar
     # Enrollment through the real stack: key generated on the card, certified by the center, written back.
     connection = PcscConnection(reader)
     session = PivSession(connection)
+    authenticate(session, DEFAULT_MANAGEMENT_KEY)  # the management key, as a real card wants it
     session.verify_pin(PIN)
     certificate = center_db.enroll_operator(ENTERPRISE, session.generate_key(), "操作员", session.get_serial())
     session.put_certificate(certificate)

@@ -2,8 +2,10 @@
 
 NOT FOR PRODUCTION: the private key lives in process memory and, when saved, in a plain JSON file. It implements
 just the part of NIST SP 800-73-4 the agent uses (SELECT, VERIFY, GENERAL AUTHENTICATE with the 9C P-256 key,
-GET/PUT DATA of the 9C certificate and the CHUID, GENERATE for 9C, command and response chaining), with one
-documented simplification: PUT DATA and GENERATE need the PIN instead of the 9B management key.
+GET/PUT DATA of the 9C certificate and the CHUID, GENERATE for 9C, command and response chaining) and its
+administration as a real card enforces it: PUT DATA and GENERATE only after GENERAL AUTHENTICATE with the 9B card
+management key (3DES or AES, the well-known default unless given another), PIN and PUK changes, and Yubico's
+GET METADATA (left out with ``metadata=False``, as a plain PIV card does).
 
 This module makes, checks, saves and connects a card; its commands are ``emulated_applet``'s and their framing
 ``emulated_apdu``'s.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +25,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from agent.card.emulated_admin import DEFAULT_PUK
 from agent.card.emulated_applet import PivApplet
 from agent.card.errors import CardError
 from agent.card.piv import PIN_LENGTH_PADDED, PIN_MIN_LENGTH
+from agent.card.piv_admin import ALGORITHM_3DES, ALGORITHMS, DEFAULT_MANAGEMENT_KEY
 
 # PC/SC-style ATR (T=0 and T=1 offered, 8 historical bytes "EmuPIV01") with its check byte TCK = XOR of T0..last.
 ATR = bytes.fromhex("3B888001456D7550495630311A")
@@ -85,6 +90,12 @@ class EmulatedPivCard(PivApplet):
         certificate: x509.Certificate | None = None,
         serial: str | None = None,
         max_tries: int = 3,
+        *,
+        management_key: bytes = DEFAULT_MANAGEMENT_KEY,
+        management_algorithm: int = ALGORITHM_3DES,
+        puk: str = DEFAULT_PUK,
+        metadata: bool = True,
+        random: Callable[[int], bytes] = os.urandom,
     ) -> None:
         if not (PIN_MIN_LENGTH <= len(pin) <= PIN_LENGTH_PADDED and pin.isascii() and pin.isdigit()):
             raise ValueError("the emulated card's PIN must be 6 to 8 digits")
@@ -95,6 +106,9 @@ class EmulatedPivCard(PivApplet):
         serial = serial.upper() if serial is not None else os.urandom(16).hex().upper()
         if len(serial) != 32 or any(c not in "0123456789ABCDEF" for c in serial):
             raise ValueError("serial is the 16-byte CHUID GUID as 32 hex digits")
+        algorithm = ALGORITHMS.get(management_algorithm)
+        if algorithm is None or len(management_key) != algorithm.key_length:
+            raise ValueError("the management key does not fit its algorithm (3DES/AES-192: 24 bytes, AES-128: 16...)")
         self.atr: bytes = ATR
         super().__init__(
             pin=pin,
@@ -102,6 +116,11 @@ class EmulatedPivCard(PivApplet):
             key=key if key is not None else ec.generate_private_key(ec.SECP256R1()),
             certificate=certificate,
             serial=serial,
+            management_key=management_key,
+            management_algorithm=management_algorithm,
+            puk=puk,
+            metadata=metadata,
+            random=random,
         )
 
     # --- persistence for the demo ---------------------------------------------------------------------------
@@ -116,6 +135,11 @@ class EmulatedPivCard(PivApplet):
                 "max_tries": self.max_tries,
                 "tries_left": self.tries_left,
                 "serial": self.serial,
+                "puk": self.puk,
+                "puk_tries_left": self.puk_tries_left,
+                "management_key": self.management_key.hex(),
+                "management_algorithm": self.management_algorithm,
+                "metadata": self.metadata,
                 "private_key_pem": self.key.private_bytes(
                     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
                 ).decode("ascii"),
@@ -142,7 +166,13 @@ class EmulatedPivCard(PivApplet):
             certificate=certificate,
             serial=state["serial"],
             max_tries=int(state["max_tries"]),
+            # A card saved before the management key was enforced has the default key and PUK.
+            management_key=bytes.fromhex(state.get("management_key", DEFAULT_MANAGEMENT_KEY.hex())),
+            management_algorithm=int(state.get("management_algorithm", ALGORITHM_3DES)),
+            puk=state.get("puk", DEFAULT_PUK),
+            metadata=bool(state.get("metadata", True)),
         )
+        card.puk_tries_left = int(state.get("puk_tries_left", card.puk_max_tries))
         tries_left = int(state["tries_left"])
         if not 0 <= tries_left <= card.max_tries:
             raise ValueError("tries_left out of range in the emulated card file")
@@ -157,7 +187,8 @@ class EmulatedPivCard(PivApplet):
         # Create with 0o600 from the start (no window where the key is world-readable), then swap in atomically.
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.fchmod(fd, 0o600)  # the temp file may have existed with wider rights
+            if hasattr(os, "fchmod"):  # POSIX; on Windows the folder's access list guards it (docs/WINDOWS.md)
+                os.fchmod(fd, 0o600)  # the temp file may have existed with wider rights
             with os.fdopen(fd, "w", encoding="utf-8") as file:
                 fd = -1
                 file.write(text)
@@ -178,6 +209,10 @@ class EmulatedConnection:
     def __init__(self, card: EmulatedPivCard) -> None:
         self.card = card
         self._closed = False
+
+    @property
+    def atr(self) -> bytes:
+        return self.card.atr
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
         if self._closed:

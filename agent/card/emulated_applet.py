@@ -2,21 +2,25 @@
 GENERAL AUTHENTICATE with the 9C P-256 key, GET/PUT DATA of the 9C certificate and the CHUID, GENERATE for 9C) over
 the card's PIN counter, key, certificate and serial.
 
-Only the commands live here: framing (chaining, GET RESPONSE) is ``emulated_apdu``'s, and making, checking and saving
-a card is ``emulated``'s. Simplification: PUT DATA and GENERATE need the PIN instead of the 9B management key.
+Only the commands live here: framing (chaining, GET RESPONSE) is ``emulated_apdu``'s, the management key, PUK and
+reference-data changes ``emulated_admin``'s, and making, checking and saving a card is ``emulated``'s. As on a real
+card, PUT DATA and GENERATE need the 9B management key (not the PIN), and signing needs the PIN.
 """
 
 from __future__ import annotations
 
 import gzip
 import hmac
+import os
 import threading
+from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
+from agent.card.emulated_admin import DEFAULT_PUK, CardAdministration
 from agent.card.emulated_apdu import Answer, ApduFraming, status
 from agent.card.errors import (
     SW_AUTH_METHOD_BLOCKED,
@@ -71,6 +75,13 @@ from agent.card.piv import (
     find_tlv,
     parse_tlvs,
 )
+from agent.card.piv_admin import (
+    ALGORITHM_3DES,
+    DEFAULT_MANAGEMENT_KEY,
+    INS_CHANGE_REFERENCE,
+    INS_GET_METADATA,
+    KEY_REF_MANAGEMENT,
+)
 
 # A FASC-N of the "non-federal issuer" kind; the agent only reads the GUID, but real CHUIDs always carry one.
 _FASCN = bytes.fromhex("D4E739DA739CED39CE739D836858210842108421C84210C3EB")
@@ -82,7 +93,7 @@ _SELECT_ANSWER = encode_tlv(
 )
 
 
-class PivApplet:
+class PivApplet(CardAdministration):
     """The PIV commands over one card's state; :meth:`process` takes a command APDU and returns response data +
     SW1 SW2. The arguments are taken as given: ``EmulatedPivCard`` checks them.
 
@@ -96,6 +107,11 @@ class PivApplet:
         key: ec.EllipticCurvePrivateKey,
         certificate: x509.Certificate | None,
         serial: str,
+        management_key: bytes = DEFAULT_MANAGEMENT_KEY,
+        management_algorithm: int = ALGORITHM_3DES,
+        puk: str = DEFAULT_PUK,
+        metadata: bool = True,
+        random: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.pin = pin
         self.max_tries = max_tries
@@ -109,6 +125,7 @@ class PivApplet:
         self._framing = ApduFraming(self._dispatch)
         self.selected = False
         self.verified = False
+        self._init_administration(management_key, management_algorithm, puk, 3, metadata, random)
 
     @property
     def blocked(self) -> bool:
@@ -119,6 +136,7 @@ class PivApplet:
         with self._lock:
             self.selected = False
             self.verified = False
+            self._reset_administration()
             self._framing.reset()
 
     def process(self, apdu: bytes) -> bytes:
@@ -136,6 +154,8 @@ class PivApplet:
             INS_GET_DATA: self._get_data,
             INS_PUT_DATA: self._put_data,
             INS_GENERATE: self._generate,
+            INS_CHANGE_REFERENCE: self._change_reference,
+            INS_GET_METADATA: self._get_metadata,
         }
         handler = handlers.get(ins)
         if handler is None or not self.selected:  # without PIV selected the card manager knows no such INS
@@ -179,6 +199,8 @@ class PivApplet:
         return status(0x63C0 | self.tries_left)  # the blocking try answers 63C0, later ones 6983
 
     def _general_authenticate(self, p1: int, p2: int, data: bytes) -> Answer:
+        if p2 == KEY_REF_MANAGEMENT:
+            return self._authenticate_admin(p1, data)
         if (p1, p2) != (ALGORITHM_ECCP256, SLOT_SIGNATURE):
             return status(SW_INCORRECT_P1P2)
         if not self.verified:
@@ -218,7 +240,7 @@ class PivApplet:
     def _put_data(self, p1: int, p2: int, data: bytes) -> Answer:
         if (p1, p2) != (P1_DATA_OBJECT, P2_DATA_OBJECT):
             return status(SW_INCORRECT_P1P2)
-        if not self.verified:  # simplification: a real card wants the 9B management key here
+        if not self.admin_authenticated:  # the 9B management key, as on a real card
             return status(SW_SECURITY_STATUS_NOT_SATISFIED)
         fields = dict(parse_tlvs(data))
         if fields.get(TAG_OBJECT_ID) != OBJECT_ID_SIGNATURE.to_bytes(3, "big") or TAG_OBJECT_DATA not in fields:
@@ -240,7 +262,7 @@ class PivApplet:
     def _generate(self, p1: int, p2: int, data: bytes) -> Answer:
         if (p1, p2) != (0x00, SLOT_SIGNATURE):
             return status(SW_INCORRECT_P1P2)
-        if not self.verified:  # simplification: a real card wants the 9B management key here
+        if not self.admin_authenticated:  # the 9B management key, as on a real card
             return status(SW_SECURITY_STATUS_NOT_SATISFIED)
         if find_tlv(find_tlv(data, TAG_GEN_TEMPLATE), TAG_GEN_ALGORITHM) != bytes([ALGORITHM_ECCP256]):
             return status(SW_INCORRECT_DATA)

@@ -78,6 +78,39 @@ class PinBlockedError(ApduError):
         super().__init__(sw, "The card's PIN is blocked. Ask the administrator to unblock the card.")
 
 
+class ManagementKeyError(ApduError):
+    """The card refused the card management key (9B). Never retried: some cards count wrong keys and lock for good."""
+
+    def __init__(self, sw: int = SW_SECURITY_STATUS_NOT_SATISFIED, message: str | None = None) -> None:
+        super().__init__(
+            sw,
+            message
+            or "卡拒绝了管理密钥（未做任何更改，也不会自动重试）：请核对管理密钥"
+            " / The card refused the management key (nothing was changed, nothing is retried): check the key.",
+        )
+
+
+class WrongPukError(ApduError):
+    """Wrong PUK (63 Cx); like a PIN, never retried."""
+
+    def __init__(self, tries_left: int) -> None:
+        self.tries_left = tries_left
+        super().__init__(
+            0x63C0 | tries_left,
+            f"PUK不正确，再错{tries_left}次PUK将被锁定 / Wrong PUK: {tries_left} tries left before the PUK blocks.",
+        )
+
+
+class PukBlockedError(ApduError):
+    """No PUK tries left: the PIN can no longer be unblocked; the card must be reset and issued again."""
+
+    def __init__(self, sw: int = SW_AUTH_METHOD_BLOCKED) -> None:
+        super().__init__(
+            sw,
+            "PUK已锁定：这张卡需要重置并重新注册 / The PUK is blocked: the card must be reset and enrolled again.",
+        )
+
+
 class NoReaderError(CardError):
     """No PC/SC reader is connected (or the named one has gone)."""
 

@@ -145,6 +145,17 @@ class PcscConnection:
         self._card: int | None = card
         self._protocol: int = protocol
 
+    @property
+    def atr(self) -> bytes:
+        """The card's answer to reset (names the kind of card); empty when the card cannot be asked."""
+        if self._card is None:
+            return b""
+        try:
+            hresult, _reader, _state, _protocol, atr = _call(scard.SCardStatus, self._card)
+        except CardError:
+            return b""
+        return bytes(atr) if hresult == scard.SCARD_S_SUCCESS else b""
+
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
         """Send one APDU; return (response data, SW as int)."""
         if self._card is None:

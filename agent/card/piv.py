@@ -160,20 +160,19 @@ class PivSession:
 
         No retry on purpose: each attempt spends one of the card's few tries.
         """
-        if not (PIN_MIN_LENGTH <= len(pin) <= PIN_LENGTH_PADDED and pin.isascii() and pin.isdigit()):
-            raise ValueError("The PIN must be 6 to 8 digits.")  # no PIN in the message: messages end up in logs
+        check_pin(pin)
         padded = pin.encode("ascii").ljust(PIN_LENGTH_PADDED, b"\xff")
         try:
             self.protocol.send(0x00, INS_VERIFY, 0x00, KEY_REF_PIN, padded)
         except ApduError as e:
-            raise _pin_error(e) from None  # from None: the chained ApduError adds nothing for the clerk
+            raise pin_error(e) from None  # from None: the chained ApduError adds nothing for the clerk
 
     def pin_tries_left(self) -> int | None:
         """Tries left, without spending one; None when the PIN is already verified in this card session."""
         try:
             self.protocol.send(0x00, INS_VERIFY, 0x00, KEY_REF_PIN)
         except ApduError as e:
-            error = _pin_error(e)
+            error = pin_error(e)
             if isinstance(error, InvalidPinError):
                 return error.tries_left
             if isinstance(error, PinBlockedError):
@@ -239,8 +238,13 @@ class PivSession:
         self.protocol.send(0x00, INS_PUT_DATA, P1_DATA_OBJECT, P2_DATA_OBJECT, data)
 
 
-def _pin_error(error: ApduError) -> ApduError:
-    """Map a VERIFY status word to the PIN errors; other words pass through unchanged."""
+def check_pin(pin: str) -> None:
+    if not (PIN_MIN_LENGTH <= len(pin) <= PIN_LENGTH_PADDED and pin.isascii() and pin.isdigit()):
+        raise ValueError("The PIN must be 6 to 8 digits.")  # no PIN in the message: messages end up in logs
+
+
+def pin_error(error: ApduError) -> ApduError:
+    """Map a VERIFY (or CHANGE REFERENCE DATA) status word to the PIN errors; other words pass through unchanged."""
     if error.sw in (SW_AUTH_METHOD_BLOCKED, 0x63C0):
         return PinBlockedError(error.sw)
     if error.sw & 0xFFF0 == 0x63C0:
