@@ -208,10 +208,11 @@ def cmd_permission(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="eport-agent", description="E-Port export FX collection batch agent")
+    root.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workspace", help="workspace folder (default: EPORT_AGENT_HOME or the user data folder)")
     common.add_argument("--verbose", "-v", action="store_true", help="debug logging")
-    commands = root.add_subparsers(dest="command", required=True)
+    commands = root.add_subparsers(dest="command")
     commands.add_parser("init", parents=[common], help="create the workspace folders and agent.toml")
     demo = commands.add_parser("demo", parents=[common], help="run a local center and the agent with an emulated card")
     demo.add_argument("--port", type=int, default=8710, help="loopback port of the demo center (default 8710)")
@@ -248,8 +249,21 @@ COMMANDS = {
 }
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("eport-agent")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    commands = parser()
+    args = commands.parse_args(argv)
+    if args.command is None:  # bare `eport-agent`: what it can do, not an error
+        commands.print_help()
+        return 0
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

@@ -73,11 +73,21 @@ def open_card(config: AgentConfig, workspace: Workspace) -> OperatorCard:
     return OperatorCard(connect, watch)
 
 
+def ca_missing(config: AgentConfig) -> ConfigError:
+    """The first run of a PC that is not enrolled yet: what to do, not just what is missing."""
+    return ConfigError(
+        f"本机尚未注册到数据中心（缺少数据中心CA证书 {config.ca_file}）：请向数据中心索取注册码，然后运行 "
+        "eport-agent card enroll --center URL --code CODE"
+        f" / this PC is not enrolled with a center yet ({config.ca_file} is missing): ask the center for an "
+        "enrollment code and run 'eport-agent card enroll --center URL --code CODE'"
+    )
+
+
 def load_center_ca(config: AgentConfig) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(config.ca_file.read_bytes())
     except FileNotFoundError as exc:
-        raise ConfigError(f"the center's CA certificate {config.ca_file} is missing") from exc
+        raise ca_missing(config) from exc
     except ValueError as exc:
         raise ConfigError(f"{config.ca_file} is not a PEM certificate") from exc
 
@@ -98,7 +108,7 @@ def pinned_tls(config: AgentConfig) -> ssl.SSLContext | None:
     if not config.center_url.startswith("https:"):
         return None
     if not config.ca_file.exists():
-        raise ConfigError(f"the center's CA certificate {config.ca_file} is missing")
+        raise ca_missing(config)
     return ssl.create_default_context(cafile=str(config.ca_file))
 
 

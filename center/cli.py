@@ -72,8 +72,18 @@ def _add_operation(commands: Any, operation: Operation) -> None:
         )
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("eport-agent")  # the one distribution that installs both programs
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eport-center", description="E-Port export FX collection data center.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = _with_db(commands.add_parser("serve", help="run the HTTP API"))
