@@ -8,6 +8,7 @@ import contextlib
 import errno
 import getpass
 import logging
+import os
 import sys
 import threading
 from logging.handlers import RotatingFileHandler
@@ -22,7 +23,7 @@ from agent.card_cli import cmd_device_enroll, cmd_unlock, pin_failure, read_pin,
 from agent.config import AgentConfig, ConfigError
 from agent.roles import AlreadyRunning
 from agent.signals import until_signalled
-from agent.workspace import Workspace, default_root
+from agent.workspace import Workspace, default_root, remember
 
 log = logging.getLogger("eport.agent")
 EXIT_ALREADY_RUNNING = 3  # `run`/`demo` on a workspace whose agent already runs
@@ -55,6 +56,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
     workspace.init()
     print(f"workspace ready: {workspace.root}\nedit {workspace.config_file} to set the center's address")
+    if args.workspace and not os.environ.get("EPORT_AGENT_HOME"):
+        remember(workspace.root)  # `run` at log-in and the sync service use it from now on (docs/OPERATOR.md)
+        print("此后 run、sync-daemon 和登录时自动启动都使用这个工作目录 / run, sync-daemon and the log-in entry use it")
     return 0
 
 
@@ -210,7 +214,10 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="eport-agent", description="E-Port export FX collection batch agent")
     root.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--workspace", help="workspace folder (default: EPORT_AGENT_HOME or the user data folder)")
+    common.add_argument(
+        "--workspace",
+        help="workspace folder (default: EPORT_AGENT_HOME, else the one chosen at init, else the user data folder)",
+    )
     common.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     commands = root.add_subparsers(dest="command")
     commands.add_parser("init", parents=[common], help="create the workspace folders and agent.toml")

@@ -75,10 +75,33 @@ def config_text(
     )
 
 
+def remembered_file() -> Path:
+    """Where ``init --workspace DIR`` notes DIR for this user, so that `run` at log-in (the autostart entry, the
+    Startup folder) and the sync service find a workspace the clerk can see, e.g. D:\\出口收汇 or ~/出口收汇."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA", Path.home())) / "eport-agent" / "workspace.txt"
+    return Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "eport-agent" / "workspace"
+
+
+def remember(root: Path) -> Path:
+    """Note ``root`` as this user's workspace; returns the note's file."""
+    note = remembered_file()
+    note.parent.mkdir(parents=True, exist_ok=True)
+    note.write_text(str(root.resolve()) + "\n", encoding="utf-8")
+    return note
+
+
 def default_root() -> Path:
-    """EPORT_AGENT_HOME, else the per-user data folder of the platform."""
+    """EPORT_AGENT_HOME, else the workspace this user chose at init (remembered_file), else the per-user data
+    folder of the platform."""
     if env := os.environ.get("EPORT_AGENT_HOME"):
         return Path(env)
+    try:
+        chosen = remembered_file().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        chosen = ""
+    if chosen:
+        return Path(chosen)
     if sys.platform == "win32":
         return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "eport-agent"
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "eport-agent"
