@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# Installs what the agent, the center and the tests need on a fresh Debian machine:
-# the PC/SC stack (pcscd, the vpcd virtual reader driver), the tools to build pyscard, Tk for the tray's PIN dialog,
-# Xvfb and a system tray (trayer) for the tray tests,
-# PostgreSQL (the tests run the center's suite against a throwaway cluster too),
-# and a virtual environment .venv with the project and its test tools.
+# Installs what the demo needs on a fresh Debian machine (root or sudo): the tools to build pyscard (the card stack's
+# PC/SC binding) and a virtual environment .venv with the project. Nothing is started.
+#
+#   scripts/install.sh          the demo:  .venv/bin/eport-agent demo --workspace demo-workspace
+#   scripts/install.sh --test   and what the tests need: the PC/SC daemon and the vpcd virtual reader, Tk, Xvfb and a
+#                               system tray (trayer), PostgreSQL (a throwaway cluster for the center's suite),
+#                               systemd's and the desktop entries' checkers (the Debian package's test) and the test
+#                               tools in .venv
+#
+# A clerk's PC or a center installs the Debian package instead (packaging/debian/build.sh, docs/OPERATOR.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+test_too=""
+case "${1:-}" in
+  "") ;;
+  --test) test_too=1 ;;
+  *) echo "usage: scripts/install.sh [--test]" >&2; exit 2 ;;
+esac
+
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
-packages=(pcscd libpcsclite-dev swig vsmartcard-vpcd gcc python3-dev python3-venv python3-tk xvfb trayer postgresql)
+packages=(gcc python3-dev python3-venv swig libpcsclite-dev)
+if [ -n "$test_too" ]; then
+  packages+=(pcscd vsmartcard-vpcd python3-tk xvfb trayer postgresql systemd desktop-file-utils)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,4 +37,8 @@ fi
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+if [ -n "$test_too" ]; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+else
+  .venv/bin/python -m pip install -q -e .
+fi

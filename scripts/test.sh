@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 if [ -z "${EPORT_TEST_POSTGRES_URL:-}" ]; then
   pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
-  [ -n "$pg_bin" ] || { echo "PostgreSQL is not installed: run scripts/install.sh" >&2; exit 1; }
+  [ -n "$pg_bin" ] || { echo "PostgreSQL is not installed: run scripts/install.sh --test" >&2; exit 1; }
   pg_dir="$(mktemp -d)"
   [ "$(id -u)" != 0 ] || chown postgres: "$pg_dir"
   pg_port="$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -49,7 +49,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def display() -> Iterator[str]:
     """A private Xvfb server on a free display number (Xvfb picks it and tells us through -displayfd)."""
     if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (scripts/install.sh installs it)")
+        pytest.skip("Xvfb is not installed (scripts/install.sh --test installs it)")
     read, write = os.pipe()
     server = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write), "-screen", "0", SCREEN, "-nolisten", "tcp"],
@@ -70,7 +70,7 @@ def display() -> Iterator[str]:
 def system_tray(display: str) -> Iterator[None]:
     """trayer, docked at the top left: it owns the tray selection and shows docked icons."""
     if shutil.which("trayer") is None:
-        pytest.skip("trayer is not installed (scripts/install.sh installs it)")
+        pytest.skip("trayer is not installed (scripts/install.sh --test installs it)")
     import Xlib.display
 
     # Docked at the top left, sized to its icons; no dock type or strut: there is no window manager to read them.
