@@ -59,7 +59,7 @@ def card_connection(card: EmulatedPivCard, kind: str) -> tuple[Any, Connection]:
     raise RuntimeError("pcscd did not see the emulated card")
 
 
-async def run(drops: int, rows: int, card_kind: str) -> dict[str, Any]:
+async def run(drops: int, rows: int, card_kind: str, trust_close: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         center = Center.open(str(root / "center.db"))
@@ -85,6 +85,8 @@ async def run(drops: int, rows: int, card_kind: str) -> dict[str, Any]:
         vpcd, connection = card_connection(card, card_kind)
         operator_card = OperatorCard(lambda: connection)
         agent = assemble(workspace, CenterClient(f"http://127.0.0.1:{port}"), center.ca_certificate(), operator_card)
+        assert agent.watcher is not None
+        agent.watcher.trust_close = trust_close  # the baseline waits out the quiet period after every file
         await agent.start()
         await asyncio.get_running_loop().run_in_executor(None, agent.unlock, PIN)
 
@@ -98,7 +100,6 @@ async def run(drops: int, rows: int, card_kind: str) -> dict[str, Any]:
                 await asyncio.sleep(0.002)
             latencies.append((time.perf_counter() - start) * 1000)
 
-        assert agent.watcher is not None
         quiet_ms = agent.watcher.quiet * 1000
         await agent.stop()
         await runner.cleanup()
@@ -106,16 +107,27 @@ async def run(drops: int, rows: int, card_kind: str) -> dict[str, Any]:
         if vpcd is not None:
             vpcd.remove()
     return {
-        "benchmark": "drop_to_result_latency",
-        "drops": drops,
-        "rows_per_file": rows,
-        "card": card_kind,
         "settle_quiet_ms": quiet_ms,
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(percentile(latencies, 0.99), 1),
         "min_ms": round(min(latencies), 1),
         "max_ms": round(max(latencies), 1),
-        "target_p50_ms": 250,
+    }
+
+
+async def both(drops: int, rows: int, card_kind: str) -> dict[str, Any]:
+    """The baseline (every file waits out the quiet period) and the agent as it runs (a file its writer closed is
+    taken after one unchanged look), in one run."""
+    baseline = await run(drops, rows, card_kind, trust_close=False)
+    close_write = await run(drops, rows, card_kind, trust_close=True)
+    return {
+        "benchmark": "drop_to_result_latency",
+        "drops": drops,
+        "rows_per_file": rows,
+        "card": card_kind,
+        "baseline_quiet_period": baseline,
+        "close_write": close_write,
+        "target_p50_ms": 100,
     }
 
 
@@ -125,7 +137,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100)
     parser.add_argument("--card", choices=("inprocess", "pcsc"), default="inprocess")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.drops, args.rows, args.card))))
+    print(json.dumps(asyncio.run(both(args.drops, args.rows, args.card))))
 
 
 if __name__ == "__main__":
