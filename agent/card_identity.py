@@ -17,8 +17,14 @@ from cryptography.x509.oid import NameOID
 
 from agent.card.apdu import Connection
 from agent.card.errors import SW_FILE_NOT_FOUND, ApduError, CardError
-from agent.card.piv import PivSession
-from agent.card.piv_admin import ManagementKeySource, authenticate, card_type, management_key_info
+from agent.card.piv import PIN_POLICY_ONCE, PivSession
+from agent.card.piv_admin import (
+    ManagementKeySource,
+    authenticate,
+    card_type,
+    management_key_info,
+    yubikey_version,
+)
 from sync.protocol import DigestSigner
 
 EXPIRY_WARNING = dt.timedelta(days=30)
@@ -121,7 +127,10 @@ def enroll_card(
         serial: str | None = session.get_serial()
     except ApduError:
         serial = None
-    certificate = certify(session.generate_key(), serial, session.sign_digest)
+    # A YubiKey's 9C key wants the PIN before every signature unless made with PIN policy "once": the agent signs
+    # every batch after one unlock. Other PIV cards keep their own policy (docs/CARDS.md).
+    pin_policy = PIN_POLICY_ONCE if yubikey_version(session) is not None else None
+    certificate = certify(session.generate_key(pin_policy), serial, session.sign_digest)
     session.put_certificate(certificate)
     return certificate
 

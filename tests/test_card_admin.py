@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.card.apdu import Connection
-from agent.card.emulated import EmulatedConnection, EmulatedPivCard
+from agent.card.emulated import EmulatedConnection, EmulatedPivCard, self_signed_certificate
 from agent.card.errors import (
     ApduError,
     CardError,
@@ -350,13 +351,16 @@ def test_change_puk_once_with_the_tries_left_then_blocked() -> None:
 
 
 class Yubikey:
-    """Answers GET VERSION as a YubiKey 5.4.3 does; everything else as the emulated card."""
+    """Answers GET VERSION as a YubiKey 5.4.3 does; everything else as the emulated card. Keeps what was sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, yubikey: bool = True) -> None:
         self.inner = EmulatedConnection(card())
+        self.yubikey = yubikey
+        self.sent: list[str] = []
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:
-        if apdu[:4] == bytes.fromhex("00FD0000"):
+        self.sent.append(apdu.hex().upper())
+        if self.yubikey and apdu[:4] == bytes.fromhex("00FD0000"):
             return bytes([5, 4, 3]), 0x9000
         return self.inner.transmit(apdu)
 
@@ -371,3 +375,21 @@ def test_the_kind_of_card() -> None:
     assert (
         card_type(session_on(emulated), bytes.fromhex("3B8980014A434F503234")) == "PIV card (ATR 3B8980014A434F503234)"
     )
+
+
+@pytest.mark.parametrize(
+    ("yubikey", "generate"),
+    [(True, _hex("0047009C08 AC06 800111 AA0102 00")), (False, _hex("0047009C05 AC03 800111 00"))],
+    ids=["YubiKey: PIN policy once", "another PIV card: its own policy"],
+)
+def test_enrollment_asks_a_yubikey_for_one_pin_entry_per_session(yubikey: bool, generate: str) -> None:
+    """A YubiKey's 9C key wants the PIN before every signature unless made with PIN policy "once" (Yubico's tag
+    AA in GENERATE); the agent signs every waiting batch after one unlock."""
+    connection = Yubikey(yubikey)
+    enroll_card(connection, PIN, lambda key, *_: _self_signed(key), lambda _info: DEFAULT_MANAGEMENT_KEY)
+    assert [apdu for apdu in connection.sent if apdu.startswith("0047")] == [generate]
+
+
+def _self_signed(public_key: object) -> x509.Certificate:
+    """A stand-in for the center's certificate (the card stores whatever it is given)."""
+    return self_signed_certificate(ec.generate_private_key(ec.SECP256R1()))

@@ -54,6 +54,8 @@ TAG_ERROR_DETECTION = 0xFE  # LRC, always empty in practice
 
 TAG_GEN_TEMPLATE = 0xAC  # control reference template of GENERATE
 TAG_GEN_ALGORITHM = 0x80
+TAG_GEN_PIN_POLICY = 0xAA  # Yubico: when the key wants the PIN (2 = once per card session)
+PIN_POLICY_ONCE = 0x02
 TAG_PUBLIC_KEY = 0x7F49
 TAG_EC_POINT = 0x86
 
@@ -211,9 +213,15 @@ class PivSession:
         )
         self._put_object(OBJECT_ID_SIGNATURE, body)
 
-    def generate_key(self) -> ec.EllipticCurvePublicKey:
-        """Generate a new P-256 key in slot 9C and return its public key. The old key is gone for good."""
-        template = encode_tlv(TAG_GEN_TEMPLATE, encode_tlv(TAG_GEN_ALGORITHM, bytes([ALGORITHM_ECCP256])))
+    def generate_key(self, pin_policy: int | None = None) -> ec.EllipticCurvePublicKey:
+        """Generate a new P-256 key in slot 9C and return its public key. The old key is gone for good.
+
+        ``pin_policy`` (a Yubico extension): PIN_POLICY_ONCE lets one PIN entry sign many batches; a YubiKey's 9C
+        key otherwise wants the PIN before every signature."""
+        fields = encode_tlv(TAG_GEN_ALGORITHM, bytes([ALGORITHM_ECCP256]))
+        if pin_policy is not None:
+            fields += encode_tlv(TAG_GEN_PIN_POLICY, bytes([pin_policy]))
+        template = encode_tlv(TAG_GEN_TEMPLATE, fields)
         answer = self.protocol.send(0x00, INS_GENERATE, 0x00, SLOT_SIGNATURE, template, le=MAX_SHORT_LE)
         point = _unpack(answer, TAG_PUBLIC_KEY, TAG_EC_POINT)
         try:

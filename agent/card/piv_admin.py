@@ -254,15 +254,21 @@ _EMULATED_MARK = b"EmuPIV"
 _YUBIKEY_MARK = b"YubiKey"
 
 
+def yubikey_version(session: PivSession) -> bytes | None:
+    """The firmware version (3 bytes) of a YubiKey; None for other cards (they answer GET VERSION with 6D00)."""
+    try:
+        version = session.protocol.send(0x00, INS_GET_VERSION, 0x00, 0x00, le=MAX_SHORT_LE)
+    except ApduError:
+        return None
+    return version if len(version) == 3 else None
+
+
 def card_type(session: PivSession, atr: bytes = b"") -> str:
     """A name for the kind of card: the emulated card, a YubiKey with its firmware, or a PIV card by its ATR."""
     if _EMULATED_MARK in atr:
         return "模拟PIV卡（仅供测试和演示）/ emulated PIV card (tests and demo only)"
-    try:
-        version = session.protocol.send(0x00, INS_GET_VERSION, 0x00, 0x00, le=MAX_SHORT_LE)
-    except ApduError:
-        version = b""
-    if len(version) == 3:
+    version = yubikey_version(session)
+    if version is not None:
         return f"YubiKey {version[0]}.{version[1]}.{version[2]} (PIV)"
     if _YUBIKEY_MARK in atr:
         return "YubiKey (PIV)"
