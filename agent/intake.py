@@ -58,6 +58,8 @@ class Intake:
         """Handle one complete file; returns the new batch id, if it became a batch."""
         sha = file_sha256(path)
         known = self.store.file(sha)
+        if known is not None and self.store.resend_pending(path.name, sha):
+            known = None  # a refused file the clerk asked to send again (agent.resend): taken as a new copy
         if known is not None and known["archived_as"] is None:
             self._archive(path, sha)  # recorded before a crash, not yet archived: finish, don't report it twice
             return None
@@ -75,7 +77,7 @@ class Intake:
             raise
         if batch_id is None:
             report = errors.publish(f"{safe_stem(path.name)}.errors.csv", self.store.claimed_outputs())
-            self.store.add_rejected_file(sha, path.name, str(report))
+            self.store.add_rejected_file(sha, path.name, str(report), folder=self._folder_kind(path))
             log.info("file %s rejected: %d errors, see %s", path.name, errors.count, report.name)
             self.announce("errors", report)
         else:

@@ -23,7 +23,7 @@ from sqlite_utils.db import quote_identifier
 
 from agent.store_db import Transaction, connect, now_iso
 from agent.store_ingest import Ingest
-from agent.store_schema import migrate
+from agent.store_schema import COUNT_OUTCOMES, migrate
 from sync.vocabulary import FEED_COLUMNS as FORM_COLUMNS
 
 _FORM_COLUMNS_SQL = ", ".join(map(quote_identifier, FORM_COLUMNS))
@@ -33,6 +33,22 @@ _UPSERT_FORM = (
     " ON CONFLICT(form_no) DO UPDATE SET "
     + ", ".join(f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in FORM_COLUMNS[1:])
     + " WHERE excluded.seq > forms.seq"
+)
+
+
+# Each feed entry once in the forms' history (the feed is at-least-once).
+_EVENT_COLUMNS = (
+    "seq",
+    "form_no",
+    "event",
+    "safe_status_zh",
+    "customs_status_zh",
+    "submission_status_zh",
+    "port",
+    "at",
+)
+_FORM_EVENT = (
+    f"INSERT OR IGNORE INTO form_events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
 )
 
 
@@ -63,17 +79,22 @@ class Store:
     # -- files -------------------------------------------------------------------------------------------------
 
     def file(self, sha256: str) -> dict[str, Any] | None:
-        return next(self.db.table("files").rows_where("sha256 = ?", [sha256]), None)
+        """The file of this content, as last taken in (a content sent again has a later ``copy``)."""
+        rows = self.db.table("files").rows_where("sha256 = ?", [sha256], order_by="copy DESC", limit=1)
+        return next(rows, None)
 
-    def add_rejected_file(self, sha256: str, name: str, report_file: str) -> None:
+    def add_rejected_file(self, sha256: str, name: str, report_file: str, folder: str | None = None) -> None:
+        """A file refused with an errors file; ``folder``: the inbox/<kind>/ folder it was dropped in, if any."""
         with self.transaction():
             self.db.table("files").insert(
                 {
                     "sha256": sha256,
+                    "copy": self.take_copy(sha256, name),
                     "name": name,
                     "received_at": now_iso(),
                     "outcome": "rejected",
                     "report_file": report_file,
+                    "folder": folder,
                 }
             )
 
@@ -85,8 +106,44 @@ class Store:
         return {path for (path,) in rows if path}
 
     def mark_archived(self, sha256: str, archived_as: str) -> None:
-        with self.transaction():
-            self.db.table("files").update(sha256, {"archived_as": archived_as})
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE files SET archived_as = ? WHERE sha256 = ?"
+                " AND copy = (SELECT max(copy) FROM files WHERE sha256 = ?)",
+                (archived_as, sha256, sha256),
+            )
+
+    # -- sending a file again (the status page's "send again") -----------------------------------------------------
+
+    def request_resend(self, name: str, sha256: str) -> int:
+        """Note that a copy of this content is put back into the inbox as ``name``, so intake takes it as a new file
+        (not a duplicate); returns the copy number it will have."""
+        with self.transaction() as conn:
+            (copy,) = conn.execute(
+                "SELECT max(coalesce((SELECT max(copy) FROM files WHERE sha256 = ?), -1),"
+                " coalesce((SELECT max(copy) FROM resends WHERE sha256 = ?), -1)) + 1",
+                (sha256, sha256),
+            ).fetchone()
+            self.db.table("resends").insert(
+                {"name": name, "sha256": sha256, "copy": copy, "requested_at": now_iso()}, replace=True
+            )
+        return int(copy)
+
+    def resend_pending(self, name: str, sha256: str) -> bool:
+        """Whether the file ``name`` of this content is a copy the agent put back to be sent again, not taken yet."""
+        rows = self.db.table("resends").rows_where("name = ? AND sha256 = ? AND taken_at IS NULL", [name, sha256])
+        return next(rows, None) is not None
+
+    def take_copy(self, sha256: str, name: str) -> int:
+        """The copy number of a file being recorded (call inside the transaction that records it): 0, or a resend's
+        own number, which is then marked taken."""
+        row = self.conn.execute(
+            "SELECT copy FROM resends WHERE name = ? AND sha256 = ? AND taken_at IS NULL", (name, sha256)
+        ).fetchone()
+        if row is None:
+            return 0
+        self.conn.execute("UPDATE resends SET taken_at = ? WHERE name = ?", (now_iso(), name))
+        return int(row[0])
 
     # -- facts shared between processes -----------------------------------------------------------------------------
 
@@ -104,6 +161,7 @@ class Store:
         mirror holds change nothing: the feed is at-least-once)."""
         with self.transaction() as conn:
             conn.executemany(_UPSERT_FORM, ([u.get(c) for c in FORM_COLUMNS] for u in updates))
+            conn.executemany(_FORM_EVENT, ([u.get(c) for c in _EVENT_COLUMNS] for u in updates))
             meta = self.db.table("meta")
             meta.upsert({"key": "update_cursor", "value": str(cursor)}, pk="key")
             meta.delete_where("key = ?", ["update_pending"])
@@ -150,13 +208,22 @@ class Store:
         return {state: n for state, n in self.conn.execute("SELECT state, count(*) FROM batches GROUP BY state")}
 
     def move(self, batch_id: str, from_states: Iterable[str], to_state: str, **columns: Any) -> bool:
-        """Move a batch from one of ``from_states`` to ``to_state``; False if another step got there first."""
+        """Move a batch from one of ``from_states`` to ``to_state``; False if another step got there first. A new
+        state is noted with its time (``batch_events``); a stored answer's outcome counts are set with it."""
         froms = list(from_states)
         sets = "".join(f", {quote_identifier(name)} = ?" for name in columns)
         marks = ",".join("?" * len(froms))
+        stamp = now_iso()
         with self.transaction() as conn:
+            before = conn.execute("SELECT state FROM batches WHERE id = ?", (batch_id,)).fetchone()
             cursor = conn.execute(
                 f"UPDATE batches SET state = ?, updated_at = ?{sets} WHERE id = ? AND state IN ({marks})",
-                (to_state, now_iso(), *columns.values(), batch_id, *froms),
+                (to_state, stamp, *columns.values(), batch_id, *froms),
             )
+            if cursor.rowcount == 1 and before[0] != to_state:
+                conn.execute(
+                    "INSERT INTO batch_events (batch_id, state, at) VALUES (?, ?, ?)", (batch_id, to_state, stamp)
+                )
+            if cursor.rowcount == 1 and "answer" in columns:
+                conn.execute(f"{COUNT_OUTCOMES} AND id = ?", (batch_id,))
         return cursor.rowcount == 1

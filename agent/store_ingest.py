@@ -90,8 +90,16 @@ class Ingest:
         sha256, name, stem, kind, fmt = self._file
         stamp = now_iso()
         db = self.store.db
+        copy = self.store.take_copy(sha256, name)  # a file the clerk asked to send again is a copy of its own
         db.table("files").insert(
-            {"sha256": sha256, "name": name, "received_at": stamp, "batch_id": self.batch_id, "outcome": "batch"}
+            {
+                "sha256": sha256,
+                "copy": copy,
+                "name": name,
+                "received_at": stamp,
+                "batch_id": self.batch_id,
+                "outcome": "batch",
+            }
         )
         db.table("batches").insert(
             {

@@ -103,10 +103,79 @@ def _no_leases(db: Database) -> None:
     db.table("leases").drop(ignore=True)
 
 
+# The outcome counts of an answered batch, from its stored answer (SQLite's JSON functions: no Python pass over
+# results that may number a million). ``agent.store`` sets them in the transaction that stores the answer.
+COUNT_OUTCOMES = """
+UPDATE batches SET
+    ok_count = (SELECT count(*) FROM json_each(answer, '$.results') WHERE json_extract(value, '$.status') = 'OK'),
+    error_count = (SELECT count(*) FROM json_each(answer, '$.results') WHERE json_extract(value, '$.status') != 'OK')
+WHERE answer IS NOT NULL AND json_valid(answer)
+"""
+
+
+def _batch_events(db: Database) -> None:
+    # When each batch reached each state (the status page's timeline); written with the move, in its transaction.
+    # Batches moved before this step have only their creation and last update times.
+    db.table("batch_events").create(
+        {"batch_id": str, "state": str, "at": str},
+        not_null={"batch_id", "state", "at"},
+        foreign_keys=[("batch_id", "batches", "id")],
+        if_not_exists=True,
+    )
+    db.table("batch_events").create_index(["batch_id"], index_name="batch_events_batch", if_not_exists=True)
+    batches = db.table("batches")
+    batches.add_column("ok_count", int)
+    batches.add_column("error_count", int)
+    db.execute(COUNT_OUTCOMES)
+
+
+def _resends(db: Database) -> None:
+    # The same content taken in again because the clerk asked to send it again (the status page's "send again"):
+    # ``copy`` counts the times a content was taken in (0 the first), so a resent copy is a file of its own. A
+    # refused file also keeps the inbox folder it came from (its kind, when the folder told it).
+    files = db.table("files")
+    files.add_column("copy", int, not_null_default=0)
+    files.add_column("folder", str)
+    files.transform(pk=("sha256", "copy"))
+    # The page lists files newest first and filters them by day: an index on the time they came in.
+    files.create_index(["received_at"], index_name="files_received", if_not_exists=True)
+    # A copy the agent put back into the inbox, by the name it was given there, until intake has taken it.
+    db.table("resends").create(
+        {"name": str, "sha256": str, "copy": int, "requested_at": str, "taken_at": str},
+        pk="name",
+        not_null={"sha256", "copy", "requested_at"},
+        if_not_exists=True,
+    )
+
+
+def _form_history(db: Database) -> None:
+    # Every update-feed entry of the enterprise's forms, each once (the feed is at-least-once): a form's history.
+    # Entries pulled before this step are in outbox/updates/ only.
+    db.table("form_events").create(
+        {
+            "seq": int,
+            "form_no": str,
+            "event": str,
+            "safe_status_zh": str,
+            "customs_status_zh": str,
+            "submission_status_zh": str,
+            "port": str,
+            "at": str,
+        },
+        pk="seq",
+        not_null={"form_no", "event", "at"},
+        if_not_exists=True,
+    )
+    db.table("form_events").create_index(["form_no", "seq"], index_name="form_events_form", if_not_exists=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_files_batches_records", _files_batches_records),
     ("002_forms_mirror", _forms_mirror),
     ("003_no_leases", _no_leases),
+    ("004_batch_events", _batch_events),
+    ("005_resends", _resends),
+    ("006_form_history", _form_history),
 ]
 
 

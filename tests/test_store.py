@@ -151,6 +151,8 @@ def test_a_store_made_by_the_old_schema_opens_with_its_data_and_keeps_working(tm
         "outcome": "batch",
         "report_file": None,
         "archived_as": "archive/x",
+        "copy": 0,  # the first time this content came in (a resend is a later copy)
+        "folder": None,
     }
     assert store.batch("b1")["signature"] == "sig"
     assert [batch["id"] for batch in store.batches_in(BatchState.SENT)] == ["b1"]
@@ -241,3 +243,52 @@ def test_a_batch_moves_only_from_the_states_a_step_names(tmp_path: Path) -> None
     with pytest.raises(sqlite3.OperationalError):  # a column name is quoted, never spliced into the SQL
         store.move(batch_id, [BatchState.SIGNED], BatchState.SENT, **{"problem = 'x', state": "y"})
     assert store.batch(batch_id)["state"] == BatchState.SIGNED
+
+
+def test_each_new_state_is_noted_with_its_time_and_an_answer_with_its_outcome_counts(tmp_path: Path) -> None:
+    store = Store(tmp_path / "agent.db")
+    batch_id = ingest(store, forms=("200000001", "200000002", "200000003"))
+    assert store.move(batch_id, [BatchState.RECEIVED], BatchState.SIGNED)
+    assert store.move(batch_id, [BatchState.SIGNED], BatchState.SENT)
+    answer = '{"results": [{"seq": 1, "status": "OK"}, {"seq": 2, "status": "ERROR"}, {"seq": 3, "status": "OK"}]}'
+    assert store.move(batch_id, [BatchState.SENT], BatchState.ACKNOWLEDGED, answer=answer)
+    assert store.move(batch_id, [BatchState.ACKNOWLEDGED], BatchState.ACKNOWLEDGED, result_file="r.csv")  # no new state
+    assert not store.move(batch_id, [BatchState.SENT], BatchState.DELIVERED)  # refused: not noted
+
+    events = store.conn.execute("SELECT state, at FROM batch_events WHERE batch_id = ? ORDER BY rowid", (batch_id,))
+    states, times = zip(*events, strict=True)
+    assert states == ("signed", "sent", "acknowledged")
+    assert list(times) == sorted(times)
+    batch = store.batch(batch_id)
+    assert (batch["ok_count"], batch["error_count"]) == (2, 1)
+
+
+def test_a_content_put_back_to_be_sent_again_is_taken_as_a_new_copy_once(tmp_path: Path) -> None:
+    store = Store(tmp_path / "agent.db")
+    store.add_rejected_file("ff66", "bad.csv", "errors/bad.csv", folder="filings")
+    store.mark_archived("ff66", "archive/1")
+
+    copy = store.request_resend("bad.重发1.csv", "ff66")
+    assert copy == 1 and store.resend_pending("bad.重发1.csv", "ff66")
+    assert not store.resend_pending("bad.重发1.csv", "other content")  # a file of another content is no resend
+    with pytest.raises(sqlite3.IntegrityError):
+        ingest(store, sha="ff66")  # the same content under any other name is still the file already taken in
+    with store.ingest("ff66", "bad.重发1.csv", "bad", "filings", "csv") as batch:
+        batch.add(1, '{"form_no":"200000009","port":"2200","seq":1}', ["200000009"])
+        batch.commit()  # intake records it under the name it was given: a copy of its own
+    assert not store.resend_pending("bad.重发1.csv", "ff66")
+    latest = store.file("ff66")
+    assert latest is not None and (latest["copy"], latest["name"], latest["archived_as"]) == (1, "bad.重发1.csv", None)
+    store.mark_archived("ff66", "archive/2")  # the latest copy's
+    rows = store.conn.execute("SELECT copy, archived_as FROM files WHERE sha256 = 'ff66' ORDER BY copy").fetchall()
+    assert rows == [(0, "archive/1"), (1, "archive/2")]
+    assert store.request_resend("bad.重发2.csv", "ff66") == 2
+
+
+def test_the_forms_history_keeps_each_feed_entry_once(tmp_path: Path) -> None:
+    store = Store(tmp_path / "agent.db")
+    later = {**FORM, "seq": 9, "event": "used", "customs_status_zh": "已使用"}
+    store.apply_updates([FORM, later], cursor=9)
+    store.apply_updates([later], cursor=9)  # the feed is at-least-once
+    history = store.conn.execute("SELECT seq, event FROM form_events WHERE form_no = '100000001' ORDER BY seq")
+    assert history.fetchall() == [(7, "filed"), (9, "used")]
