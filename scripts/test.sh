@@ -15,10 +15,15 @@ as_postgres() {
 }
 cleanup() {
   if [ -n "$started_pcscd" ]; then
+    # The pcscd-restart test replaces the daemon it kills; that replacement is ours to stop too, found by the process
+    # id in pcscd's pid file (never by name: another pcscd on the machine is not ours).
+    replacement="$(cat /run/pcscd/pcscd.pid 2>/dev/null || true)"
     kill "$started_pcscd" 2>/dev/null || true
     wait "$started_pcscd" 2>/dev/null || true
-    # The pcscd-restart test replaces the daemon it kills; that replacement is ours to stop too.
-    pkill -x pcscd 2>/dev/null || true
+    if [ -n "$replacement" ] && [ "$replacement" != "$started_pcscd" ] \
+        && [ "$(cat "/proc/$replacement/comm" 2>/dev/null)" = pcscd ]; then
+      kill "$replacement" 2>/dev/null || true
+    fi
   fi
   if [ -n "$pg_dir" ]; then
     as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1 || true
