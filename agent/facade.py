@@ -22,6 +22,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.control import CONTROL_FILE, ControlServer
+from agent.intake import Intake
 from agent.operator_card import OperatorCard
 from agent.roles import AlreadyRunning, Role, running_pid
 from agent.store import Store, now_iso
@@ -77,11 +78,13 @@ class Agent:
         announcer: Announcer,
         card: OperatorCard | None = None,
         watcher: InboxWatcher | None = None,
+        intake: Intake | None = None,
         resident: Role | None = None,
         schedule: BaseTrigger | None = None,
     ) -> None:
         self.workspace, self.store, self.engine, self.delivery = workspace, store, engine, delivery
         self.card, self.watcher, self.resident = card, watcher, resident
+        self.intake = intake  # its problem: a file it could not read
         self._worker, self._announcer = worker, announcer
         self.schedule = schedule or IntervalTrigger(seconds=60)
         self.paused = False
@@ -216,7 +219,11 @@ class Agent:
     def problem(self) -> str | None:
         """What went wrong in the latest cycle, in words a clerk can act on (the card's trouble first)."""
         signer = self.engine.signer
-        found = [signer.problem if signer is not None else None, self.engine.problem]
+        found = [
+            signer.problem if signer is not None else None,
+            self.engine.problem,
+            self.intake.problem if self.intake is not None else None,
+        ]
         return "；".join(text for text in found if text) or None
 
     def status(self) -> dict[str, Any]:

@@ -3,15 +3,21 @@ the steps are ordered so that a crash between any two of them is finished on the
 
     read + validate + store (one transaction) → archive          (a batch)
     read + validate → errors file → record as rejected → archive  (a refused file)
+
+Any failure while reading a file is the file's own: it ends in an errors file that says so, the source in archive/
+and the problem in the status (the tray shows it), never in a file left in the inbox to fail again at every look.
+Only what is not the file's doing — another program holding it locked, the local store — leaves it to be tried
+again. An errors file whose mistakes are settled (the corrected file went through, or a newer one replaces it) goes
+to archive/ too (outbox.tidy).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import os
 import shutil
+import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -19,11 +25,15 @@ from typing import Any
 
 from agent.store import Store
 from agent.workspace import KINDS, Workspace
+from inbox.encoding import SAMPLE_BYTES
 from inbox.schema import BatchKind
-from inbox.sources import FieldError, FileRefused, is_xml, open_source, refuse, tell_kind
+from inbox.sources import FieldError, FileRefused, file_format, open_source, refuse, tell_kind
 from inbox.validate import PortTable, Validator
-from outbox.contents import ERROR_HEADER, bilingual
-from outbox.files import CsvDraft, free_path, safe_stem
+from l10n import pair, say
+from l10n.times import local_text
+from outbox.contents import ERROR_COLUMNS, bilingual
+from outbox.files import TableDraft, free_path, safe_stem, workbook_of
+from outbox.tidy import archive_stamp, retire_errors
 
 log = logging.getLogger("eport.agent")
 
@@ -48,6 +58,7 @@ class Intake:
         self.store = store
         self.announce = announce
         self.on_batch = on_batch  # a new batch waits to be signed and sent: ask for a sync
+        self.problem: str | None = None  # a file that could not be read, until a later one is
 
     def handle(self, path: Path) -> None:
         """The inbox watcher's callback for a complete file (a PermissionError makes the watcher try again)."""
@@ -66,40 +77,66 @@ class Intake:
         if known is not None:
             self._report_duplicate(path, known)
             return None
-        errors = CsvDraft(self.workspace.errors, ERROR_HEADER)
+        errors = self._errors_draft()
         batch_id = None
+        failure: Exception | None = None
         try:
             batch_id = self._read(path, sha, errors)
         except FileRefused as refused:
             _write_error(errors, refused.error)
-        except BaseException:  # e.g. another process recorded the same file first: it is that one's to finish
+        except (PermissionError, FileNotFoundError, sqlite3.Error):
+            # Locked by another program, gone, or the store (another process recorded the same file first): not
+            # the file's doing, so it is looked at again rather than archived.
             errors.discard()
             raise
+        except Exception as exc:  # the reader failed on this file: said in its errors file, never retried as is
+            log.exception("reading %s failed", path.name)
+            failure = exc
+            zh, en = pair("intake.reader_failed", error=f"{type(exc).__name__}: {exc}")
+            _write_error(errors, FieldError(0, "", path.name, zh, en))
+        stem = safe_stem(path.name)
         if batch_id is None:
-            report = errors.publish(f"{safe_stem(path.name)}.errors.csv", self.store.claimed_outputs())
+            self._retire_errors(stem)  # the newest errors file of a name replaces the older one
+            report = errors.publish(f"{stem}.errors.csv", self.store.claimed_outputs())
             self.store.add_rejected_file(sha, path.name, str(report), folder=self._folder_kind(path))
             log.info("file %s rejected: %d errors, see %s", path.name, errors.count, report.name)
-            self.announce("errors", report)
+            self.announce("errors", workbook_of(report))
         else:
             errors.discard()
+            self._retire_errors(stem)  # the corrected file went through: its old mistakes are settled
         self._archive(path, sha)
+        if failure is not None:
+            self.problem = say("intake.unreadable", name=path.name, error=failure, report=workbook_of(report).name)
+        else:
+            self.problem = None
         return batch_id
 
-    def _read(self, path: Path, sha: str, errors: CsvDraft) -> str | None:
+    def _errors_draft(self) -> TableDraft:
+        return TableDraft(self.workspace.errors, ERROR_COLUMNS, say("sheet.errors"))
+
+    def _retire_errors(self, stem: str) -> None:
+        for old, new in retire_errors(self.workspace.errors, self.workspace.archive, stem):
+            self.store.report_moved(str(old), str(new))
+
+    def _read(self, path: Path, sha: str, errors: TableDraft) -> str | None:
         kind = tell_kind(path, self._folder_kind(path))
         with path.open("rb") as handle:
-            fmt = "xml" if is_xml(path, handle.read(512)) else "csv"
+            fmt = file_format(path, handle.read(SAMPLE_BYTES))
         source = open_source(path, kind)
         validator = Validator(kind, source, PortTable.of(self.store.ports()))
         with closing(source), self.store.ingest(sha, path.name, safe_stem(path.name), kind.name, fmt) as ingest:
+            for problem in source.problems:
+                _write_error(errors, problem)
             for row in source.rows:
-                checked, problems = validator.check(row)
+                checked, problems, forms = validator.check(row)
                 for problem in problems:
                     _write_error(errors, problem)
                 if checked is not None:
                     ingest.add(row[0], checked.text, checked.forms)
+                else:
+                    ingest.note(row[0], forms)
             for form, rows in ingest.duplicates():
-                _write_error(errors, _duplicate_error(kind, form, rows))
+                _write_error(errors, _duplicate_error(form, rows, source.label(0, kind.columns[0])))
             if ingest.count == 0 and errors.count == 0:
                 raise _no_records(kind)
             if errors.count:
@@ -113,28 +150,32 @@ class Intake:
         return folder if path.parent.parent == self.workspace.inbox and folder in KINDS else None
 
     def _report_duplicate(self, path: Path, known: dict[str, Any]) -> None:
-        first = f"{known['name']} ({known['received_at'][:19].replace('T', ' ')} UTC)"
+        name, when = known["name"], local_text(known["received_at"])
         outcome = _outcome(self.store, known)
-        draft = CsvDraft(self.workspace.errors, ERROR_HEADER)
+        draft = self._errors_draft()
         _write_error(
             draft,
             FieldError(
                 0,
                 "",
                 path.name,
-                f"重复文件：内容与 {first} 完全相同，未再次发送。第一次的结果：{outcome[0]}",
-                f"duplicate: the same content as {first}; not sent again. The first one's outcome: {outcome[1]}",
+                f"重复文件：内容与 {name}（{when} 放入）完全相同，未再次发送。第一次的结果：{outcome[0]}",
+                f"duplicate: the same content as {name} (dropped {when}); not sent again. The first one's outcome: "
+                f"{outcome[1]}",
             ),
         )
-        report = draft.publish(f"{safe_stem(path.name)}.errors.csv", self.store.claimed_outputs())
+        stem = safe_stem(path.name)
+        self._retire_errors(stem)
+        report = draft.publish(f"{stem}.errors.csv", self.store.claimed_outputs())
         log.info("file %s is a duplicate of %s; not sent again", path.name, known["name"])
-        self.announce("errors", report)
+        self.announce("errors", workbook_of(report))
         self._archive(path, known["sha256"], record=False)
 
     def _archive(self, path: Path, sha: str, record: bool = True) -> None:
         """Move the source out of the inbox under a name that cannot collide; it is never deleted."""
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        target = free_path(self.workspace.archive, f"{stamp}-{sha[:8]}-{safe_stem(path.name)}{path.suffix[:10]}")
+        target = free_path(
+            self.workspace.archive, f"{archive_stamp()}-{sha[:8]}-{safe_stem(path.name)}{path.suffix[:10]}"
+        )
         # Link (or copy) then unlink rather than rename: a rename out of the watched tree is held back by the
         # inotify watcher for 0.5 s to pair it with a rename into it, and every later inbox event waits behind it.
         # At every instant at least one name holds the clerk's file.
@@ -147,15 +188,15 @@ class Intake:
             self.store.mark_archived(sha, str(target))
 
 
-def _write_error(draft: CsvDraft, error: FieldError) -> None:
+def _write_error(draft: TableDraft, error: FieldError) -> None:
     draft.write((error.row or "", error.column, error.value, bilingual(error.zh, error.en)))
 
 
-def _duplicate_error(kind: BatchKind, form: str, rows: list[int]) -> FieldError:
+def _duplicate_error(form: str, rows: list[int], column: str) -> FieldError:
     listed = ", ".join(map(str, rows))
     return FieldError(
         rows[1],
-        "form_no",
+        column,
         form,
         f"核销单{form}在本文件中出现了不止一次（第 {listed} 行）",
         f"form {form} appears more than once in this file (rows {listed})",
@@ -170,10 +211,11 @@ def _no_records(kind: BatchKind) -> FileRefused:
 
 def _outcome(store: Store, known: dict[str, Any]) -> tuple[str, str]:
     if known["outcome"] == "rejected":
-        name = Path(known["report_file"]).name
+        name = workbook_of(Path(known["report_file"])).name
         return f"被拒绝，见 {name}", f"rejected, see {name}"
     batch = store.batch(known["batch_id"])
+    zh, en = pair(f"state.{batch['state']}")
     if batch["result_file"]:
-        name = Path(batch["result_file"]).name
-        return f"已处理（{batch['state']}），见 {name}", f"{batch['state']}, see {name}"
-    return f"处理中（{batch['state']}）", f"in progress ({batch['state']})"
+        name = workbook_of(Path(batch["result_file"])).name
+        return f"{zh}，见 {name}", f"{en}, see {name}"
+    return f"处理中（{zh}）", f"in progress ({en})"

@@ -130,7 +130,7 @@ def assemble(
     signer = Signer(store, card) if card is not None else None
     sender = Role(workspace.state / SENDER_LOCK)
     engine = SyncEngine(store, client, center_ca, delivery, worker.run, sender, signer=signer, retry_cap=retry_cap)
-    watcher = None
+    watcher, intake = None, None
     if card is not None:
         # A new batch asks the agent (made just below) for a sync.
         intake = Intake(workspace, store, announcer, on_batch=lambda: agent.request_sync())
@@ -145,6 +145,7 @@ def assemble(
         announcer,
         card=card,
         watcher=watcher,
+        intake=intake,
         resident=Role(workspace.state / RESIDENT_LOCK) if card is not None else None,
         schedule=schedule,
     )

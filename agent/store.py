@@ -105,6 +105,11 @@ class Store:
         )
         return {path for (path,) in rows if path}
 
+    def report_moved(self, old: str, new: str) -> None:
+        """An errors file went to archive/: its name in the outbox is free again."""
+        with self.transaction():
+            self.conn.execute("UPDATE files SET report_file = ? WHERE report_file = ?", (new, old))
+
     def mark_archived(self, sha256: str, archived_as: str) -> None:
         with self.transaction() as conn:
             conn.execute(

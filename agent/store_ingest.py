@@ -38,6 +38,7 @@ class Ingest:
         # Form numbers seen so far, as integers (9 base-36 digits): a million of them take tens of MB, not hundreds.
         self._seen: set[int] = set()
         self._repeated: set[str] = set()
+        self._noted: list[tuple[int, list[str]]] = []  # refused rows and the forms they name
         self._transaction: Transaction = store.transaction()
         self._committed = False
 
@@ -50,15 +51,24 @@ class Ingest:
 
     def add(self, seq: int, text: str, forms: list[str]) -> None:
         """Queue a valid record (its canonical JSON); ``forms`` are the form numbers it names."""
+        self._count_forms(forms)
+        self._texts.append(text)
+        self.count += 1
+        if len(self._texts) >= self.CHUNK:
+            self._flush()
+
+    def note(self, seq: int, forms: list[str]) -> None:
+        """The forms a refused row names: so that a form named twice is reported even if one of its rows is wrong."""
+        if forms:
+            self._count_forms(forms)
+            self._noted.append((seq, forms))
+
+    def _count_forms(self, forms: list[str]) -> None:
         for form in forms:
             number = int(form, 36)
             if number in self._seen:
                 self._repeated.add(form)
             self._seen.add(number)
-        self._texts.append(text)
-        self.count += 1
-        if len(self._texts) >= self.CHUNK:
-            self._flush()
 
     def _flush(self) -> None:
         # Plain SQL, not table.insert(): this runs hundreds of times for a large file (see docs/PERFORMANCE.md).
@@ -83,7 +93,10 @@ class Ingest:
                 )
                 for form in self._repeated.intersection(named):
                     rows[form].append(record["seq"])
-        return sorted(rows.items(), key=lambda item: item[1])
+        for seq, named in self._noted:
+            for form in self._repeated.intersection(named):
+                rows[form].append(seq)
+        return sorted(((form, sorted(seqs)) for form, seqs in rows.items()), key=lambda item: item[1])
 
     def commit(self) -> str:
         self._flush()

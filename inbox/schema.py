@@ -22,6 +22,7 @@ class Column:
     required: bool = True
     code: bool = False  # a code: full-width characters folded, letters upper-cased
     secret: bool = False  # a password: never repeated in a result file
+    digits: int | None = None  # an identifier's width when it is all digits: fewer means Excel dropped leading zeros
 
     def headers(self) -> tuple[str, str]:
         return self.name, self.zh
@@ -37,6 +38,7 @@ def _form(required: bool = False) -> Column:
         FORM_NO,
         required=required,
         code=True,
+        digits=9,
     )
 
 
@@ -49,6 +51,7 @@ START = Column(
     FORM_NO,
     required=False,
     code=True,
+    digits=9,
 )
 COUNT = Column(
     "count",
@@ -139,6 +142,7 @@ FILINGS = BatchKind(
             "the 4-digit customs code or the port's exact name",
             "2200",
             code=True,
+            digits=4,
         ),
     ),
     ranges=True,
@@ -176,6 +180,7 @@ SUBMISSIONS = BatchKind(
             DECLARATION_NO,
             required=False,
             code=True,
+            digits=18,
         ),
     ),
     ranges=True,
@@ -207,6 +212,7 @@ QUERY_ATTRIBUTES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("approval", "核销单申请审批表"): (("unified_no", "统一编号"), ("approval_date", "审批日期")),
 }
 QUERY_OPS = (("eq", "等于"), ("prefix", "以…开始"))
+QUERY_DATES = frozenset({"issue_date", "submit_date", "apply_date", "approval_date"})  # values are YYYY-MM-DD
 
 
 def _names(pairs: object) -> str:

@@ -1,8 +1,10 @@
-"""Rows out of a clerk's file, CSV or XML, streamed: a file is never held in memory whole (XML up to a size cap).
+"""Rows out of a clerk's file, CSV, workbook (.xlsx, .xls) or XML, streamed: a file is never held in memory whole
+(XML up to a size cap).
 
-A :class:`Source` knows where each column of the batch kind stands in a row (its layout) and yields the rows as
-raw cells. Problems with the file as a whole raise :class:`FileRefused`; problems with one row are the validator's
-business.
+A :class:`Source` knows where each column of the batch kind stands in a row (its layout), how the clerk's header named
+it, and yields the rows as raw cells numbered as the clerk's spreadsheet numbers them. A file that cannot be read at
+all raises :class:`FileRefused`; mistakes in its header are listed (every one of them) and its rows are still read,
+so that one errors file names every mistake; problems with one row are the validator's business.
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import parse as parse_xml_safely
+from defusedxml.ElementTree import fromstring as parse_xml_safely
 
 from inbox.encoding import SAMPLE_BYTES, EncodingUnknown, detect
 from inbox.schema import KINDS, BatchKind, Column, kind_from_name, kind_from_xml_root
+from inbox.workbook import WorkbookUnreadable, is_workbook, open_rows
+from inbox.xml_text import XmlEncodingError, xml_as_utf8
 from inbox.xsd import xsd_text
 
 MAX_XML_BYTES = 20 * 1024 * 1024
@@ -58,14 +62,20 @@ RawRow = tuple[int, list[str]]  # the row's number (as Excel numbers it, or the 
 
 @dataclass
 class Source:
-    """``layout[i]`` is where the kind's i-th column stands in a row's cells (None: the file lacks the column);
-    cells from ``width`` on are outside the header."""
+    """``layout[i]`` is where the kind's i-th column stands in a row's cells (None: the file lacks the column), and
+    ``labels[i]`` how the clerk's header named it; cells from ``width`` on are outside the header. ``problems`` are
+    the header's mistakes: the file is not sent, but its rows are still checked."""
 
     layout: list[int | None]
     width: int
     rows: Iterator[RawRow]
     close: Callable[[], None] = lambda: None  # releases the file even if the rows were never read (Windows
     # will not let a file that is open anywhere be moved to the archive)
+    labels: list[str] = field(default_factory=list)
+    problems: list[FieldError] = field(default_factory=list)
+
+    def label(self, index: int, column: Column) -> str:
+        return self.labels[index] if index < len(self.labels) and self.labels[index] else column.zh
 
 
 def is_xml(path: Path, head: bytes) -> bool:
@@ -94,14 +104,55 @@ def tell_kind(path: Path, folder_kind: str | None) -> BatchKind:
     )
 
 
+def file_format(path: Path, head: bytes) -> str:
+    """ "xlsx", "xml" or "csv": what the file is, by its first bytes (a workbook renamed .csv is still one)."""
+    if is_workbook(path, head):
+        return "xlsx"
+    return "xml" if is_xml(path, head) else "csv"
+
+
 def open_source(path: Path, kind: BatchKind) -> Source:
     with path.open("rb") as handle:
         head = handle.read(SAMPLE_BYTES)
     if not head.strip(b"\xef\xbb\xbf \t\r\n"):
         raise refuse("文件是空的", "the file is empty")
-    if is_xml(path, head):
+    fmt = file_format(path, head)
+    if fmt == "xlsx":
+        return _workbook_source(path, head, kind)
+    if fmt == "xml":
         return _xml_source(path, kind)
     return _csv_source(path, head, kind)
+
+
+def _table_source(kind: BatchKind, numbered: Iterator[RawRow], close: Callable[[], None]) -> Source:
+    """A source from rows of cells whose first non-empty row is the header (CSV and workbooks alike)."""
+    try:
+        at, header = next(((n, cells) for n, cells in numbered if any(cell.strip() for cell in cells)), (0, None))
+        if header is None:
+            raise refuse("文件是空的", "the file is empty")
+        columns, labels, problems = _header_columns(kind, header, at)
+    except BaseException:
+        close()
+        raise
+    layout = [columns.index(c) if c in columns else None for c in kind.columns]
+    names = [labels[columns.index(c)] if c in columns else "" for c in kind.columns]
+    rows = (row for row in numbered if any(map(str.strip, row[1])))
+    return Source(layout, len(header), rows, close, names, problems)
+
+
+# -- workbooks ------------------------------------------------------------------------------------------------------
+
+
+def _workbook_source(path: Path, head: bytes, kind: BatchKind) -> Source:
+    try:
+        rows, close = open_rows(path, head)
+    except WorkbookUnreadable as exc:
+        raise refuse(
+            f"无法打开这个 Excel 文件（{exc}）：文件可能已损坏或设有密码；请在 Excel 中去掉密码后另存为 .xlsx",
+            f"cannot open this Excel file ({exc}): it may be damaged or protected by a password; remove the "
+            "password and save it again as .xlsx",
+        ) from exc
+    return _table_source(kind, rows, close)
 
 
 # -- CSV -----------------------------------------------------------------------------------------------------------
@@ -112,41 +163,34 @@ def _csv_source(path: Path, head: bytes, kind: BatchKind) -> Source:
         codec = detect(head)
     except EncodingUnknown as exc:
         raise refuse(
-            f"无法识别文件的编码（{exc}）：请在 Excel 中另存为“CSV UTF-8”或“CSV（逗号分隔）”",
+            f"无法识别文件的编码（{exc}）：请在 Excel 中另存为“CSV UTF-8”、“CSV（逗号分隔）”或“Excel 工作簿 (.xlsx)”",
             f"cannot read the file's text encoding ({exc}): "
-            "save it from Excel as 'CSV UTF-8' or 'CSV (comma delimited)'",
+            "save it from Excel as 'CSV UTF-8', 'CSV (comma delimited)' or 'Excel Workbook (.xlsx)'",
         ) from exc
     first_line = codecs.getincrementaldecoder(codec)(errors="replace").decode(head).split("\n", 1)[0]
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
     text = io.TextIOWrapper(path.open("rb"), encoding=codec, newline="")
     reader = csv.reader(text, delimiter=delimiter)
-    try:
-        with _explained(reader):
-            header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
-        if header is None:
-            raise refuse("文件是空的", "the file is empty")
-        columns = _header_columns(kind, header)
-    except BaseException:
-        text.close()
-        raise
-    layout = [columns.index(c) if c in columns else None for c in kind.columns]
-    return Source(layout, len(header), _csv_rows(text, reader), text.close)
+    return _table_source(kind, _csv_rows(text, reader), text.close)
 
 
 def _csv_rows(text: io.TextIOWrapper, reader: Any) -> Iterator[RawRow]:
-    with text, _explained(reader):
+    """Rows numbered as Excel numbers them: one per record, so a cell with a line break in it (several lines of the
+    file) does not shift the numbers of the rows after it."""
+    number = 0
+    with text, _explained(reader, lambda: number):
         for cells in reader:
-            if any(map(str.strip, cells)):
-                yield reader.line_num, cells
+            number += 1
+            yield number, cells
 
 
 @contextmanager
-def _explained(reader: Any) -> Iterator[None]:
+def _explained(reader: Any, rows_read: Callable[[], int]) -> Iterator[None]:
     """Reading errors of the csv module and the decoder, in words a clerk can act on."""
     try:
         yield
     except UnicodeDecodeError as exc:
-        line = reader.line_num + 1
+        line = rows_read() + 1
         raise refuse(
             f"第 {line} 行附近的文字无法按文件的编码读取：文件中混有不同编码，请重新保存为 CSV UTF-8",
             f"text near line {line} cannot be read in the file's encoding (mixed encodings?): "
@@ -154,7 +198,7 @@ def _explained(reader: Any) -> Iterator[None]:
             row=line,
         ) from exc
     except csv.Error as exc:
-        line = reader.line_num + 1
+        line = rows_read() + 1
         raise refuse(
             f"第 {line} 行无法读取：{exc}（单元格过长或引号不配对）",
             f"line {line} cannot be read: {exc} (a cell too long or an unmatched quote)",
@@ -162,42 +206,55 @@ def _explained(reader: Any) -> Iterator[None]:
         ) from exc
 
 
-def _header_columns(kind: BatchKind, header: list[str]) -> list[Column | None]:
+def _header_columns(
+    kind: BatchKind, header: list[str], at: int = 1
+) -> tuple[list[Column | None], list[str], list[FieldError]]:
+    """Which column each header cell names, how the clerk wrote it, and every mistake of the header."""
     columns: list[Column | None] = []
+    labels: list[str] = []
+    problems: list[FieldError] = []
+    accepted_zh = "、".join(f"{c.zh}（{c.name}）" for c in kind.columns)
+    accepted_en = ", ".join(f"{c.name} ({c.zh})" for c in kind.columns)
     for cell in header:
-        name = cell.strip().lstrip("\ufeff")
+        name = str(cell).strip().lstrip("\ufeff")
         column = kind.column_for_header(name)
         if column is None and name and name.lower() not in IGNORED_HEADERS:
-            accepted = "、".join(f"{c.zh}（{c.name}）" for c in kind.columns)
-            raise refuse(
-                f"未知的列“{name}”：{kind.zh}文件的列为 {accepted}",
-                f"unknown column '{name}': a {kind.name} file has the columns "
-                + ", ".join(f"{c.name} ({c.zh})" for c in kind.columns),
-                row=1,
-                column=name,
-                value=name,
+            problems.append(
+                FieldError(
+                    at,
+                    name,
+                    name,
+                    f"未知的列“{name}”：{kind.zh}文件的列为 {accepted_zh}",
+                    f"unknown column '{name}': a {kind.name} file has the columns {accepted_en}",
+                )
             )
         if column is not None and column in columns:
-            raise refuse(f"列“{column.zh}”出现了两次", f"column '{column.name}' appears twice", row=1, column=name)
+            problems.append(
+                FieldError(at, name, name, f"列“{column.zh}”出现了两次", f"column '{column.name}' appears twice")
+            )
+            column = None  # the first one counts
         columns.append(column)
-    _check_required(kind, [c for c in columns if c is not None])
-    return columns
+        labels.append(name)
+    problems += _missing(kind, [c for c in columns if c is not None], at)
+    return columns, labels, problems
 
 
-def _check_required(kind: BatchKind, present: list[Column]) -> None:
+def _missing(kind: BatchKind, present: list[Column], at: int) -> list[FieldError]:
     missing = [c for c in kind.columns if c.required and c not in present]
     if kind.ranges and not any(c.name in ("form_no", "start_form_no") for c in present):
         missing.insert(0, kind.column("form_no"))
-    if missing:
-        c = missing[0]
-        raise refuse(f"缺少列“{c.zh}”（{c.name}）", f"missing column '{c.name}' ({c.zh})", row=1, column=c.name)
+    return [
+        FieldError(at, f"{c.zh} {c.name}", "", f"缺少列“{c.zh}”（{c.name}）", f"missing column '{c.name}' ({c.zh})")
+        for c in missing
+    ]
 
 
 # -- XML -----------------------------------------------------------------------------------------------------------
 
 
 def _xml_root(path: Path) -> Element:
-    """Parse with entity expansion, external entities and DTDs all refused, and a size cap."""
+    """Parse with entity expansion, external entities and DTDs all refused, and a size cap; in whatever encoding
+    the file declares (GBK, GB2312, GB18030, UTF-8, UTF-16: expat itself reads no multi-byte encoding but UTF-8)."""
     size = path.stat().st_size
     if size > MAX_XML_BYTES:
         raise refuse(
@@ -206,7 +263,11 @@ def _xml_root(path: Path) -> Element:
             "split it or use CSV",
         )
     try:
-        root: Element = parse_xml_safely(str(path), forbid_dtd=True).getroot()
+        text = xml_as_utf8(path.read_bytes())
+    except XmlEncodingError as exc:
+        raise refuse(f"XML 文件的编码无法读取：{exc.zh}", f"the XML file's encoding cannot be read: {exc.en}") from exc
+    try:
+        root: Element = parse_xml_safely(text, forbid_dtd=True)
     except DefusedXmlException as exc:
         raise refuse(
             "XML 文件含有 DTD 或实体声明，出于安全原因不予读取",
@@ -239,7 +300,7 @@ def _xml_source(path: Path, kind: BatchKind) -> Source:
         )
     names = [c.name for c in kind.columns]
     rows = ((number, [item.findtext(name) or "" for name in names]) for number, item in enumerate(root, start=1))
-    return Source(list(range(len(names))), len(names), rows)
+    return Source(list(range(len(names))), len(names), rows, labels=names)
 
 
 _SCHEMAS: dict[str, Any] = {}

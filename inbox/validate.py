@@ -5,7 +5,8 @@ English; what only the center knows (whose form it is, its statuses) is left to 
 
 Each rule is written once, as a function that answers whether a value passes. :meth:`Validator.check` asks them
 in the cheapest order and, only when one says no, goes over the row again to explain every problem in it: a
-million valid rows cost one pass, and a clerk still gets every error.
+million valid rows cost one pass, and a clerk still gets every error. A value Excel damaged is explained as such
+(inbox.excel), and a column is named as the clerk's header named it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring as encode_string
 from typing import Any, NamedTuple
 
-from inbox.schema import BatchKind, Column, query_names, query_op
+from inbox.excel import DateCell, damage, date_damage, iso_date, ungrouped
+from inbox.schema import QUERY_DATES, BatchKind, Column, query_names, query_op
 from inbox.sources import FieldError, RawRow, Source
 from sync.vocabulary import expand_range
 
@@ -60,6 +62,8 @@ def parse_cell(column: Column, raw: str) -> str | int | _Invalid | None:
         return None
     if column.integer is not None:
         low, high = column.integer
+        if not value.isdigit():
+            value = ungrouped(value) or value  # 1,000 as Excel shows a thousand: meant as 1000
         return int(value) if value.isdigit() and low <= int(value) <= high else INVALID
     if column.pattern is not None and column.pattern.fullmatch(value) is None:
         return INVALID
@@ -79,6 +83,18 @@ class Checked(NamedTuple):
 
     text: str
     forms: list[str]
+
+
+def query_value(attribute: str, value: str) -> str | None:
+    """A query's value as the center takes it: a date Excel rewrote (2026/5/6) back in ISO form; None when Excel
+    left it ambiguous (5/6/2026)."""
+    if attribute not in QUERY_DATES:
+        return value
+    if isinstance(value, DateCell):
+        return str(value)
+    if date_damage(value) is not None:
+        return None
+    return iso_date(value) or value
 
 
 class _Shape:
@@ -106,21 +122,29 @@ class Validator:
         self.ports = ports
         self.width = source.width
         self._plan = list(zip(kind.columns, source.layout, strict=True))
+        self._labels = {c.name: source.label(i, c) for i, c in enumerate(kind.columns)}
+        self._present = {c.name for c, index in self._plan if index is not None}
+        self._header_ok = not source.problems  # a file whose header is wrong is refused: its rows are only explained
         plain = [c for c in kind.columns if c.name not in RANGE_COLUMNS]
         self._single = _Shape([kind.column("form_no"), *plain]) if kind.ranges else _Shape(plain)
         self._range = _Shape([kind.column("start_form_no"), kind.column("count"), *plain]) if kind.ranges else None
         self._check_port = kind.name == "filings"
         self._query = kind.name == "queries"
 
-    def check(self, row: RawRow) -> tuple[Checked | None, list[FieldError]]:
+    def check(self, row: RawRow) -> tuple[Checked | None, list[FieldError], list[str]]:
+        """The row's record, or its problems; and the form numbers it names (of a refused row too, so that a form
+        named twice is reported even when one of its rows has another mistake)."""
         number, cells = row
-        values = self._values(cells)
+        values = self._values(cells) if self._header_ok else None
         accepted = None if values is None else self._accept(number, values)
         if accepted is not None:
-            return accepted, []
-        # Every rule that can refuse a row above is explained below; the fallback only guards against a row
-        # vanishing without a word should the two ever drift apart.
-        return None, self.explain(row) or [FieldError(number, "", "", "这一行无法识别", "this row could not be read")]
+            return accepted, [], accepted.forms
+        problems, forms = self._explain(row)
+        if not problems and self._header_ok:
+            # Every rule that can refuse a row above is explained; this only guards against a row vanishing without
+            # a word should the two ever drift apart.
+            problems = [FieldError(number, "", "", "这一行无法识别", "this row could not be read")]
+        return None, problems, forms
 
     def _values(self, cells: list[str]) -> dict[str, Any] | None:
         if len(cells) > self.width and any(map(str.strip, cells[self.width :])):
@@ -153,18 +177,24 @@ class Validator:
             names, op = query_names(values["business"], values["attribute"]), query_op(values["op"])
             if names is None or op is None:
                 return None
-            values["business"], values["attribute"], values["op"] = *names, op
+            value = query_value(names[1], values["value"])
+            if value is None or (op == "eq" and names[1] == "form_no" and damage(value, 9) is not None):
+                return None
+            values["business"], values["attribute"], values["op"], values["value"] = *names, op, value
         return Checked(shape.text(number, values), forms)
 
     # -- explaining (only for rows that failed) ------------------------------------------------------------------
 
     def explain(self, row: RawRow) -> list[FieldError]:
         """Every problem of a row, each with its column, value and a message in Chinese and English."""
+        return self._explain(row)[0]
+
+    def _explain(self, row: RawRow) -> tuple[list[FieldError], list[str]]:
         number, cells = row
         errors: list[FieldError] = []
 
         def error(column: Column, value: str, zh: str, en: str) -> None:
-            errors.append(FieldError(number, column.name, value, zh, en))
+            errors.append(FieldError(number, self._labels[column.name], value, zh, en))
 
         extra = [cell.strip() for cell in cells[self.width :] if cell.strip()]
         if extra:
@@ -184,8 +214,11 @@ class Validator:
             value = parse_cell(column, raw)
             texts[column.name] = raw.strip()
             values[column.name] = None if value is INVALID else value
-            if value is None and column.required:
+            excel = damage(raw.strip(), column.digits) if value is INVALID else None
+            if value is None and column.required and index is not None:
                 error(column, "", f"“{column.zh}”不能为空", f"'{column.name}' is empty")
+            elif excel is not None:
+                error(column, raw.strip(), f"“{column.zh}”：{excel[0]}", f"'{column.name}': {excel[1]}")
             elif value is INVALID and column.integer is not None:
                 error(
                     column,
@@ -200,21 +233,30 @@ class Validator:
                     f"“{column.zh}”格式不对：应为{column.rule_zh}",
                     f"'{column.name}' is malformed: expected {column.rule_en}",
                 )
-        if self.kind.ranges:
-            self._explain_forms(values, texts, error)
+        forms: list[str] = []
+        if self.kind.ranges and self._present & {"form_no", "start_form_no"}:
+            forms = self._explain_forms(values, texts, error)
         if self.kind.name == "filings" and values["port"] is not None and not self.ports.knows(values["port"]):
-            port = values["port"]
-            error(
-                self.kind.column("port"),
-                port,
-                f"口岸“{port}”不在口岸代码表中：请填写 4 位关区代码或准确的口岸名称",
-                f"port '{port}' is not in the port table: give the 4-digit customs code or the port's exact name",
-            )
+            self._explain_port(values["port"], error)
         if self.kind.name == "queries" and not errors:
             self._explain_query(values, error)
-        return errors
+        return errors, forms
 
-    def _explain_forms(self, values: dict[str, Any], texts: dict[str, str], error: Any) -> None:
+    def _explain_port(self, port: str, error: Any) -> None:
+        column = self.kind.column("port")
+        excel = damage(port, column.digits)
+        if excel is not None:
+            error(column, port, f"口岸“{port}”不在口岸代码表中。{excel[0]}", f"port '{port}' is unknown. {excel[1]}")
+            return
+        error(
+            column,
+            port,
+            f"口岸“{port}”不在口岸代码表中：请填写 4 位关区代码或准确的口岸名称",
+            f"port '{port}' is not in the port table: give the 4-digit customs code or the port's exact name",
+        )
+
+    def _explain_forms(self, values: dict[str, Any], texts: dict[str, str], error: Any) -> list[str]:
+        """Explain the form columns of a row; the forms it names, as far as they can be told."""
         given = {name for name in RANGE_COLUMNS if texts[name]}
         form_column = self.kind.column("form_no")
         if "form_no" in given and given & {"start_form_no", "count"}:
@@ -234,24 +276,38 @@ class Validator:
                 f"一段核销单需要同时填写起始核销单号和份数，缺少“{missing.zh}”",
                 f"a run of forms needs both start_form_no and count: '{missing.name}' is missing",
             )
+        elif values["form_no"] is not None:
+            return [values["form_no"]]
         elif values["start_form_no"] is not None and values["count"] is not None:
             start, count = values["start_form_no"], values["count"]
             problem = range_problem(start, count)
-            if problem is not None:
-                error(self.kind.column("start_form_no"), start, f"从{start}起的{count}份超出了核销单号的范围", problem)
+            if problem is None:
+                return expand_range(start, count)
+            error(self.kind.column("start_form_no"), start, f"从{start}起的{count}份超出了核销单号的范围", problem)
+        return []
 
     def _explain_query(self, values: dict[str, Any], error: Any) -> None:
-        if query_names(values["business"], values["attribute"]) is None:
+        names = query_names(values["business"], values["attribute"])
+        if names is None:
             error(
                 self.kind.column("attribute"),
                 f"{values['business']}/{values['attribute']}",
                 "业务类型或属性不存在（见填写规范中的查询属性表）",
                 "no such business type or attribute (see the query table in the filling rules)",
             )
-        elif query_op(values["op"]) is None:
+            return
+        op = query_op(values["op"])
+        if op is None:
             error(
                 self.kind.column("op"),
                 values["op"],
                 "运算应为 eq（等于）或 prefix（以…开始）",
                 "op must be eq or prefix",
             )
+            return
+        value, column = values["value"], self.kind.column("value")
+        excel = date_damage(value) if names[1] in QUERY_DATES else None
+        if excel is None and op == "eq" and names[1] == "form_no":
+            excel = damage(value, 9)
+        if excel is not None:
+            error(column, value, f"“{column.zh}”：{excel[0]}", f"'{column.name}': {excel[1]}")

@@ -1,5 +1,5 @@
-"""The contents of what the agent gives back to the clerk: result files (CSV, or XML for XML input), query answers
-and error reports. Every input record gets its result rows, once, in input order."""
+"""The contents of what the agent gives back to the clerk: result tables (and XML for XML input), query answers and
+error reports. Every input record gets its result rows, once, in input order."""
 
 from __future__ import annotations
 
@@ -9,17 +9,22 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from inbox.schema import BatchKind
-from outbox.files import csv_bytes
+from outbox.columns import Column, column, columns
 
-ERROR_HEADER = ("row", "column", "value", "message")
+ERROR_COLUMNS = columns(["row", "column", "value", "message"])
+NO_MATCH = "没有符合条件的记录 / no records match"
 
 
 def bilingual(zh: str, en: str) -> str:
     return f"{zh} / {en}"
 
 
-def result_header(kind: BatchKind) -> tuple[str, ...]:
+def result_fields(kind: BatchKind) -> tuple[str, ...]:
     return ("row", *kind.key_fields(), *kind.result_extra, "status", "code", "message")
+
+
+def result_columns(kind: BatchKind) -> list[Column]:
+    return columns(list(result_fields(kind)))
 
 
 def _result_rows(
@@ -42,25 +47,28 @@ def _result_rows(
             yield row
 
 
-def result_csv(kind: BatchKind, records: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> bytes:
-    header = result_header(kind)
-    return csv_bytes(header, ([row[h] for h in header] for row in _result_rows(kind, records, results)))
+def result_table(
+    kind: BatchKind, records: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]
+) -> tuple[list[Column], list[list[Any]]]:
+    fields = result_fields(kind)
+    return result_columns(kind), [[row[f] for f in fields] for row in _result_rows(kind, records, results)]
 
 
 def result_xml(kind: BatchKind, records: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> bytes:
     lines = [f'<?xml version="1.0" encoding="UTF-8"?>\n<results kind="{kind.name}">\n']
     for row in _result_rows(kind, records, results):
-        cells = "".join(f"<{h}>{escape(str(row[h]))}</{h}>" for h in result_header(kind) if h != "row")
+        cells = "".join(f"<{h}>{escape(str(row[h]))}</{h}>" for h in result_fields(kind) if h != "row")
         lines.append(f"  <result row={quoteattr(str(row['row']))}>{cells}</result>\n")
     lines.append("</results>\n")
     return "".join(lines).encode("utf-8")
 
 
-def query_csv(rows: Sequence[dict[str, Any]]) -> bytes:
+def query_table(rows: Sequence[dict[str, Any]]) -> tuple[list[Column], list[list[Any]]]:
     """The records a query matched, every column of each; columns in the order first seen."""
     header: dict[str, None] = {}
     for row in rows:
         header.update(dict.fromkeys(row))
-    names = list(header) or ["message"]
-    body = [[row.get(name, "") for name in names] for row in rows] or [["没有符合条件的记录 / no records match"]]
-    return csv_bytes(names, body)
+    if not header:
+        return [column("message")], [[NO_MATCH]]
+    names = list(header)
+    return columns(names), [[row.get(name, "") for name in names] for row in rows]

@@ -1,19 +1,22 @@
 """Delivery, the last stage: acknowledged → delivered | rejected, and every other file a sync brings back.
 
-- a batch's result (CSV, or XML for XML input; query answers in outbox/queries) and the center's signed receipt;
-- the update feed's pages in ``outbox/updates/updates-<UTC time>.csv``, each entry exactly once, and
-  ``outbox/forms.csv``, every form of the enterprise as it now stands (rewritten whenever the mirror moved on);
+- a batch's result (CSV, or XML for XML input; query answers in outbox/queries), each with its workbook (.xlsx)
+  beside it, and the center's signed receipt;
+- the update feed's entries in one file a day, ``outbox/updates/updates-<local date>.csv`` (and .xlsx), each entry
+  exactly once, and ``outbox/forms.csv`` (and .xlsx), every form of the enterprise as it now stands (rewritten
+  whenever the mirror moved on);
 - the removal of half-written files a crash left behind.
 
 Output names are chosen once and recorded before anything is written, so a step re-run after a crash rewrites the
 same files. An update page is first promised (its file and last sequence number noted in the store), then written,
-then committed with the feed cursor: after a crash the same page is written again to the same file, so no update is
-lost and none appears in two files.
+then committed with the feed cursor. The promise also notes how long the day's file was before the page: after a
+crash the file is cut back to that length and the same page written again, so no update is lost and none appears
+twice.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import csv
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -21,8 +24,21 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from inbox.schema import KINDS
-from outbox.contents import query_csv, result_csv, result_xml
-from outbox.files import csv_bytes, free_path, remove_stale_drafts, write_atomic
+from l10n import say
+from l10n.times import now_local
+from outbox.columns import columns
+from outbox.contents import query_table, result_table, result_xml
+from outbox.files import (
+    WORKBOOK,
+    csv_bytes,
+    free_path,
+    read_cell,
+    remove_stale_drafts,
+    workbook_of,
+    write_atomic,
+    write_table,
+    write_workbook,
+)
 from outbox.folders import OutboxFolders
 from sync.states import BatchState
 from sync.vocabulary import FEED_COLUMNS
@@ -34,7 +50,8 @@ STALE_DRAFT_SECONDS = 600.0
 UPDATE_PROMISE = "update_pending"
 FORMS_WRITTEN_AT = "forms_written_at"  # the update cursor forms.csv was last written at
 
-# Tells the front ends which file was written: ("result" | "errors" | "updates", path).
+FEED = columns(list(FEED_COLUMNS))
+# Tells the front ends which file was written: ("result" | "errors" | "updates", path of the workbook).
 Announce = Callable[[str, Path], None]
 
 
@@ -82,12 +99,12 @@ class Delivery:
     def _deliver(self, batch: dict[str, Any]) -> None:
         answer = json.loads(batch["answer"])
         result_file, receipt_file = self._output_paths(batch)
-        write_atomic(result_file, self._result(batch, answer))
+        workbook = self._write_result(batch, answer, result_file)
         if "receipt" in answer:
             write_atomic(receipt_file, answer["receipt"].encode("ascii"))
         final = BatchState.REJECTED if "refused" in answer else BatchState.DELIVERED
         self.store.move(batch["id"], [BatchState.ACKNOWLEDGED], final)
-        self.announce("result", result_file)
+        self.announce("result", workbook)
         log.info(
             "batch %s %s (%s): %d result rows in %s",
             batch["id"],
@@ -97,14 +114,19 @@ class Delivery:
             result_file.name,
         )
 
-    def _result(self, batch: dict[str, Any], answer: dict[str, Any]) -> bytes:
+    def _write_result(self, batch: dict[str, Any], answer: dict[str, Any], path: Path) -> Path:
+        """The result table (or XML) at ``path`` and its workbook beside it; returns the workbook's path."""
         if "rows" in answer and all(r["status"] == "OK" for r in answer["results"]):
-            return query_csv(answer["rows"])
+            header, rows = query_table(answer["rows"])
+            return write_table(path, header, rows, say("sheet.query"))
         kind = KINDS[batch["kind"]]
         records = self.store.records(batch["id"])
+        header, rows = result_table(kind, records, answer["results"])
         if batch["format"] == "xml":
-            return result_xml(kind, records, answer["results"])
-        return result_csv(kind, records, answer["results"])
+            write_workbook(workbook_of(path), header, rows, say("sheet.results"))
+            write_atomic(path, result_xml(kind, records, answer["results"]))
+            return workbook_of(path)
+        return write_table(path, header, rows, say("sheet.results"))
 
     def _output_paths(self, batch: dict[str, Any]) -> tuple[Path, Path]:
         """Chosen once and recorded, so a delivery re-run after a crash rewrites the same two files."""
@@ -113,7 +135,7 @@ class Delivery:
         taken = self.store.claimed_outputs()
         folder = self.folders.queries if batch["kind"] == "queries" else self.folders.results
         suffix = "xml" if batch["format"] == "xml" and batch["kind"] != "queries" else "csv"
-        result = free_path(folder, f"{batch['stem']}.result.{suffix}", taken)
+        result = free_path(folder, f"{batch['stem']}.result.{suffix}", taken, siblings=(WORKBOOK,))
         receipt = free_path(self.folders.receipts, f"{batch['stem']}.receipt.jws", taken)
         state = [BatchState.ACKNOWLEDGED]
         self.store.move(batch["id"], state, BatchState.ACKNOWLEDGED, result_file=str(result), receipt_file=str(receipt))
@@ -122,39 +144,49 @@ class Delivery:
     # -- update pages (the sync engine pulls them, this writes them) ---------------------------------------------
 
     def write_page(self, page: list[dict[str, Any]]) -> None:
-        """Write one page of the feed (entries after the cursor): promise its file and last entry, write the file,
-        commit with the cursor. A page promised before a crash is finished exactly as promised: same file, same
-        entries, so none is lost and none lands in two files."""
+        """Add one page of the feed (entries after the cursor) to the day's file: promise the file, its length before
+        the page and the page's last entry, write, commit with the cursor. A page promised before a crash is
+        finished exactly as promised: the file cut back to its length then, the same entries added, so none is lost
+        and none appears twice."""
         promise = self.store.meta().get(UPDATE_PROMISE)
         if promise:
             promised = json.loads(promise)
-            name, last = promised["file"], int(promised["last"])
+            name, last, base = promised["file"], int(promised["last"]), int(promised.get("base", 0))
             page = [entry for entry in page if int(entry["seq"]) <= last]
             if not page:  # the center no longer lists what was promised: start afresh with what it lists now
                 log.warning("promised updates up to %d are no longer in the feed; the promise is dropped", last)
                 self.store.set_meta(**{UPDATE_PROMISE: None})
                 return
         else:
-            name, last = self._new_page_name(), int(page[-1]["seq"])
-            self.store.set_meta(**{UPDATE_PROMISE: json.dumps({"file": name, "last": last})})
-        write_atomic(self.folders.updates / name, csv_bytes(FEED_COLUMNS, _feed_rows(page)))
+            name, last = f"updates-{now_local():%Y-%m-%d}.csv", int(page[-1]["seq"])
+            day_file = self.folders.updates / name
+            base = day_file.stat().st_size if day_file.exists() else 0
+            self.store.set_meta(**{UPDATE_PROMISE: json.dumps({"file": name, "last": last, "base": base})})
+        self._add_to_day(self.folders.updates / name, base, page)
         self.store.apply_updates(page, last)  # moves the cursor and ends the promise, in one transaction
-        log.info("updates %d..%d written to %s", page[0]["seq"], last, name)
+        log.info("updates %d..%d added to %s", page[0]["seq"], last, name)
+        self.announce("updates", workbook_of(self.folders.updates / name))
+
+    def _add_to_day(self, path: Path, base: int, page: list[dict[str, Any]]) -> None:
+        """The day's CSV as it was before the page plus the page, and its workbook made again from all of it."""
+        before = path.read_bytes()[:base] if base and path.exists() else b""
+        added = csv_bytes(FEED, _feed_rows(page))
+        if before:
+            added = added.split(b"\r\n", 1)[1]  # the day's file has its header already
+        write_atomic(path, before + added)
+        write_workbook(workbook_of(path), FEED, _read_back(path), say("sheet.updates"))
 
     def refresh_forms(self) -> None:
-        """Rewrite forms.csv when the mirror moved on since it was last written (or it is gone). Checked every
-        sync, so a forms.csv that could not be replaced (open in Excel) is brought up to date once it can be."""
+        """Rewrite forms.csv (and forms.xlsx) when the mirror moved on since it was last written (or either is gone).
+        Checked every sync, so a file that could not be replaced (open in Excel) is brought up to date once it can
+        be. No notification: the clerk is told of results and errors, not of every change of the mirror."""
         cursor = self.store.update_cursor()
         written = self.store.meta().get(FORMS_WRITTEN_AT)
-        if cursor == 0 or (written == str(cursor) and self.folders.forms_csv.exists()):
+        forms_csv = self.folders.forms_csv
+        if cursor == 0 or (written == str(cursor) and forms_csv.exists() and workbook_of(forms_csv).exists()):
             return
-        write_atomic(self.folders.forms_csv, csv_bytes(FEED_COLUMNS, _feed_rows(self.store.forms())))
+        write_table(forms_csv, FEED, _feed_rows(self.store.forms()), say("sheet.forms"))
         self.store.set_meta(**{FORMS_WRITTEN_AT: str(cursor)})
-        self.announce("updates", self.folders.forms_csv)
-
-    def _new_page_name(self) -> str:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        return free_path(self.folders.updates, f"updates-{stamp}.csv", self.store.claimed_outputs()).name
 
     # -- after a crash --------------------------------------------------------------------------------------------
 
@@ -168,3 +200,10 @@ class Delivery:
 
 def _feed_rows(entries: list[dict[str, Any]]) -> list[list[Any]]:
     return [[entry.get(name, "") for name in FEED_COLUMNS] for entry in entries]
+
+
+def _read_back(path: Path) -> list[list[str]]:
+    """The rows of a table the agent wrote, as the values they stand for."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    return [[read_cell(cell) for cell in row] for row in rows[1:]]

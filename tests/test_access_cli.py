@@ -4,9 +4,7 @@ on loopback, the 17999 accounts in `eport-agent status`, and an `access` file dr
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from center.service import Center
 from sync.access import LEGAL_PERSON_ROLE
 from tests.center_support import Clock, Ran, free_port, open_center, serve, wait_for
 from tests.rigs import ENTERPRISE, PIN, agent_cli, agent_for, enroll_device, enrolled_card, workspace_for
+from tests.tables import read_table, read_workbook
 
 TIMED = "02012345671@17999.e163"
 LEASED = "ddn0000001@17999.e163"
@@ -162,15 +161,16 @@ async def test_an_access_file_registers_opens_business_and_its_result_never_show
         ]
         (rig.workspace.inbox / "access" / "cards.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
         result = await wait_for(rig.workspace.results / "cards.result.csv")
-        text = result.read_text(encoding="utf-8-sig")
-        got = list(csv.DictReader(io.StringIO(text)))
+        got = read_table(result)
         assert list(got[0]) == ["row", "account", "type", "months", "expires_at", "status", "code", "message"]
+        _header, cells, _sheet = read_workbook(rig.workspace.results / "cards.result.xlsx")
+        assert not any(PASSWORD in str(value) for row in cells for value in row)
         assert [(r["account"], r["code"]) for r in got] == [
             ("02012345678@17999.e163", "OK"),
             (LEASED, "OK"),
             (TIMED, "ACCESS_NOT_ONLINE"),
         ]
-        assert got[0]["expires_at"] and PASSWORD not in text
+        assert got[0]["expires_at"] and PASSWORD not in result.read_text(encoding="utf-8-sig")
         (rig.workspace.inbox / "filings" / "file.csv").write_text(f"form_no,port\n{form_no},5300\n", encoding="utf-8")
         filed = await wait_for(rig.workspace.results / "file.result.csv")
         assert ",OK,OK," in filed.read_text(encoding="utf-8-sig")

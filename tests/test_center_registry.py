@@ -6,8 +6,6 @@ and the clerk's result file says so, in Chinese first."""
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from pathlib import Path
 
 import pytest
@@ -28,6 +26,7 @@ from tests.center_support import (
     run_cli,
     wait_for,
 )
+from tests.tables import read_table
 
 MISSING_DB_COMMANDS = [
     ["serve"],
@@ -130,7 +129,7 @@ async def test_a_card_revoked_at_the_center_is_refused_and_the_clerk_reads_why(t
             lost = workspace.inbox / "filings" / "lost.csv"
             lost.write_text(f"form_no,port\r\n{form_no},5300\r\n", encoding="utf-8")
             result = await wait_for(workspace.results / "lost.result.csv")
-            [row] = list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
+            [row] = read_table(result)
             assert (row["status"], row["code"]) == ("ERROR", "OPERATOR_REVOKED")
             assert row["message"].startswith("操作员卡已被注销") and "has been revoked" in row["message"]
         assert center.form(form_no)["customs_status"] == "unused"  # type: ignore[index]

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
 import random
 import signal
 import subprocess
@@ -29,6 +27,7 @@ from agent.store import Store
 from center.db import batches, form_events
 from tests.center_support import free_port, open_center, serve, wait_for
 from tests.rigs import ENTERPRISE, enrolled_card, spawn_agent, workspace_for
+from tests.tables import read_table
 
 FILES, ROWS, KILLS = 40, 5, 100
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -124,7 +123,7 @@ async def test_sigkill_and_center_faults_lose_nothing_and_apply_nothing_twice(tm
     assert counts["500"] and counts["reset"] and counts["down"], counts
     # Every input row has exactly one result row, once; every file is in the archive; nothing else was written.
     for n, result in enumerate(results):
-        rows = list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
+        rows = read_table(result)
         assert [r["form_no"] for r in rows] == numbers[n * ROWS : (n + 1) * ROWS]
         assert {r["code"] for r in rows} == {"OK"}, rows
     assert sorted(p.name for p in workspace.results.glob("*.csv")) == [f"f{n:02d}.result.csv" for n in range(FILES)]

@@ -4,8 +4,6 @@ folder."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import signal
 import socket
@@ -18,6 +16,7 @@ import sqlalchemy as sa
 
 from center.db import enrollment_codes
 from center.service import Center
+from tests.tables import read_table
 
 
 def free_port() -> int:
@@ -67,7 +66,7 @@ def test_demo_turns_the_sample_into_results_and_resumes(tmp_path: Path) -> None:
     finally:
         out = stop(demo)
     assert "NOT FOR PRODUCTION" in out and str(workspace / "inbox" / "filings") in out
-    rows = list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
+    rows = read_table(result)
     assert [r["code"] for r in rows] == ["OK", "OK", "OK", "FORM_NOT_FOUND", "FORM_NOT_FOUND"]
     assert (workspace / "outbox" / "receipts" / "filings.receipt.jws").exists()
     info = json.loads((workspace / "demo.json").read_text(encoding="utf-8"))
@@ -97,7 +96,9 @@ def test_demo_turns_the_sample_into_results_and_resumes(tmp_path: Path) -> None:
     assert "FORM_ALREADY_FILED" in again.read_text(encoding="utf-8-sig")
     assert sorted(p.name for p in (workspace / "outbox" / "results").iterdir()) == [
         "again.result.csv",
+        "again.result.xlsx",
         "filings.result.csv",
+        "filings.result.xlsx",
     ]
     assert json.loads((workspace / "demo.json").read_text())["center_url"] == f"http://127.0.0.1:{port}"
     assert port_is_free(port)

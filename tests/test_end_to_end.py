@@ -4,8 +4,6 @@ and a real center on loopback (issue 2)."""
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +27,7 @@ from sync.client import CenterClient, CenterRefused
 from sync.protocol import batch_document, verify_compact
 from tests.center_support import eventually, free_port, open_center, serve, wait_for
 from tests.rigs import workspace_for
+from tests.tables import read_table
 
 PIN = "123456"
 ENTERPRISE = "1101230001"
@@ -108,7 +107,7 @@ def drop(workspace: Workspace, name: str, rows: list[tuple[str, str]]) -> Path:
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    return read_table(path)
 
 
 async def test_dropped_filing_comes_back_as_signed_result(rig: Rig, agent: Agent) -> None:
@@ -190,6 +189,7 @@ async def test_the_same_batch_sent_twice_is_applied_once(rig: Rig, agent: Agent)
     first = read_csv(await wait_for(rig.workspace.results / "b.result.csv"))
     assert first[0]["code"] == "OK"
     store = Store(rig.workspace.store_file)
+    await eventually(lambda: store.batches_in("delivered"), 10, "the batch was not marked delivered")
     batch = store.batches_in("delivered")[0]
     payload = {**json.loads(batch["payload"]), "records": store.records(batch["id"])}
     client = CenterClient(rig.url)
@@ -245,7 +245,8 @@ async def test_a_file_with_mistakes_is_not_signed_and_gets_an_errors_file(rig: R
     source = drop(rig.workspace, "bad.csv", [(rig.mine[0], "2200"), ("12AB", "2200"), (rig.mine[1], "")])
     errors = read_csv(await wait_for(rig.workspace.errors / "bad.errors.csv"))
     assert [(e["row"], e["column"], e["value"]) for e in errors] == [("3", "form_no", "12AB"), ("4", "port", "")]
-    assert not source.exists() and len(list(rig.workspace.archive.iterdir())) == 1
+    await eventually(lambda: not source.exists(), 5, "the file did not leave the inbox")
+    assert len(list(rig.workspace.archive.iterdir())) == 1
     assert rig.card.signatures == 0
     assert rig.center.form(rig.mine[0])["customs_status"] == "unused"  # type: ignore[index]
     assert not list(rig.workspace.results.iterdir())

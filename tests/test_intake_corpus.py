@@ -4,8 +4,6 @@ is the same, and the round trips through a real center are in test_kinds_round_t
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from agent.workspace import Workspace
 from inbox import sources
 from sync.protocol import canonical_json
 from tests.intake_corpus import Case, cases
+from tests.tables import raw_rows
 
 PORTS = [{"code": "2200", "name": "上海海关"}, {"code": "5300", "name": "深圳海关"}]
 
@@ -68,14 +67,14 @@ def test_each_file_gets_a_batch_or_a_clear_errors_file(intake: Intake, case: Cas
 def test_errors_file_lists_every_error_with_row_column_value_and_both_languages(intake: Intake) -> None:
     data = b"form_no,port\n12,2200\n260000001,\n260000002,=cmd|' /C calc'!A0\n"
     intake.take(drop(intake, Case("many.csv", "filings", data)))
-    rows = list(csv.reader(io.StringIO((intake.workspace.errors / "many.errors.csv").read_text(encoding="utf-8-sig"))))
-    assert rows[0] == ["row", "column", "value", "message"]
+    rows = raw_rows(intake.workspace.errors / "many.errors.csv")
+    assert rows[0] == ["行号 row", "列 column", "值 value", "说明 message"]
     assert [r[:3] for r in rows[1:]] == [
         ["2", "form_no", "12"],
         ["3", "port", ""],
         ["4", "port", "'=CMD|' /C CALC'!A0"],
     ]
-    assert "“核销单号”格式不对" in rows[1][3] and "'form_no' is malformed" in rows[1][3]
+    assert "“核销单号”" in rows[1][3] and "'form_no'" in rows[1][3]
 
 
 def test_oversized_xml_is_refused_without_being_parsed(intake: Intake, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,7 +96,8 @@ def test_the_same_file_twice_is_reported_with_the_first_ones_outcome(intake: Int
     again = intake.take(drop(intake, Case("a-copy.csv", "filings", data)))
     assert first is not None and again is None
     text = (intake.workspace.errors / "a-copy.errors.csv").read_text(encoding="utf-8-sig")
-    assert "duplicate: the same content as a.csv" in text and "in progress (received)" in text
+    assert "duplicate: the same content as a.csv" in text and "in progress (read, to be signed)" in text
+    assert "处理中（已读入，等待签名）" in text
     assert len(list(intake.workspace.archive.iterdir())) == 2
 
 

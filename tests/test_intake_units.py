@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from inbox.watcher import InboxWatcher
-from outbox.files import csv_bytes, excel_cell, free_path, safe_stem, write_atomic
+from outbox.columns import columns
+from outbox.files import csv_bytes, excel_cell, free_path, read_cell, safe_stem, write_atomic
 from tests.center_support import wait_until
 
 
@@ -29,12 +30,24 @@ def drop_marker(root: Path, reported: Callable[[], list[Path]]) -> Path:
 
 
 def test_csv_for_excel_has_bom_crlf_and_neutralised_formulas() -> None:
-    data = csv_bytes(["a", "b"], [['=HYPERLINK("x")', "-5"], ["+1+1", "@SUM(A1)"]])
+    data = csv_bytes(columns(["remark", "value"]), [['=HYPERLINK("x")', "-5"], ["+1+1", "@SUM(A1)"]])
     assert data.startswith(b"\xef\xbb\xbf") and b"\r\n" in data
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0] == ["备注 remark", "值 value"]
     assert rows[1] == ['\'=HYPERLINK("x")', "-5"]  # a negative number stays a number
     assert rows[2] == ["'+1+1", "'@SUM(A1)"]
     assert excel_cell(None) == ""
+
+
+def test_csv_protects_identifiers_and_values_a_spreadsheet_would_change() -> None:
+    data = csv_bytes(
+        columns(["form_no", "declaration_no", "value", "count"]),
+        [["000000001", "220020261000000001", "0042", 7], ["26000000A", "", "plain", ""]],
+    )
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[1] == ['="000000001"', '="220020261000000001"', '="0042"', "7"]
+    assert rows[2] == ['="26000000A"', "", "plain", ""]
+    assert [read_cell(cell) for cell in rows[1]] == ["000000001", "220020261000000001", "0042", "7"]
 
 
 def test_untrusted_names_never_escape_the_folder(tmp_path: Path) -> None:

@@ -3,9 +3,7 @@ come back in the clerk's format, one row per record (per form of a range), query
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from agent.workspace import Workspace
 from center.service import Center
 from tests.center_support import open_center, wait_for
 from tests.rigs import ENTERPRISE, loopback_agent
+from tests.tables import read_table
 
 
 @dataclass
@@ -57,7 +56,7 @@ async def answer(rig: Rig, kind: str, name: str, text: str) -> list[dict[str, st
         root = ElementTree.fromstring(result.read_bytes())
         assert root.tag == "results" and root.get("kind") == kind
         return [{"row": item.get("row", ""), **{child.tag: child.text or "" for child in item}} for item in root]
-    return list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
+    return read_table(result)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xml"])

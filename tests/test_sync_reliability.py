@@ -4,8 +4,6 @@ retries back off, whole-batch refusals are final."""
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from pathlib import Path
 
 from apscheduler.triggers.interval import IntervalTrigger
@@ -14,6 +12,7 @@ from agent.store import Store
 from center.ca import cert_serial_hex
 from tests.center_support import free_port, open_center, serve, wait_for
 from tests.rigs import ENTERPRISE, PIN, agent_for, enrolled_card, loopback_agent, workspace_for
+from tests.tables import read_table
 
 
 async def test_center_down_for_a_while_then_up_the_queue_drains_by_itself(tmp_path: Path) -> None:
@@ -39,7 +38,7 @@ async def test_center_down_for_a_while_then_up_the_queue_drains_by_itself(tmp_pa
 
         runner = await serve(center, port)  # the center comes back
         result = await wait_for(workspace.results / "a.result.csv", timeout=10)
-        rows = list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
+        rows = read_table(result)
         assert [r["code"] for r in rows] == ["OK", "OK", "OK"]
         assert agent.status()["center_unreachable_since"] is None and agent.engine.backoff.failures == 0
     finally:
@@ -56,7 +55,7 @@ async def test_a_whole_batch_refusal_is_final_and_every_row_is_answered(tmp_path
         async with loopback_agent(center, tmp_path / "ws", card) as (agent, workspace, _port):
             (workspace.inbox / "filings" / "b.csv").write_text("form_no,port\n" + "".join(f"{f},2200\n" for f in forms))
             result = await wait_for(workspace.results / "b.result.csv")
-            rows = list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
+            rows = read_table(result)
             assert [(r["status"], r["code"]) for r in rows] == [("ERROR", "OPERATOR_REVOKED")] * 2
             assert Store(workspace.store_file).counts() == {"rejected": 1}
             await agent.sync_now()

@@ -13,6 +13,7 @@ from inbox.watcher import InboxWatcher
 from sync.client import CenterClient
 from tests.center_support import eventually, free_port, open_center, serve, wait_for
 from tests.rigs import ENTERPRISE, PIN, agent_for, enroll_device, enrolled_card, workspace_for
+from tests.tables import read_table
 
 
 async def test_a_file_the_sync_cannot_write_is_named_in_the_problem_and_the_problem_clears_once_it_can(
@@ -38,18 +39,23 @@ async def test_a_file_the_sync_cannot_write_is_named_in_the_problem_and_the_prob
         await asyncio.to_thread(agent.unlock, PIN)
         (workspace.inbox / "filings" / "a.csv").write_text(f"form_no,port\n{forms[0]},2200\n", encoding="utf-8")
         await wait_for(workspace.results / "a.result.csv")
-        await eventually(lambda: len(list((workspace.outbox / "updates").glob("*.csv"))) == 2, 10, "no new page")
+        updates = workspace.outbox / "updates"
+        await eventually(lambda: len(_entries(updates)) == 3, 10, "the filing did not reach the day's updates")
 
         blocker.rmdir()  # the clerk closes the file
         await agent.sync_now()
         assert agent.status()["problem"] is None
         assert blocker.is_file() and len(blocker.read_text(encoding="utf-8-sig").splitlines()) == 3
-        pages = list((workspace.outbox / "updates").glob("updates-*.csv"))
-        assert len(pages) == 2, "each page is written once, to the file promised for it"
+        assert len(list(updates.glob("updates-*.csv"))) == 1, "one file a day"
+        assert len(_entries(updates)) == 3, "each entry once"
     finally:
         await agent.stop()
         await runner.cleanup()
         center.close()
+
+
+def _entries(updates: Path) -> list[dict[str, str]]:
+    return [row for page in updates.glob("updates-*.csv") for row in read_table(page)]
 
 
 async def test_the_sync_daemon_has_no_card_and_never_signs(tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ no double send. Both are real processes; the center is real, on loopback."""
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -14,6 +12,7 @@ from agent.store import Store
 from center.db import batches, form_events
 from tests.center_support import free_port, open_center, serve, wait_for
 from tests.rigs import ENTERPRISE, enrolled_card, start_agent, workspace_for
+from tests.tables import read_table
 
 FILES, ROWS = 20, 10
 
@@ -38,7 +37,7 @@ async def test_run_and_sync_daemon_share_a_workspace_without_loss_or_double_send
             process.communicate(timeout=20)
         await runner.cleanup()
     for result in results:
-        rows = list(csv.DictReader(io.StringIO(result.read_text(encoding="utf-8-sig"))))
+        rows = read_table(result)
         assert len(rows) == ROWS and {r["code"] for r in rows} == {"OK"}
     assert sorted(p.name for p in workspace.results.iterdir()) == [f"f{n:02d}.result.csv" for n in range(FILES)]
     assert Store(workspace.store_file).counts() == {"delivered": FILES}

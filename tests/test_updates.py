@@ -3,12 +3,11 @@ shows where every form stands; only an enrolled device of the enterprise may pul
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,6 +18,7 @@ from sync.client import CenterClient, CenterRefused
 from sync.protocol import batch_document, canonical_json, sign_detached
 from tests.center_support import open_center, wait_for
 from tests.rigs import ENTERPRISE, agent_for, enroll_device, enrolled_card, loopback_agent, workspace_for
+from tests.tables import local_zone, read_table, read_workbook
 
 OTHER = "3102450002"
 
@@ -42,7 +42,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 def read(path: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    return read_table(path)
 
 
 def all_updates(workspace: Workspace) -> list[dict[str, str]]:
@@ -50,26 +50,39 @@ def all_updates(workspace: Workspace) -> list[dict[str, str]]:
 
 
 async def test_changes_reach_the_outbox_once_and_forms_csv_shows_where_each_form_stands(rig: Rig) -> None:
-    await rig.agent.sync_now()
-    issued = all_updates(rig.workspace)
-    assert [(u["form_no"], u["event"]) for u in issued] == [(f, "issued") for f in rig.forms]
-    assert issued[0]["safe_status_zh"] == "有效" and issued[0]["customs_status_zh"] == "未用"
+    announced: list[dict[str, str]] = []
+    rig.agent.subscribe(announced.append)
+    with local_zone("Asia/Shanghai"):
+        await rig.agent.sync_now()
+        issued = all_updates(rig.workspace)
+        assert [(u["form_no"], u["event"]) for u in issued] == [(f, "issued") for f in rig.forms]
+        assert issued[0]["safe_status_zh"] == "有效" and issued[0]["customs_status_zh"] == "未用"
+        assert issued[0]["at"].endswith("+08:00"), "times in the clerk's local time, with the offset"
 
-    (rig.workspace.inbox / "filings" / "a.csv").write_text(f"form_no,port\n{rig.forms[0]},2200\n")
-    await wait_for(rig.workspace.results / "a.result.csv")
-    declaration = rig.center.new_declaration_no("2200", dt.date(2026, 11, 27))
-    rig.center.customs_use(rig.forms[0], declaration, "2200", "2026-11-27")
-    await rig.agent.sync_now()
-    await rig.agent.sync_now()  # nothing new: no new file, nothing repeated
+        (rig.workspace.inbox / "filings" / "a.csv").write_text(f"form_no,port\n{rig.forms[0]},2200\n")
+        await wait_for(rig.workspace.results / "a.result.csv")
+        declaration = rig.center.new_declaration_no("2200", dt.date(2026, 11, 27))
+        rig.center.customs_use(rig.forms[0], declaration, "2200", "2026-11-27")
+        await rig.agent.sync_now()
+        await rig.agent.sync_now()  # nothing new: no new file, nothing repeated
 
+    today = dt.datetime.now().astimezone(ZoneInfo("Asia/Shanghai")).date()
+    pages = sorted(p.name for p in (rig.workspace.outbox / "updates").iterdir())
+    assert pages == [f"updates-{today}.csv", f"updates-{today}.xlsx"], "one file a day, by the clerk's date"
     updates = all_updates(rig.workspace)
     seqs = [int(u["seq"]) for u in updates]
     assert seqs == sorted(set(seqs)), "every change once, in order"
     assert [(u["form_no"], u["event"]) for u in updates[3:]] == [(rig.forms[0], "filed"), (rig.forms[0], "used")]
+    header, rows, _sheet = read_workbook(rig.workspace.outbox / "updates" / f"updates-{today}.xlsx")
+    assert header[:3] == ["核销单号", "变更序号", "变更"] and header[-1] == "时间（UTC+08:00）"
+    assert [(r[0], r[2]) for r in rows[3:]] == [(rig.forms[0], "已口岸备案"), (rig.forms[0], "已用于出口报关")]
     forms = {row["form_no"]: row for row in read(rig.workspace.outbox / "forms.csv")}
     assert sorted(forms) == sorted(rig.forms)
     assert forms[rig.forms[0]]["customs_status"] == "used" and forms[rig.forms[0]]["customs_status_zh"] == "已用"
     assert forms[rig.forms[1]]["customs_status"] == "unused"
+    _header, form_rows, _sheet = read_workbook(rig.workspace.outbox / "forms.xlsx")
+    assert sorted(r[0] for r in form_rows) == sorted(rig.forms)
+    assert not [a for a in announced if "forms" in a["path"]], "no notification for each rewrite of forms.csv"
 
 
 async def test_a_crash_before_the_cursor_moved_rewrites_the_same_file(
@@ -82,15 +95,15 @@ async def test_a_crash_before_the_cursor_moved_rewrites_the_same_file(
 
     monkeypatch.setattr(rig.agent.store, "apply_updates", crash)
     await rig.agent.sync_now()  # the page is written, the cursor is not moved
-    first = sorted((rig.workspace.outbox / "updates").glob("updates-*.csv"))
-    assert len(first) == 1
+    [day] = sorted((rig.workspace.outbox / "updates").glob("updates-*.csv"))
+    assert len(read(day)) == 3
     monkeypatch.setattr(rig.agent.store, "apply_updates", real)
     rig.center.issue_forms(ENTERPRISE, 1)  # a new change arrives meanwhile
     await rig.agent.sync_now()
-    files = sorted((rig.workspace.outbox / "updates").glob("updates-*.csv"))
-    assert files[0] == first[0] and len(files) == 2
-    assert len(read(files[0])) == 3 and len(read(files[1])) == 1  # the promised page, then the new change
-    assert rig.agent.store.update_cursor() == max(int(u["seq"]) for u in all_updates(rig.workspace))
+    assert sorted((rig.workspace.outbox / "updates").glob("updates-*.csv")) == [day]
+    seqs = [int(u["seq"]) for u in read(day)]
+    assert len(seqs) == 4 and seqs == sorted(set(seqs)), "the promised page once, then the new change"
+    assert rig.agent.store.update_cursor() == max(seqs)
 
 
 async def test_only_an_enrolled_device_of_the_enterprise_pulls_its_feed(rig: Rig, tmp_path: Path) -> None:
