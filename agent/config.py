@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from apscheduler.triggers.base import BaseTrigger
 
 from agent.workspace import Workspace
+from l10n import LANGUAGES
 from sync.access import ACCOUNT_SUFFIX, is_account
 from sync.schedule import sync_trigger
 
@@ -55,6 +56,13 @@ def _whole(section: dict[str, object], key: str, default: int, name: str) -> int
     return value
 
 
+def _language(section: dict[str, object]) -> str:
+    language = str(section.get("language", "zh")).strip().lower()
+    if language not in LANGUAGES:
+        raise ConfigError(f"[ui] language must be one of {', '.join(LANGUAGES)}, not {language!r}")
+    return language
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     center_url: str
@@ -67,6 +75,8 @@ class AgentConfig:
     inbox_polling: bool = False  # poll the inbox (network shares) instead of the system's file events
     log_max_bytes: int = 1 << 20
     log_backups: int = 5
+    language: str = "zh"  # [ui] language: the agent's own words, "zh" or "en" (l10n)
+    keep_days: int = 730  # [outbox] keep_days: older outputs move into month folders (outbox.tidy)
 
     def sync_trigger(self) -> BaseTrigger:
         return sync_trigger(self.sync_interval, self.sync_cron)
@@ -97,6 +107,8 @@ class AgentConfig:
             inbox_polling=_flag(data.get("inbox", {}), "polling", "[inbox] polling"),
             log_max_bytes=_whole(data.get("logs", {}), "max_bytes", 1 << 20, "[logs] max_bytes"),
             log_backups=_whole(data.get("logs", {}), "backups", 5, "[logs] backups"),
+            language=_language(data.get("ui", {})),
+            keep_days=_whole(data.get("outbox", {}), "keep_days", 730, "[outbox] keep_days"),
         )
         try:
             config.sync_trigger()

@@ -112,6 +112,7 @@ class Agent:
         )
         self._scheduler.start()
         await self._worker.run(self.delivery.remove_stale_drafts)
+        await self._worker.run(self.delivery.keep_tidy)  # and once a day at a sync
         if self.watcher is not None:
             self.watcher.start()
             log.info("watching %s", self.workspace.inbox)
@@ -171,6 +172,7 @@ class Agent:
             if self.watcher is not None:  # a file whose events were lost (overflow, network share) is found now
                 await self._worker.run(self.watcher.rescan)
             await self.engine.cycle()
+            await self._worker.run(self.delivery.keep_tidy)
             self.last_sync = now_iso()
             status = self.status()
             shared = [name for name in SHARED_STATUS if name != "card" or self.card is not None]

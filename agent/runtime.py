@@ -24,6 +24,7 @@ from agent.store import Store
 from agent.workspace import Workspace
 from inbox.watcher import InboxWatcher
 from outbox.deliver import Delivery
+from outbox.tidy import KEEP_DAYS
 from sync.client import CenterClient, DeviceCredential
 from sync.engine import SyncEngine
 from sync.protocol import software_signer
@@ -121,12 +122,13 @@ def assemble(
     settle_quiet: float = 0.1,
     retry_cap: float = 300.0,
     polling: bool = False,
+    keep_days: int = KEEP_DAYS,
 ) -> Agent:
     """The agent from its parts. With a card: the resident agent (watcher, signer, control channel); without one:
     the headless sync daemon, which only sends, delivers and pulls, and has no signer at all."""
     store = Store(workspace.store_file)
     worker, announcer = Worker(), Announcer()
-    delivery = Delivery(workspace.out, store, announcer)
+    delivery = Delivery(workspace.out, store, announcer, workspace.archive, keep_days)
     signer = Signer(store, card) if card is not None else None
     sender = Role(workspace.state / SENDER_LOCK)
     engine = SyncEngine(store, client, center_ca, delivery, worker.run, sender, signer=signer, retry_cap=retry_cap)
@@ -166,4 +168,5 @@ def build_agent(
         settle_quiet=settle_quiet,
         retry_cap=config.retry_cap,
         polling=config.inbox_polling,
+        keep_days=config.keep_days,
     )

@@ -48,6 +48,16 @@ polling = {polling}
 max_bytes = 1048576
 backups = 5
 
+[ui]
+# The agent's own words (tray, windows, commands, workbook headers): "zh" 中文 or "en" English.
+# Errors and result messages in files carry both languages either way.
+language = "zh"
+
+[outbox]
+# Results, errors, query answers, update pages, receipts and archived files older than this many days move into a
+# month folder (e.g. results/2024-05/); nothing is deleted. FX paperwork is kept two years.
+keep_days = 730
+
 [access]
 # The 17999 account this PC is online through, e.g. "02012345678@17999.e163" (the suffix cannot be left out).
 # The center checks it when a timed or new annual card is registered: the account being registered must be this one.
@@ -167,9 +177,18 @@ class Workspace:
         """Create every folder, the templates and a default agent.toml; an existing configuration is kept."""
         for folder in self.folders():
             folder.mkdir(parents=True, exist_ok=True)
-        write_templates(self.root / "templates")
+        write_templates(self.root / "templates", self._cached_ports())
         if not self.config_file.exists():
             self.config_file.write_text(config_text(), encoding="utf-8")
+
+    def _cached_ports(self) -> list[tuple[str, str]]:
+        """The center's port table as the agent last fetched it, for the templates' port list (init again to
+        refresh it)."""
+        if not self.store_file.exists():
+            return []
+        from agent.store import Store
+
+        return [(p["code"], p["name"]) for p in Store(self.store_file).ports()]
 
     def is_initialised(self) -> bool:
         return self.config_file.exists() and self.inbox.is_dir()

@@ -136,8 +136,16 @@ def _table_source(kind: BatchKind, numbered: Iterator[RawRow], close: Callable[[
         raise
     layout = [columns.index(c) if c in columns else None for c in kind.columns]
     names = [labels[columns.index(c)] if c in columns else "" for c in kind.columns]
-    rows = (row for row in numbered if any(map(str.strip, row[1])))
-    return Source(layout, len(header), rows, close, names, problems)
+    width = len(header)
+    rows = (_padded(row, width) for row in numbered if any(map(str.strip, row[1])))
+    return Source(layout, width, rows, close, names, problems)
+
+
+def _padded(row: RawRow, width: int) -> RawRow:
+    """A row with as many cells as the header: a short row's missing cells are empty ones (a workbook leaves out
+    trailing empty cells, and so may a CSV written by hand)."""
+    number, cells = row
+    return row if len(cells) >= width else (number, cells + [""] * (width - len(cells)))
 
 
 # -- workbooks ------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring as encode_string
 from typing import Any, NamedTuple
 
-from inbox.excel import DateCell, damage, date_damage, iso_date, ungrouped
+from inbox.excel import DateCell, NumberCell, damage, date_damage, iso_date, ungrouped
 from inbox.schema import QUERY_DATES, BatchKind, Column, query_names, query_op
 from inbox.sources import FieldError, RawRow, Source
 from sync.vocabulary import expand_range
@@ -83,6 +83,11 @@ class Checked(NamedTuple):
 
     text: str
     forms: list[str]
+
+
+def _stripped(cell: str) -> str:
+    """A cell without the spaces around it; a workbook's number cell as it is (it has none, and keeps its kind)."""
+    return cell if isinstance(cell, NumberCell | DateCell) else cell.strip()
 
 
 def query_value(attribute: str, value: str) -> str | None:
@@ -212,9 +217,9 @@ class Validator:
         for column, index in self._plan:
             raw = cells[index] if index is not None and index < len(cells) else ""
             value = parse_cell(column, raw)
-            texts[column.name] = raw.strip()
+            texts[column.name] = _stripped(raw)
             values[column.name] = None if value is INVALID else value
-            excel = damage(raw.strip(), column.digits) if value is INVALID else None
+            excel = damage(texts[column.name], column.digits) if value is INVALID else None
             if value is None and column.required and index is not None:
                 error(column, "", f"“{column.zh}”不能为空", f"'{column.name}' is empty")
             elif excel is not None:
@@ -237,14 +242,14 @@ class Validator:
         if self.kind.ranges and self._present & {"form_no", "start_form_no"}:
             forms = self._explain_forms(values, texts, error)
         if self.kind.name == "filings" and values["port"] is not None and not self.ports.knows(values["port"]):
-            self._explain_port(values["port"], error)
+            self._explain_port(values["port"], texts["port"], error)
         if self.kind.name == "queries" and not errors:
-            self._explain_query(values, error)
+            self._explain_query(values, texts, error)
         return errors, forms
 
-    def _explain_port(self, port: str, error: Any) -> None:
+    def _explain_port(self, port: str, cell: str, error: Any) -> None:
         column = self.kind.column("port")
-        excel = damage(port, column.digits)
+        excel = damage(cell, column.digits)
         if excel is not None:
             error(column, port, f"口岸“{port}”不在口岸代码表中。{excel[0]}", f"port '{port}' is unknown. {excel[1]}")
             return
@@ -286,7 +291,7 @@ class Validator:
             error(self.kind.column("start_form_no"), start, f"从{start}起的{count}份超出了核销单号的范围", problem)
         return []
 
-    def _explain_query(self, values: dict[str, Any], error: Any) -> None:
+    def _explain_query(self, values: dict[str, Any], texts: dict[str, str], error: Any) -> None:
         names = query_names(values["business"], values["attribute"])
         if names is None:
             error(
@@ -305,7 +310,7 @@ class Validator:
                 "op must be eq or prefix",
             )
             return
-        value, column = values["value"], self.kind.column("value")
+        value, column = texts["value"], self.kind.column("value")
         excel = date_damage(value) if names[1] in QUERY_DATES else None
         if excel is None and op == "eq" and names[1] == "form_no":
             excel = damage(value, 9)

@@ -40,6 +40,7 @@ from outbox.files import (
     write_workbook,
 )
 from outbox.folders import OutboxFolders
+from outbox.tidy import KEEP_DAYS, move_old_files
 from sync.states import BatchState
 from sync.vocabulary import FEED_COLUMNS
 
@@ -78,8 +79,17 @@ class DeliveryStore(Protocol):
 
 
 class Delivery:
-    def __init__(self, folders: OutboxFolders, store: DeliveryStore, announce: Announce) -> None:
+    def __init__(
+        self,
+        folders: OutboxFolders,
+        store: DeliveryStore,
+        announce: Announce,
+        archive: Path | None = None,
+        keep_days: int = KEEP_DAYS,
+    ) -> None:
         self.folders, self.store, self.announce = folders, store, announce
+        self.archive, self.keep_days = archive, keep_days
+        self._tidied_on: str | None = None
 
     # -- batches -----------------------------------------------------------------------------------------------
 
@@ -187,6 +197,18 @@ class Delivery:
             return
         write_table(forms_csv, FEED, _feed_rows(self.store.forms()), say("sheet.forms"))
         self.store.set_meta(**{FORMS_WRITTEN_AT: str(cursor)})
+
+    # -- housekeeping -----------------------------------------------------------------------------------------------
+
+    def keep_tidy(self) -> None:
+        """Once a day: files older than ``keep_days`` move into month folders (outbox.tidy); nothing is deleted."""
+        today = f"{now_local():%Y-%m-%d}"
+        if self._tidied_on == today:
+            return
+        self._tidied_on = today
+        folders = [self.folders.results, self.folders.errors, self.folders.queries, self.folders.updates]
+        folders += [self.folders.receipts, *([self.archive] if self.archive is not None else [])]
+        move_old_files(folders, self.keep_days)
 
     # -- after a crash --------------------------------------------------------------------------------------------
 

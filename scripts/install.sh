@@ -25,6 +25,8 @@ packages=(gcc python3-dev python3-venv swig libpcsclite-dev)
 if [ -n "$test_too" ]; then
   packages+=(pcscd vsmartcard-vpcd python3-tk xvfb trayer postgresql systemd desktop-file-utils)
 fi
+# LibreOffice Calc, headless: the slow test that opens the agent's CSV and workbooks in a real spreadsheet program.
+[ -z "$test_too" ] || packages+=(libreoffice-calc-nogui)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
