@@ -19,48 +19,91 @@ def _kind_rules(kind: BatchKind) -> list[str]:
     lines = [
         f"## {kind.zh} {kind.name}",
         "",
-        f"Drop into `inbox/{kind.name}/` (or name the file `{kind.name}…` / `{kind.prefixes[-1]}…`); "
-        f"XML root `<{kind.name}>`, one `<{kind.item}>` per record; template `templates/{kind.name}.csv`, "
-        f"schema `templates/{kind.name}.xsd`.",
+        f"放入 `inbox/{kind.name}/`（或以 `{kind.prefixes[-1]}…` / `{kind.name}…` 作文件名开头）；"
+        f"XML 根元素 `<{kind.name}>`，每条记录一个 `<{kind.item}>`；模板 `templates/{kind.name}.xlsx`"
+        f"（或 `.csv`），XML 模式 `templates/{kind.name}.xsd`。",
+        f"Drop into `inbox/{kind.name}/` (or start the file name with `{kind.name}…` / `{kind.prefixes[-1]}…`); "
+        f"XML root `<{kind.name}>`, one `<{kind.item}>` per record; template `templates/{kind.name}.xlsx` "
+        f"(or `.csv`), schema `templates/{kind.name}.xsd`.",
         "",
-        "| column | 列名 | required 必填 | rule | 规则 | example 示例 |",
+        "| 列名 | column | 必填 required | 规则 | rule | 示例 example |",
         "|---|---|---|---|---|---|",
     ]
     for c in kind.columns:
         if kind.ranges and c.name in ("form_no", "start_form_no", "count"):
-            required = "form_no, or start_form_no + count 二选一"
+            required = "二选一：核销单号，或起始核销单号 + 份数 / form_no, or start_form_no + count"
         else:
-            required = "yes 是" if c.required else "no 否"
-        lines.append(f"| `{c.name}` | {c.zh} | {required} | {c.rule_en} | {c.rule_zh} | `{c.example}` |")
+            required = "是 yes" if c.required else "否 no"
+        lines.append(f"| {c.zh} | `{c.name}` | {required} | {c.rule_zh} | {c.rule_en} | `{c.example}` |")
     lines.append("")
     lines += [f"- {zh} {en}" for zh, en in zip(kind.notes_zh, kind.notes_en, strict=True)]
     return [*lines, ""]
 
 
 def _query_table() -> list[str]:
-    lines = ["### 查询属性 Query attributes", "", "| business 业务类型 | attributes 属性 |", "|---|---|"]
+    lines = ["### 查询属性 Query attributes", "", "| 业务类型 business | 属性 attributes |", "|---|---|"]
     for (b_en, b_zh), attributes in QUERY_ATTRIBUTES.items():
-        lines.append(f"| `{b_en}` {b_zh} | " + ", ".join(f"`{a_en}` {a_zh}" for a_en, a_zh in attributes) + " |")
-    lines += ["", "Operators 运算: " + ", ".join(f"`{en}` {zh}" for en, zh in QUERY_OPS), ""]
+        lines.append(f"| {b_zh} `{b_en}` | " + "、".join(f"{a_zh} `{a_en}`" for a_en, a_zh in attributes) + " |")
+    lines += ["", "运算 Operators: " + "、".join(f"{zh} `{en}`" for en, zh in QUERY_OPS), ""]
     return lines
+
+
+GENERAL_RULES = [
+    (
+        "文件：Excel 工作簿（.xlsx，也接受旧的 .xls；读第一个工作表），CSV（UTF-8，带或不带 BOM，"
+        "或 Excel 默认保存的 GBK/GB18030；逗号或制表符分隔），或 XML（UTF-8、UTF-16、GBK、GB2312、GB18030）。",
+        "Files: an Excel workbook (.xlsx, or the old .xls; its first sheet is read), CSV (UTF-8 with or without BOM, "
+        "or the GBK/GB18030 Excel saves by default; comma or tab separated), or XML (UTF-8, UTF-16, GBK, GB2312, "
+        "GB18030).",
+    ),
+    (
+        "表头：中文列名或英文列名，或两者都写（`核销单号 form_no`）；`序号` 列会被忽略。",
+        "Headers: the Chinese or the English column name, or both (`核销单号 form_no`); a `序号` column is ignored.",
+    ),
+    (
+        "代码前后的空格和全角字符会自动纠正（`２２００` → `2200`）；核销单号中的字母转为大写。",
+        "Codes: spaces around them and full-width characters are fixed for you (`２２００` → `2200`); form numbers "
+        "are upper-cased.",
+    ),
+    (
+        "Excel 会把 000000004 变成 4、把 18 位报关单号变成 2.20020261E+17：请使用 templates 中的 .xlsx 模板"
+        "（编号列已设为文本格式），或先把这些列设为文本格式再输入；出现这种情况时，错误文件会指出是 Excel "
+        "改动了数值。`1,000` 这样带千位分隔符的数、`2026/5/6` 这样的日期按原意读取。",
+        "Excel turns 000000004 into 4 and an 18-digit declaration number into 2.20020261E+17: use the .xlsx "
+        "templates in templates/ (their number columns are formatted as text), or format those columns as text "
+        "before typing; when it happens, the errors file says that Excel changed the value. `1,000` with a "
+        "thousands separator and dates like `2026/5/6` are read as meant.",
+    ),
+    (
+        "空行会被跳过。行号与 Excel 中的行号一致（表头为第 1 行），单元格内换行不影响行号。",
+        "Empty rows are skipped. Rows are numbered as Excel numbers them (the header is row 1); a line break in a "
+        "cell does not change them.",
+    ),
+    (
+        "文件中有任何错误都不会发送：`outbox/errors/<文件名>.errors.xlsx`（及同名 .csv）一次列出全部错误。",
+        "A file with any mistake is not sent at all: `outbox/errors/<file>.errors.xlsx` (and the .csv beside it) "
+        "lists every mistake at once.",
+    ),
+    (
+        "同一文件中重复出现的核销单号是错误。`起始核销单号` + `份数` 表示从起始号开始、末尾数字递增的连续 "
+        "`份数` 张核销单，每张在结果中各占一行。",
+        "A form named twice in one file is a mistake. A range `start_form_no` + `count` names `count` forms from "
+        "`start_form_no` on, counting up its last digits; each form gets its own result row.",
+    ),
+]
 
 
 def filling_rules() -> str:
     lines = [
         "# 填写规范 Filling rules",
         "",
-        "Generated from the schema the agent checks files with (`python -m inbox.rules`); do not edit by hand.",
-        "",
-        "- Files: CSV (UTF-8 with or without BOM, or GBK/GB18030 as Excel saves them; comma or tab separated) or XML.",
-        "- Headers: the English or the Chinese column name, or both (`核销单号 form_no`); a `序号` column is ignored.",
-        "- Codes: spaces around them and full-width characters are fixed for you (`２２００` → `2200`); form "
-        "numbers are upper-cased.",
-        "- Empty rows are skipped. Rows are numbered as Excel numbers them (the header is row 1).",
-        "- A file with any mistake is not sent at all: `outbox/errors/<file>.errors.csv` lists every mistake.",
-        "- A form named twice in one file is a mistake. A range `start_form_no` + `count` names `count` forms from "
-        "`start_form_no` on, counting up its last digits; each form gets its own result row.",
+        "本文件由代理检查文件所用的规则生成（`python -m inbox.rules`），请勿手工修改。"
+        " Generated from the schema the agent checks files with; do not edit by hand.",
         "",
     ]
+    for zh, en in GENERAL_RULES:
+        lines += [f"- {zh}", f"  {en}"]
+    lines.append("")
     for kind in KINDS.values():
         lines += _kind_rules(kind)
         if kind.name == "queries":
