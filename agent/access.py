@@ -74,6 +74,16 @@ def _remembered(workspace: Workspace) -> dict[str, Any] | None:
     return kept
 
 
+def last_heard(workspace: Workspace) -> dict[str, Any]:
+    """The account this PC declares (``[access] account``) and the center's last answer about the enterprise's
+    accounts (``as_of`` tells when), without asking the center: for a page that must not wait for it."""
+    try:
+        account = AgentConfig.load(workspace).access_account
+    except ConfigError:
+        account = None
+    return {"account": account, "overview": _remembered(workspace)}
+
+
 def warnings(overview: dict[str, Any], now: dt.datetime) -> list[str]:
     """What the clerk should hear before business stops: no account, an emergency running out, the last account
     ending within 30 days, an annual card nearly out of hours."""

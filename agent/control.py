@@ -4,6 +4,10 @@ The running agent serves a tiny HTTP API on 127.0.0.1 (a random port) and writes
 to ``state/control.json``, readable by the owner only; the file goes away when the agent stops. Only a process that
 can read the file can talk to the agent. The PIN travels in the body of one loopback request and is handed to the
 card; it is never logged (no access log, and no error message carries it).
+
+The same server serves the clerk's status page under ``/page`` (``page/``, loaded at its first request). A browser
+gets in through a one-time link (``page_link``: the tray's menu, ``eport-agent status``) that only a holder of the
+token can have made; the page then keeps the token in a cookie of its own.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import json
 import logging
 import os
 import secrets
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -29,7 +35,9 @@ log = logging.getLogger(__name__)
 CONTROL_FILE = "control.json"
 HOST = "127.0.0.1"
 STATUS, CARD, UNLOCK = "/v1/status", "/v1/card", "/v1/unlock"
+PAGE, PAGE_LINK = "/page", "/v1/page-link"
 MAX_BODY = 4096
+LINK_SECONDS = 600.0  # how long a page link may wait to be opened
 
 
 class Controlled(Protocol):
@@ -42,8 +50,29 @@ class Controlled(Protocol):
     def unlock(self, pin: str) -> None: ...
 
 
+class PageLogins:
+    """One-time tickets for the status page's link: the long-lived token never appears in a URL."""
+
+    def __init__(self, port: Callable[[], int | None]) -> None:
+        self._port = port
+        self._tickets: dict[str, float] = {}
+
+    def link(self) -> str:
+        now = time.monotonic()
+        self._tickets = {t: until for t, until in self._tickets.items() if until > now}
+        ticket = secrets.token_urlsafe(24)
+        self._tickets[ticket] = now + LINK_SECONDS
+        return f"http://{HOST}:{self._port()}{PAGE}/login?ticket={ticket}"
+
+    def redeem(self, ticket: str) -> bool:
+        """Whether ``ticket`` is a link's, unused and in time; it is used up either way."""
+        until = self._tickets.pop(ticket, None)
+        return until is not None and until > time.monotonic()
+
+
 AGENT: web.AppKey[Controlled] = web.AppKey("agent")
 TOKEN = web.AppKey("token", str)
+LOGINS = web.AppKey("logins", PageLogins)
 
 
 def _answer(status: int, **body: Any) -> web.Response:
@@ -52,6 +81,8 @@ def _answer(status: int, **body: Any) -> web.Response:
 
 @web.middleware
 async def _authorized(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path == PAGE or request.path.startswith(f"{PAGE}/"):
+        return await handler(request)  # the page asks for its own cookie (page/access.py)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), request.app[TOKEN].encode()):
         return _answer(401, error="unauthorized", message="a valid control token is required")
@@ -92,13 +123,29 @@ async def post_unlock(request: web.Request) -> web.Response:
     return _answer(200, card="unlocked")
 
 
-def create_control_app(agent: Controlled, token: str) -> web.Application:
+async def post_page_link(request: web.Request) -> web.Response:
+    return _answer(200, url=request.app[LOGINS].link())
+
+
+async def serve_page(request: web.Request) -> web.StreamResponse:
+    """The status page: its code is loaded at the first request, so an agent nobody looks at never loads it."""
+    from page.server import PageFacade, handle
+
+    # The agent facade (agent.facade.Agent) is what the channel serves, and it is the page's facade too.
+    return await handle(request, cast(PageFacade, request.app[AGENT]), request.app[TOKEN], request.app[LOGINS])
+
+
+def create_control_app(agent: Controlled, token: str, logins: PageLogins | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_authorized])
     app[AGENT] = agent
     app[TOKEN] = token
+    app[LOGINS] = logins or PageLogins(lambda: None)
     app.router.add_get(STATUS, get_status)
     app.router.add_get(CARD, get_card)
     app.router.add_post(UNLOCK, post_unlock)
+    app.router.add_post(PAGE_LINK, post_page_link)
+    app.router.add_route("*", PAGE, serve_page)
+    app.router.add_route("*", PAGE + "/{rest:.*}", serve_page)
     return app
 
 
@@ -122,8 +169,10 @@ class ControlServer:
     def __init__(self, agent: Controlled, path: Path) -> None:
         self.path = path
         self.token = secrets.token_urlsafe(32)
-        self._runner = web.AppRunner(create_control_app(agent, self.token), access_log=None)
         self.port: int | None = None
+        self.logins = PageLogins(lambda: self.port)
+        # No access log: the page's one-time links and the channel's requests are nobody's to read.
+        self._runner = web.AppRunner(create_control_app(agent, self.token, self.logins), access_log=None)
 
     async def start(self) -> None:
         await self._runner.setup()
@@ -132,6 +181,9 @@ class ControlServer:
         self.port = int(self._runner.addresses[0][1])
         _write_private(self.path, json.dumps({"port": self.port, "token": self.token, "pid": os.getpid()}))
         log.debug("control channel on %s:%d", HOST, self.port)
+
+    def page_link(self) -> str:
+        return self.logins.link()
 
     async def stop(self) -> None:
         # Another agent started on this workspace since may own the file now: only our own is removed.
@@ -186,6 +238,10 @@ class ControlClient:
 
     def card_info(self) -> dict[str, Any]:
         return self._request("GET", CARD)[1]
+
+    def page_link(self) -> str:
+        """A one-time link that opens the running agent's status page."""
+        return str(self._request("POST", PAGE_LINK)[1]["url"])
 
     def unlock(self, pin: str) -> None:
         """Unlock the agent's card; raises the card's own errors (InvalidPinError with tries left, ...)."""

@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from agent import form_listing, listing
 from agent.control import CONTROL_FILE, ControlServer
 from agent.intake import Intake
 from agent.operator_card import OperatorCard
@@ -243,3 +244,50 @@ class Agent:
             "refused": self.engine.refusal,
             "warnings": self.warnings(),
         }
+
+    # -- the status page (page/, a front end like the tray) ---------------------------------------------------------
+
+    def page_link(self) -> str | None:
+        """A one-time link that opens the status page in a browser (None without the control channel)."""
+        return self._control.page_link() if self._control is not None else None
+
+    def overview(self) -> dict[str, Any]:
+        """The page's top: the status (as the tray has it), the card as last read, the 17999 account as last heard."""
+        from agent.access import last_heard
+
+        card = self.card_info() if self.card is not None else None
+        return {"status": self.status(), "card": card, "access": last_heard(self.workspace)}
+
+    def files(self, **wanted: Any) -> dict[str, Any]:
+        """A page of the files taken in, newest first, with their timelines (``agent.listing.FileFilter``)."""
+        return listing.files(self.store, listing.FileFilter(**wanted))
+
+    def file(self, key: str) -> dict[str, Any] | None:
+        return listing.one_file(self.store, key)
+
+    def file_path(self, key: str, what: str) -> Path | None:
+        """A file's ``result``, ``errors``, ``receipt`` or ``source``, only ever inside outbox/ or archive/."""
+        return listing.linked(self.store, key, what, self.workspace.outbox, self.workspace.archive)
+
+    def forms(self, **wanted: Any) -> dict[str, Any]:
+        """A page of the enterprise's forms (``agent.listing.FormFilter``), with the statuses to filter by."""
+        return {
+            **form_listing.forms(self.store, form_listing.FormFilter(**wanted)),
+            "statuses": form_listing.form_statuses(self.store),
+        }
+
+    def form_history(self, form_no: str) -> list[dict[str, Any]]:
+        return form_listing.form_history(self.store, form_no)
+
+    def check_receipt(self, key: str) -> dict[str, Any] | None:
+        """A delivered file's receipt checked now: the center's signature and the batch's digest (None: no receipt)."""
+        from agent.receipt_check import check_receipt
+
+        found, path = self.file(key), self.file_path(key, "receipt")
+        return check_receipt(self.store, self.engine.center_ca, found["batch_id"], path) if found and path else None
+
+    def resend(self, key: str) -> dict[str, Any]:
+        """Put a refused file's archived source back into the inbox as a new file (``agent.resend``)."""
+        from agent.resend import resend
+
+        return resend(self.workspace, self.store, key)

@@ -49,6 +49,14 @@ def current_status(workspace: Workspace) -> tuple[dict[str, Any], bool]:
         return {"workspace": str(workspace.root), "batches": store.counts(), **recorded}, False
 
 
+def page_link(workspace: Workspace) -> str | None:
+    """A one-time link to the running agent's status page (None from an agent that has none)."""
+    try:
+        return ControlClient.for_state(workspace.state).page_link()
+    except (AgentNotRunning, KeyError):
+        return None
+
+
 def show_status(workspace: Workspace, as_json: bool) -> int:
     from agent.access import describe as describe_access
     from agent.access import with_access
@@ -61,6 +69,8 @@ def show_status(workspace: Workspace, as_json: bool) -> int:
             file=sys.stderr,
         )
     status = with_access(workspace, status)  # the 17999 accounts, and warnings ahead of their end
+    if running:
+        status["page"] = page_link(workspace)
     view = tray_view(status)
     code = EXIT_NOT_RUNNING if not running else EXIT_NEEDS_YOU if view.level in (Level.ATTENTION, Level.ERROR) else 0
     if as_json:
@@ -75,8 +85,10 @@ def show_status(workspace: Workspace, as_json: bool) -> int:
     for line in describe_access(status.pop("access")) if "access" in status else ():
         print(line)
     for name, value in status.items():
-        if name not in ("workspace", "problem", "refused") and value is not None and value != "":
+        if name not in ("workspace", "problem", "refused", "page") and value is not None and value != "":
             print(f"{name.replace('_', ' '):22} {local_time(value) if name in TIMES else value}")
+    if status.get("page"):
+        print(f"状态页 / status page: {status['page']}")
     return code
 
 

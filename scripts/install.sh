@@ -5,8 +5,9 @@
 #   scripts/install.sh          the demo:  .venv/bin/eport-agent demo --workspace demo-workspace
 #   scripts/install.sh --test   and what the tests need: the PC/SC daemon and the vpcd virtual reader, Tk, Xvfb and a
 #                               system tray (trayer), PostgreSQL (a throwaway cluster for the center's suite),
-#                               systemd's and the desktop entries' checkers (the Debian package's test) and the test
-#                               tools in .venv
+#                               systemd's and the desktop entries' checkers (the Debian package's test), chromium and
+#                               its driver with a Chinese font (the status page's browser tests) and the test tools in
+#                               .venv
 #
 # A clerk's PC or a center installs the Debian package instead (packaging/debian/build.sh, docs/OPERATOR.md).
 set -euo pipefail
@@ -24,6 +25,7 @@ SUDO=""
 packages=(gcc python3-dev python3-venv swig libpcsclite-dev)
 if [ -n "$test_too" ]; then
   packages+=(pcscd vsmartcard-vpcd python3-tk xvfb trayer postgresql systemd desktop-file-utils)
+  packages+=(chromium chromium-driver fonts-wqy-zenhei)
 fi
 # LibreOffice Calc, headless: the slow test that opens the agent's CSV and workbooks in a real spreadsheet program.
 [ -z "$test_too" ] || packages+=(libreoffice-calc-nogui)

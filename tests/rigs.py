@@ -88,11 +88,13 @@ async def loopback_agent(
     card: EmulatedPivCard | None = None,
     *,
     device: bool = False,
+    unlocked: bool = True,
     **options: Any,
 ) -> AsyncIterator[tuple[Agent, Workspace, int]]:
     """The center served on a free loopback port and an agent in process (``agent_for`` ``options``) with its
-    workspace at ``root``, started and unlocked, on ``card`` (by default a card enrolled now); with ``device``, the
-    PC's device key enrolled too. Yields the agent, its workspace and the port; stops both afterwards."""
+    workspace at ``root``, started and unlocked (left locked with ``unlocked=False``), on ``card`` (by default a card
+    enrolled now); with ``device``, the PC's device key enrolled too. Yields the agent, its workspace and the port;
+    stops both afterwards."""
     card, port = card or enrolled_card(center), free_port()
     workspace = workspace_for(root, center, port)
     if device:
@@ -102,7 +104,8 @@ async def loopback_agent(
         agent = agent_for(workspace, center, card, port, **options)
         await agent.start()
         try:
-            await asyncio.to_thread(agent.unlock, PIN)
+            if unlocked:
+                await asyncio.to_thread(agent.unlock, PIN)
             yield agent, workspace, port
         finally:
             await agent.stop()

@@ -112,6 +112,9 @@ async def test_the_commands_talk_to_the_running_agent(running: Running) -> None:
     status = json.loads(out)
     assert status["card"] == "unlocked" and status["batches"] == {"delivered": 1} and status["warnings"] == []
     assert "no agent is running" not in err
+    assert status["page"].startswith("http://127.0.0.1:") and "/page/login?ticket=" in status["page"]
+    code, out, err = await asyncio.to_thread(cli, "status", "--workspace", ws)
+    assert "状态页 / status page: http://127.0.0.1:" in out  # a fresh one-time link each time
 
     code, out, err = await asyncio.to_thread(cli, "card", "info", "--workspace", ws)
     assert code == 0 and "no agent is running" not in err

@@ -56,6 +56,10 @@ class FakeAgent:
     def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
         self.listeners.append(listener)
 
+    def page_link(self) -> str:
+        self.calls.append("page_link")
+        return f"http://127.0.0.1:4321/page/login?ticket=t{len(self.calls)}"
+
 
 class TypedPins:
     """Stands in for the Tk PIN dialog: "types" the given PINs one after the other, as a clerk would."""
@@ -97,8 +101,18 @@ def agent() -> FakeAgent:
     return FakeAgent()
 
 
-def make_tray(pystray: ModuleType, agent: FakeAgent, dialogs: TypedPins, opened: list[Path]) -> TrayApp:
-    tray = TrayApp(agent, pystray, Path("/ws/inbox"), Path("/ws/outbox"), dialogs=dialogs, show_folder=opened.append)
+def make_tray(
+    pystray: ModuleType, agent: FakeAgent, dialogs: TypedPins, opened: list[Path], pages: list[str] | None = None
+) -> TrayApp:
+    tray = TrayApp(
+        agent,
+        pystray,
+        Path("/ws/inbox"),
+        Path("/ws/outbox"),
+        dialogs=dialogs,
+        show_folder=opened.append,
+        show_page=(pages if pages is not None else []).append,
+    )
     tray.icon.update_menu = lambda: None  # type: ignore[method-assign]  # the dummy backend has no native menu
     return tray
 
@@ -121,6 +135,7 @@ def test_the_menu_has_the_clerks_actions(pystray: ModuleType, agent: FakeAgent) 
         "Open outbox",
         "Pause",
         "Status",
+        "打开状态页",
         "- - - -",
         "Quit",
     ]
@@ -138,6 +153,15 @@ def test_sync_pause_resume_and_folders_call_the_facade(pystray: ModuleType, agen
     click(tray, "Open outbox")
     assert agent.calls == ["request_sync", "pause", "resume"]
     assert opened == [Path("/ws/inbox"), Path("/ws/outbox")]
+
+
+def test_the_status_page_opens_in_the_browser_through_a_fresh_link(pystray: ModuleType, agent: FakeAgent) -> None:
+    pages: list[str] = []
+    tray = make_tray(pystray, agent, TypedPins(), [], pages)
+    click(tray, "打开状态页")
+    click(tray, "打开状态页")
+    tray._ui.shutdown(wait=True)
+    assert pages == ["http://127.0.0.1:4321/page/login?ticket=t1", "http://127.0.0.1:4321/page/login?ticket=t2"]
 
 
 def test_unlock_runs_the_dialog_and_the_card_io_off_the_trays_thread(pystray: ModuleType, agent: FakeAgent) -> None:

@@ -41,6 +41,8 @@ class AgentFacade(Protocol):
 
     def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None: ...
 
+    def page_link(self) -> str | None: ...
+
 
 class Dialogs(Protocol):
     """tray.dialogs, or a stand-in in tests."""
@@ -83,6 +85,14 @@ def open_folder(path: Path) -> None:
         log.warning("cannot open %s: %s", path, exc)
 
 
+def open_link(url: str) -> None:
+    """Open the status page in the clerk's browser."""
+    import webbrowser
+
+    if not webbrowser.open(url):
+        log.warning("no browser to open the status page: open %s", url.partition("?")[0])
+
+
 def _notice(event: dict[str, Any]) -> tuple[str, str]:
     name = Path(event["path"]).name
     if event["type"] == "errors":
@@ -100,12 +110,14 @@ class TrayApp:
         poll: float = 1.0,
         dialogs: Dialogs | None = None,
         show_folder: Callable[[Path], None] = open_folder,
+        show_page: Callable[[str], None] = open_link,
     ) -> None:
         self.agent = agent
         self.inbox, self.outbox = inbox, outbox
         self._poll = poll
         self._dialogs = dialogs
         self._show_folder = show_folder
+        self._show_page = show_page
         self._stopped = threading.Event()
         self._ui = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tray-ui")
         self._refreshing = threading.Lock()  # the poll, the menu and the UI thread all refresh
@@ -124,6 +136,7 @@ class TrayApp:
             item("Open outbox", lambda: self._show_folder(self.outbox)),
             item(lambda _item: "Resume" if self.view.paused else "Pause", self.toggle_pause),
             item("Status", self.show_status, default=lambda menu_item: not self._locked(menu_item)),
+            item("打开状态页", self.open_page),
             menu.SEPARATOR,
             item("Quit", self.stop),
         )
@@ -181,6 +194,12 @@ class TrayApp:
 
     def unlock(self) -> None:
         self._ui.submit(self._ask_pin)
+
+    def open_page(self) -> None:
+        """The status page in the browser, through a one-time link the agent makes now."""
+        link = self.agent.page_link()
+        if link is not None:
+            self._ui.submit(self._show_page, link)
 
     def show_status(self) -> None:
         self._ui.submit(self._show_status)
