@@ -5,6 +5,10 @@ Agents use the batch, port and CA endpoints; the authorities use ``/api/v1/admin
 
 Database work is blocking (SQLite file I/O, and a writer may wait for another writer's ``BEGIN IMMEDIATE``), so it
 runs on a small thread pool owned by the app, never on the event loop: one slow batch must not stall the others.
+
+An app holds no state of its own beyond caches: several processes serve one PostgreSQL database side by side
+(``center.workers``), and any request may land on any of them. ``/healthz`` tells whether this process reaches the
+database and holds its keys; ``/metrics`` serves ``center.metrics``; the access log is ``center.logs``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -23,12 +29,12 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from center import access_api
-from center.openapi import API_OPENAPI, openapi_spec
+from center import access_api, logs, metrics
+from center.openapi import API_METRICS, API_OPENAPI, openapi_spec
 from center.operations import ADMIN_PREFIX, OPERATIONS, Operation
 from center.refusals import Refusal
 from center.requests import device_enterprise, json_object, parse_json, plain_request
-from center.service import Center
+from center.service import Center, Received
 from sync.enroll import API_CA, API_ENROLL, API_ENROLL_CHECK
 from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES
 
@@ -61,27 +67,52 @@ async def _blocking(request: web.Request, fn: Callable[..., T], *args: Any) -> T
     return await asyncio.get_running_loop().run_in_executor(request.app[EXECUTOR], fn, *args)
 
 
+def _refused(request: web.Request, refusal: Refusal) -> web.Response:
+    request[logs.REFUSAL_CODE] = refusal.code
+    metrics.REFUSALS.labels(refusal.code).inc()
+    return _refusal_response(refusal)
+
+
 def _refusals_middleware(max_body: int) -> Middleware:
     @web.middleware
     async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except Refusal as refusal:
-            return _refusal_response(refusal)
+            return _refused(request, refusal)
         except web.HTTPRequestEntityTooLarge:
-            return _refusal_response(Refusal("PAYLOAD_TOO_LARGE", limit_mb=max_body // (1024 * 1024)))
+            return _refused(request, Refusal("PAYLOAD_TOO_LARGE", limit_mb=max_body // (1024 * 1024)))
         except web.HTTPException:
             raise  # 404/405 and friends keep aiohttp's own answer
         except Exception:
             # Nothing was committed (a batch is one transaction); the agent may resend the same batch id.
             log.exception("unexpected error on %s %s", request.method, request.path)
-            return _refusal_response(Refusal("INTERNAL_ERROR"))
+            return _refused(request, Refusal("INTERNAL_ERROR"))
 
     return refusals
 
 
-def _receive(center: Center, body: bytes) -> dict[str, Any]:
-    return center.receive_batch(parse_json(body))
+@web.middleware
+async def _metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every answer by route template and status, and time it (the outermost middleware)."""
+    started = time.perf_counter()
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        metrics.REQUESTS.labels(route, request.method, str(status)).inc()
+        metrics.REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+
+
+def _receive(center: Center, body: bytes) -> Received:
+    return center.receive(parse_json(body))
 
 
 async def post_enroll(request: web.Request) -> web.Response:
@@ -99,9 +130,17 @@ async def post_enroll_check(request: web.Request) -> web.Response:
 
 
 async def post_batch(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     body = await request.read()
-    answer = await _blocking(request, _receive, request.app[CENTER], body)
-    return web.json_response(answer, dumps=_dumps)
+    try:
+        received = await _blocking(request, _receive, request.app[CENTER], body)
+    except Refusal:
+        metrics.BATCH_SECONDS.labels("refused").observe(time.perf_counter() - started)
+        raise
+    # The answer as stored: a resent batch gets the very bytes it got the first time.
+    response = web.Response(text=received.text, content_type="application/json")
+    metrics.observe_batch(received.kind, received.applied, time.perf_counter() - started)
+    return response
 
 
 async def get_ports(request: web.Request) -> web.Response:
@@ -132,6 +171,7 @@ async def get_updates(request: web.Request) -> web.Response:
     except ValueError:
         raise Refusal("BAD_REQUEST", detail="after and limit are whole numbers") from None
     updates = await _blocking(request, center.updates, enterprise, after, limit)
+    metrics.observe_feed(updates)
     return web.json_response({"updates": updates}, dumps=_dumps)
 
 
@@ -181,10 +221,15 @@ async def access_endpoint(request: web.Request) -> web.Response:
 
 
 async def _sweep_access(app: web.Application, interval: float) -> None:
-    """Remove lapsed 17999 accounts now and every ``interval`` seconds; a failed sweep is retried next time."""
+    """Remove lapsed 17999 accounts now and every ``interval`` seconds, unless another process of this center just
+    did (``Center.scheduled_access_sweep``); a failed sweep is retried next time."""
+    center = app[CENTER]
     while True:
         try:
-            await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], app[CENTER].access_sweep)
+            swept = await asyncio.get_running_loop().run_in_executor(
+                app[EXECUTOR], center.scheduled_access_sweep, interval
+            )
+            metrics.SWEEPS.labels("skipped" if swept is None else "ran").inc()
         except Exception:
             log.exception("the sweep of lapsed 17999 accounts failed")
         await asyncio.sleep(interval)
@@ -196,8 +241,26 @@ def _ping(center: Center) -> None:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    await _blocking(request, _ping, request.app[CENTER])
-    return web.json_response({"status": "ok"})
+    """Whether this process can serve: it reaches the database and holds the CA and receipt keys (503 if not)."""
+    center = request.app[CENTER]
+    try:
+        await _blocking(request, _ping, center)
+        database = "ok"
+    except Exception as exc:
+        log.warning("health check: the database is unreachable: %s", exc.__class__.__name__)
+        database = "unreachable"
+    keys = "loaded" if center.keys_loaded else "not loaded"
+    healthy = database == "ok" and center.keys_loaded
+    answer = {"status": "ok" if healthy else "unavailable", "database": database, "keys": keys, "pid": os.getpid()}
+    return web.json_response(answer, status=200 if healthy else 503)
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    """The metrics in Prometheus text format (all worker processes' together; see center.metrics)."""
+    text = await asyncio.get_running_loop().run_in_executor(request.app[EXECUTOR], metrics.exposition)
+    response = web.Response(body=text)
+    response.headers["Content-Type"] = metrics.CONTENT_TYPE
+    return response
 
 
 def create_app(
@@ -208,12 +271,16 @@ def create_app(
     access_sweep_seconds: float = ACCESS_SWEEP_SECONDS,
 ) -> web.Application:
     """The HTTP application over ``center``. The caller owns the center (and closes it)."""
-    app = web.Application(client_max_size=max_body_bytes, middlewares=[_refusals_middleware(max_body_bytes)])
+    app = web.Application(
+        client_max_size=max_body_bytes, middlewares=[_metrics_middleware, _refusals_middleware(max_body_bytes)]
+    )
     app[CENTER] = center
 
     async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(max_workers=db_workers, thread_name_prefix="center-db")
         app[EXECUTOR] = executor
+        # The keys are opened before the first request: a missing or wrong passphrase stops the start, clearly.
+        await asyncio.get_running_loop().run_in_executor(executor, center.unlock_keys)
         yield
         executor.shutdown(wait=True)
 
@@ -235,6 +302,7 @@ def create_app(
     app.router.add_get(API_OPENAPI, get_openapi)
     app.router.add_get(API_UPDATES, get_updates)
     app.router.add_get(HEALTHZ, healthz)
+    app.router.add_get(API_METRICS, get_metrics)
     app.router.add_get(API_ADMIN_FORM, get_admin_form)
     for operation in OPERATIONS:
         app.router.add_post(operation.path, admin_operation(operation))
@@ -243,15 +311,16 @@ def create_app(
     return app
 
 
-def _check_transport(host: str, ssl_context: ssl.SSLContext | None) -> None:
-    # docs/ARCHITECTURE.md, The wire: TLS on the network, plain HTTP only on loopback.
-    if ssl_context is not None:
-        return
+def is_loopback(host: str) -> bool:
     try:
-        loopback = ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
+        return host == "localhost"
+
+
+def check_transport(host: str, ssl_context: ssl.SSLContext | None) -> None:
+    # docs/ARCHITECTURE.md, The wire: TLS on the network, plain HTTP only on loopback.
+    if ssl_context is None and not is_loopback(host):
         raise ValueError(f"plain HTTP is only allowed on loopback; give a TLS certificate to serve on {host}")
 
 
@@ -259,9 +328,15 @@ def run_center(
     center: Center, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, ssl_context: ssl.SSLContext | None = None
 ) -> None:
     """Serve until interrupted (Ctrl+C / SIGTERM). The caller closes the center afterwards."""
-    _check_transport(host, ssl_context)
+    check_transport(host, ssl_context)
     web.run_app(
-        create_app(center), host=host, port=port, ssl_context=ssl_context, print=lambda line: print(line, flush=True)
+        create_app(center),
+        host=host,
+        port=port,
+        ssl_context=ssl_context,
+        print=log.info,  # "Running on ...", a log line like the others
+        access_log=logs.access_logger(),
+        access_log_class=logs.JsonAccessLogger,
     )
 
 
@@ -272,7 +347,7 @@ async def start_center(
 
     Stop with ``await runner.cleanup()``.
     """
-    _check_transport(host, ssl_context)
+    check_transport(host, ssl_context)
     runner = web.AppRunner(create_app(center))
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)

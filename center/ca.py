@@ -1,16 +1,19 @@
 """The center's certificate authority: it enrolls operator cards and signs the center's receipts.
 
 On first open of a database it makes a P-256 CA (self-signed, 10 years) and a receipt key whose certificate the CA
-issues; both live in the ``keys`` table. The private keys are stored unencrypted in the database for now: whoever
-can read the database file is the center. A deployment moves them to an HSM or wraps them (later work).
+issues; both live in the ``keys`` table, the private keys encrypted with the operator's passphrase when one is given
+(``center.keyring``; an unencrypted pair is encrypted on the first open with a passphrase). A private key is opened
+on first use, so commands that sign nothing never need the passphrase.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography import x509
@@ -20,9 +23,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy.engine import Connection
 
 from center.db import business_date, devices, keys, operators
+from center.keyring import Passphrase, SealedKey, is_encrypted, seal
 from center.refusals import Refusal
 from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE, role_of
 from sync.protocol import DigestSigner, SignatureError, check_issued_by, software_signer
+
+log = logging.getLogger(__name__)
 
 CA_NAME = "ca"
 RECEIPT_NAME = "receipt"
@@ -40,27 +46,19 @@ def certificate_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
-
-
-def _load_key(pem: str) -> ec.EllipticCurvePrivateKey:
-    key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise ValueError("the stored key is not an EC key")
-    return key
-
-
 def _name(*attributes: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
     return x509.Name([x509.NameAttribute(oid, value) for oid, value in attributes])
 
 
 @dataclass(frozen=True)
 class KeyPair:
-    key: ec.EllipticCurvePrivateKey
+    sealed: SealedKey
     certificate: x509.Certificate
+
+    @property
+    def key(self) -> ec.EllipticCurvePrivateKey:
+        """The private key, opened with the passphrase on first use (``center.keyring``)."""
+        return self.sealed.get()
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,7 @@ class Operator:
             raise Refusal("FX_PERMISSION_EXPIRED", until=self.fx_permission_until.isoformat(), card=self.card)
 
 
-def _make_ca(now: dt.datetime) -> KeyPair:
+def _make_ca(now: dt.datetime, passphrase: Passphrase | None) -> KeyPair:
     key = ec.generate_private_key(ec.SECP256R1())
     name = _name((NameOID.COMMON_NAME, "E-Port Data Center CA"), (NameOID.ORGANIZATION_NAME, "E-Port Data Center"))
     cert = (
@@ -109,7 +107,19 @@ def _make_ca(now: dt.datetime) -> KeyPair:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return KeyPair(key, cert)
+    return KeyPair(SealedKey.made(key, seal(key, CA_NAME, passphrase)), cert)
+
+
+def _stored_pair(conn: Connection, row: sa.Row[Any], passphrase: Passphrase | None) -> KeyPair:
+    """A stored key and certificate; an unencrypted key is encrypted now when there is a passphrase."""
+    certificate = x509.load_pem_x509_certificate(row.certificate.encode("ascii"))
+    sealed = SealedKey(row.private_key, passphrase)
+    if passphrase is not None and not is_encrypted(row.private_key):
+        key = sealed.get()
+        sealed = SealedKey.made(key, seal(key, row.name, passphrase))
+        conn.execute(sa.update(keys).where(keys.c.name == row.name).values(private_key=sealed.stored))
+        log.warning("the %s key was stored unencrypted: it is now encrypted with the key passphrase", row.name)
+    return KeyPair(sealed, certificate)
 
 
 def _issue(
@@ -159,27 +169,22 @@ class Authority:
         self._receipt = receipt
 
     @classmethod
-    def ensure(cls, conn: Connection) -> Authority:
-        """Load the keys, making the missing ones (first open). Call inside a write transaction."""
+    def ensure(cls, conn: Connection, passphrase: Passphrase | None = None) -> Authority:
+        """Load the keys, making the missing ones (first open) and, given a passphrase, encrypting keys that lie
+        unencrypted. Call inside a write transaction."""
         stored = {row.name: row for row in conn.execute(sa.select(keys))}
         now = dt.datetime.now(dt.UTC)
         if CA_NAME in stored:
-            ca = KeyPair(
-                _load_key(stored[CA_NAME].private_key),
-                x509.load_pem_x509_certificate(stored[CA_NAME].certificate.encode("ascii")),
-            )
+            ca = _stored_pair(conn, stored[CA_NAME], passphrase)
         else:
-            ca = _make_ca(now)
+            ca = _make_ca(now, passphrase)
             conn.execute(
                 sa.insert(keys).values(
-                    name=CA_NAME, private_key=_key_pem(ca.key), certificate=certificate_pem(ca.certificate)
+                    name=CA_NAME, private_key=ca.sealed.stored, certificate=certificate_pem(ca.certificate)
                 )
             )
         if RECEIPT_NAME in stored:
-            receipt = KeyPair(
-                _load_key(stored[RECEIPT_NAME].private_key),
-                x509.load_pem_x509_certificate(stored[RECEIPT_NAME].certificate.encode("ascii")),
-            )
+            receipt = _stored_pair(conn, stored[RECEIPT_NAME], passphrase)
         else:
             key = ec.generate_private_key(ec.SECP256R1())
             cert = _issue(
@@ -192,11 +197,34 @@ class Authority:
                 now,
                 ca.certificate.not_valid_after_utc,
             )
-            receipt = KeyPair(key, cert)
+            receipt = KeyPair(SealedKey.made(key, seal(key, RECEIPT_NAME, passphrase)), cert)
             conn.execute(
-                sa.insert(keys).values(name=RECEIPT_NAME, private_key=_key_pem(key), certificate=certificate_pem(cert))
+                sa.insert(keys).values(
+                    name=RECEIPT_NAME, private_key=receipt.sealed.stored, certificate=certificate_pem(cert)
+                )
             )
         return cls(ca, receipt)
+
+    def unlock(self) -> None:
+        """Open both private keys now (a server does at start, so that a missing or wrong passphrase stops it there
+        and not at its first batch). Raises ``center.keyring.KeyringError``."""
+        self._ca.sealed.get()
+        self._receipt.sealed.get()
+
+    @property
+    def keys_loaded(self) -> bool:
+        return self._ca.sealed.opened and self._receipt.sealed.opened
+
+    @property
+    def keys_encrypted(self) -> bool:
+        return self._ca.sealed.encrypted and self._receipt.sealed.encrypted
+
+    def reseal(self, conn: Connection, passphrase: Passphrase) -> None:
+        """Store both keys encrypted under ``passphrase`` (a new passphrase; the old one opens them first)."""
+        for name, pair in ((CA_NAME, self._ca), (RECEIPT_NAME, self._receipt)):
+            conn.execute(
+                sa.update(keys).where(keys.c.name == name).values(private_key=seal(pair.key, name, passphrase))
+            )
 
     @property
     def ca_certificate(self) -> x509.Certificate:

@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import json
 import signal
-import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from center.app import DEFAULT_HOST, DEFAULT_PORT, run_center
+from center import serving, upkeep
+from center.app import DEFAULT_HOST, DEFAULT_PORT
 from center.ca import cert_serial_hex, certificate_pem
 from center.enrollment import DEFAULT_VALID_HOURS
 from center.operations import OPERATIONS, Operation
@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain (required off loopback)")
     serve.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    serving.add_options(serve)
     add_init(commands)
 
     enterprise = commands.add_parser("enterprise", help="enterprises (经营单位)")
@@ -186,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--once", action="store_true", help="one pass, then exit")
 
     _with_db(commands.add_parser("ca", help="print the CA certificate (PEM) that agents pin"))
+    upkeep.add_commands(commands)
     return parser
 
 
@@ -200,16 +202,8 @@ def _load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    context = None
-    if args.tls_cert or args.tls_key:
-        if not (args.tls_cert and args.tls_key):
-            raise SystemExit("eport-center: --tls-cert and --tls-key go together")
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(args.tls_cert, args.tls_key)
     require_center(args.db)
-    with Center.open(args.db) as center:
-        run_center(center, args.host, args.port, context)
-    return 0
+    return serving.serve(args)
 
 
 def _print_json(data: Any) -> None:
@@ -322,6 +316,8 @@ def _invite(center: Center, args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
+    if getattr(args, "upkeep", None) is not None:
+        return int(args.upkeep(args))
     if getattr(args, "registry", None) is not None:
         return run_registry(args)
     require_center(args.db)  # a mistyped --db never makes a new center with a new CA

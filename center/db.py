@@ -178,6 +178,16 @@ keys = sa.Table(
     sa.Column("certificate", sa.Text, nullable=False),  # PEM
 )
 
+jobs = sa.Table(
+    # Periodic work that one process of the center does at a time for all of them (the 17999 sweep): a process runs
+    # it only if the row, read locked, says it is due, and marks it run in the same transaction (center.jobs).
+    "jobs",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("last_run_at", sa.DateTime(timezone=True)),
+    sa.Column("run_by", sa.String(100)),  # host:pid of the process that ran it last
+)
+
 counters = sa.Table(
     # Number allocation (form numbers). A locked counter row allocates correctly on PostgreSQL too, where two
     # transactions reading max(form_no) at once would hand out the same number.

@@ -22,6 +22,7 @@ from sync.enroll import KINDS as ENROLL_KINDS
 from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES
 
 API_OPENAPI = "/api/v1/openapi.json"
+API_METRICS = "/metrics"
 
 STRING = {"type": "string"}
 NULLABLE_STRING = {"type": ["string", "null"]}
@@ -212,7 +213,14 @@ SCHEMAS: dict[str, Any] = {
     "ApprovalOutcome": _obj(
         {"unified_no": STRING, "enterprise": STRING, "approved_copies": {"type": "integer"}, "approval_date": DATE}
     ),
-    "Health": _obj({"status": {"const": "ok"}}),
+    "Health": _obj(
+        {
+            "status": {"enum": ["ok", "unavailable"]},
+            "database": {"enum": ["ok", "unreachable"]},
+            "keys": {"enum": ["loaded", "not loaded"], "description": "the CA and receipt private keys"},
+            "pid": {"type": "integer", "description": "the process that answered (one of serve --workers N)"},
+        }
+    ),
     "Update": _obj(
         {
             "seq": {"type": "integer"},
@@ -397,7 +405,26 @@ def openapi_spec() -> dict[str, Any]:
             {"description": "PEM", "content": {"application/x-pem-file": {"schema": STRING}}},
         ),
         API_OPENAPI: _get("this description", _json({"type": "object"}, "OpenAPI 3.1")),
-        "/healthz": _get("liveness", _json(_ref("Health"), "alive")),
+        "/healthz": {
+            "get": {
+                "summary": "health of the process that answers: it reaches the database and holds its keys",
+                "responses": {
+                    "200": _json(_ref("Health"), "healthy"),
+                    "503": _json(_ref("Health"), "the database is unreachable or the keys are not loaded"),
+                },
+            }
+        },
+        API_METRICS: {
+            "get": {
+                "summary": "metrics in Prometheus text format, of all the center's processes together",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format",
+                        "content": {"text/plain": {"schema": STRING}},
+                    }
+                },
+            }
+        },
         API_UPDATES: {
             "get": {
                 **_get(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import Connection, Engine
 
-from center import access, admin, authority, enrollment, feed, permissions
+from center import access, admin, authority, enrollment, feed, jobs, permissions
 from center.batch_document import BatchHeader, parse_header, split_document
 from center.ca import Authority, certificate_pem
 from center.db import (
@@ -31,6 +32,8 @@ from center.db import (
     reading,
     utcnow,
 )
+from center.jobs import seed_jobs
+from center.keyring import FROM_ENVIRONMENT, FromEnvironment, Passphrase, passphrase_from
 from center.ledger import forms as form_store
 from center.ledger.identifiers import check_enterprise_code
 from center.ledger.issuance import DECLARATION_COUNTER, allocate, require_enterprise, seed_counters
@@ -58,6 +61,25 @@ from sync.protocol import (
 
 T = TypeVar("T")
 
+
+@dataclass(frozen=True)
+class Received:
+    """A batch's answer as stored (JSON text, sent as it is); ``replayed`` when it is the stored answer of a batch
+    id seen before (nothing applied), ``applied`` the answer just made (None when replayed)."""
+
+    kind: str
+    text: str
+    replayed: bool
+    applied: dict[str, Any] | None = None
+
+    @property
+    def answer(self) -> dict[str, Any]:
+        if self.applied is not None:
+            return self.applied
+        answer: dict[str, Any] = json.loads(self.text)
+        return answer
+
+
 # A PostgreSQL deadlock or serialization failure rolls the whole transaction back; it is simply run again.
 RETRIES = 5
 
@@ -71,21 +93,50 @@ class Center:
         self._clock = clock
 
     @classmethod
-    def open(cls, url_or_path: str, clock: Callable[[], dt.datetime] = utcnow) -> Center:
+    def open(
+        cls,
+        url_or_path: str,
+        clock: Callable[[], dt.datetime] = utcnow,
+        *,
+        key_passphrase: Passphrase | FromEnvironment | None = FROM_ENVIRONMENT,
+    ) -> Center:
         """Open (and on first use create) the center's database: schema, CA and receipt keys, ports, counters.
 
-        ``clock`` tells the time of every change (tests and the simulator's tests move it on).
+        ``clock`` tells the time of every change (tests and the simulator's tests move it on). ``key_passphrase``
+        opens the encrypted private keys (``center.keyring``), and encrypts them if they lie unencrypted; by default
+        it is the one the environment gives, if any (every ``eport-center`` command alike).
         """
+        passphrase = passphrase_from() if isinstance(key_passphrase, FromEnvironment) else key_passphrase
         engine = open_engine(url_or_path)
         try:
             with engine.begin() as conn:
-                authority = Authority.ensure(conn)
+                authority = Authority.ensure(conn, passphrase)
                 load_ports(conn)
                 seed_counters(conn)
+                seed_jobs(conn)
         except BaseException:
             engine.dispose()
             raise
         return cls(engine, authority, clock)
+
+    def unlock_keys(self) -> None:
+        """Open the CA and receipt keys now; raises ``center.keyring.KeyringError`` (a ValueError) if they are
+        encrypted and the passphrase is missing or wrong."""
+        self._authority.unlock()
+
+    @property
+    def keys_loaded(self) -> bool:
+        """Whether this process holds both private keys, opened."""
+        return self._authority.keys_loaded
+
+    @property
+    def keys_encrypted(self) -> bool:
+        """Whether both private keys lie encrypted in the database."""
+        return self._authority.keys_encrypted
+
+    def change_key_passphrase(self, new: Passphrase) -> None:
+        """Encrypt both private keys under a new passphrase (the one this center was opened with opens them)."""
+        self._write(lambda conn, now: self._authority.reseal(conn, new))
 
     def close(self) -> None:
         self._engine.dispose()
@@ -403,8 +454,20 @@ class Center:
         return self._write(lambda conn, now: access.delete(conn, now, enterprise, account))
 
     def access_sweep(self) -> dict[str, int]:
-        """Remove every enterprise's lapsed accounts (the periodic sweep; requests also do it for their own)."""
+        """Remove every enterprise's lapsed accounts now (``eport-center access sweep``; requests also do it for
+        their own)."""
         return {"removed": self._write(lambda conn, now: access.remove_lapsed(conn, now).removed)}
+
+    def scheduled_access_sweep(self, every: float) -> dict[str, int] | None:
+        """The periodic sweep of a running center: done unless some process of this center (on this database) did it
+        within the last ``every`` seconds, less a tenth for the timers' jitter; never two at once. None if skipped."""
+
+        def work(conn: Connection, now: dt.datetime) -> dict[str, int] | None:
+            if not jobs.claim(conn, jobs.ACCESS_SWEEP, now, dt.timedelta(seconds=every * 0.9)):
+                return None
+            return {"removed": access.remove_lapsed(conn, now).removed}
+
+        return self._write(work)
 
     def access_grant_emergency(self, enterprise: str, hours: int, reason: str) -> dict[str, Any]:
         return self._write(lambda conn, now: access.grant_emergency(conn, now, enterprise, hours, reason))
@@ -441,6 +504,10 @@ class Center:
 
     def receive_batch(self, document: Any) -> dict[str, Any]:
         """Authenticate and apply one signed batch; returns the answer (the stored one if the batch was seen)."""
+        return self.receive(document).answer
+
+    def receive(self, document: Any) -> Received:
+        """:meth:`receive_batch`, and whether the answer was the stored one of a batch seen before."""
         payload, signature = split_document(document)
         signed = canonical_json(payload)
         try:
@@ -459,7 +526,7 @@ class Center:
         payload: dict[str, Any],
         header: BatchHeader,
         batch_sha256: str,
-    ) -> dict[str, Any] | Refusal:
+    ) -> Received | Refusal:
         operator = self._authority.verify_operator(conn, chain, now, check_permission=False)
         if header.enterprise != operator.enterprise_code:
             raise Refusal("ENTERPRISE_MISMATCH", enterprise=header.enterprise)
@@ -471,8 +538,7 @@ class Center:
         if stored is not None:
             if stored.payload_sha256 != batch_sha256:
                 raise Refusal("BATCH_ID_REUSED", batch_id=header.batch_id)
-            answer: dict[str, Any] = json.loads(stored.answer)
-            return answer
+            return Received(header.kind, stored.answer, replayed=True)
         # The two gates before business (rules 12 and 11); the 17999 registration subsystem is open before both.
         if header.kind != ACCESS_KIND:
             closed = access.gate(conn, now, header.enterprise)
@@ -485,17 +551,18 @@ class Center:
         if applied.rows is not None:
             answer["rows"] = applied.rows
         answer["receipt"] = self._receipt(payload, header, applied, now)
+        text = json.dumps(answer, ensure_ascii=False)
         conn.execute(
             sa.insert(batches).values(
                 enterprise_code=header.enterprise,
                 batch_id=header.batch_id,
                 kind=header.kind,
                 payload_sha256=batch_sha256,
-                answer=json.dumps(answer, ensure_ascii=False),
+                answer=text,
                 received_at=now,
             )
         )
-        return answer
+        return Received(header.kind, text, replayed=False, applied=answer)
 
     def _receipt(self, payload: dict[str, Any], header: BatchHeader, applied: Answer, now: dt.datetime) -> str:
         # The claims are defined once, in the shared wire module, and recomputed by the agent to check the answer.

@@ -21,8 +21,12 @@ import itertools
 import json
 import os
 import socket
+import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -96,6 +100,27 @@ async def wait_for(path: Path, timeout: float = 10) -> Path:
     return path
 
 
+def race(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls in threads released at the same moment; their results (or exceptions) in call order (two
+    processes of the center racing, as two Center instances on one database)."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(index: int, call: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[index] = call()
+        except Exception as exc:  # reported in the assertion, not lost in the thread
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
+
+
 # Commands, in process.
 
 
@@ -157,6 +182,63 @@ async def loopback_client(center: Center, **app_options: Any) -> AsyncIterator[C
     """An HTTP client of the center's application (``create_app`` options) served on a loopback port of its own."""
     async with TestClient(TestServer(create_app(center, **app_options), host="127.0.0.1")) as client:
         yield client
+
+
+@dataclass
+class CenterProcess:
+    """``eport-center serve`` in a process of its own (see :func:`center_process`); its logs (JSON lines) in ``log``."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def get(self, path: str, timeout: float = 10) -> tuple[int, bytes]:
+        """Status and body of ``GET path``, on a new connection (so that any worker process may answer)."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def health(self) -> dict[str, Any]:
+        return dict(json.loads(self.get("/healthz")[1]))
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The log so far, one JSON object a line (a line that is not JSON fails the test)."""
+        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it; its exit status."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(timeout=60)
+
+
+@contextmanager
+def center_process(db_url: str, log: Path, *flags: str, env: dict[str, str] | None = None) -> Iterator[CenterProcess]:
+    """``eport-center serve --db DB_URL FLAGS`` on a free loopback port, once every one of its processes (``--workers
+    N``) answers ``/healthz``; stopped afterwards. ``env`` is its whole environment (default: this one's)."""
+    port = free_port()
+    command = [sys.executable, "-m", "center.cli", "serve", "--db", db_url, "--port", str(port), *flags]
+    workers = int(flags[flags.index("--workers") + 1]) if "--workers" in flags else 1
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    served = CenterProcess(f"http://127.0.0.1:{port}", process, log)
+    answered: set[int] = set()
+
+    def all_up() -> bool:
+        assert process.poll() is None, f"the center stopped: {log.read_text(encoding='utf-8')}"
+        with contextlib.suppress(OSError, ValueError):
+            health = served.health()
+            if health["status"] == "ok":
+                answered.add(health["pid"])
+        return len(answered) >= workers
+
+    try:
+        wait_until(all_up, 60, f"{workers} center process(es) did not answer /healthz")
+        yield served
+    finally:
+        served.stop()
 
 
 @contextmanager

@@ -351,7 +351,7 @@ async def test_unexpected_error_is_a_json_500(center: Center, client: Client, mo
     def broken(document: Any) -> dict[str, Any]:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(center, "receive_batch", broken)
+    monkeypatch.setattr(center, "receive", broken)
     status, answer = await post(client, {"payload": {}, "signature": "x"})
     assert (status, answer["code"]) == (500, "INTERNAL_ERROR")
 
@@ -472,11 +472,6 @@ async def test_ca_endpoint_serves_the_ca_pem(center: Center, client: Client) -> 
     response = await client.get("/api/v1/ca")
     assert response.status == 200
     assert x509.load_pem_x509_certificate((await response.text()).encode()) == center.ca_certificate()
-
-
-async def test_healthz(client: Client) -> None:
-    response = await client.get("/healthz")
-    assert (response.status, await response.json()) == (200, {"status": "ok"})
 
 
 async def test_start_center_serves_on_a_real_port(center: Center, card: Card) -> None:

@@ -3,12 +3,16 @@ processes or machines would be): every form ends in exactly one consistent state
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from center import authority
 from center.service import Center
 from tests.center_support import (
     ENTERPRISE,
@@ -16,7 +20,9 @@ from tests.center_support import (
     enroll,
     filing_payload,
     open_center,
+    race,
     status,
+    wait_until,
 )
 
 
@@ -27,26 +33,6 @@ def centers(db_url: str) -> Iterator[list[Center]]:
     yield opened
     for center in opened:
         center.close()
-
-
-def race(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls in threads released at the same moment; their results (or exceptions) in call order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(index: int, call: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[index] = call()
-        except Exception as exc:  # reported in the assertion, not lost in the thread
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
 
 
 def batch(center: Center, card: Card, batch_id: str, kind: str, records: list[dict[str, Any]]) -> Callable[[], Any]:
@@ -97,3 +83,44 @@ def test_two_authorities_confirm_and_refuse_one_cancellation_at_once(centers: li
     refusals = [o for o in outcomes if isinstance(o, Exception)]
     assert len(refusals) == 1 and "CANCEL_NOT_PENDING" in str(refusals[0])
     assert status(centers[0], form_no)[1] in ("unused", "filed")
+
+
+def test_the_feed_never_skips_a_change_that_commits_late(centers: list[Center], db_url: str) -> None:
+    """An agent pulling the feed while two changes of its enterprise commit in the other order than their sequence
+    numbers were handed out must still get both (PostgreSQL: SQLite writes one transaction at a time)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write transaction at a time")
+    card = enroll(centers[0])
+    early, late = centers[0].issue_forms(ENTERPRISE, 2)
+    batch(centers[0], card, "file-early", "filings", [{"form_no": early, "port": "5300"}])()
+    cursor = max(u["seq"] for u in centers[0].updates(ENTERPRISE, 0, 1000))
+
+    # Customs' change of ``early`` is numbered first and commits last; ``late``'s filing comes in between.
+    numbered, commit = threading.Event(), threading.Event()
+
+    def use_and_wait(conn: Connection, now: dt.datetime) -> None:
+        authority.use(conn, early, "530020241000000001", "5300", "2024-05-06", now)
+        numbered.set()
+        assert commit.wait(30)
+
+    slow = threading.Thread(target=lambda: centers[0]._write(use_and_wait))
+    slow.start()
+    assert numbered.wait(30)
+    file_late = batch(centers[1], card, "file-late", "filings", [{"form_no": late, "port": "5300"}])
+    filed: list[Any] = []
+    other = threading.Thread(target=lambda: filed.append(file_late()))
+    other.start()
+
+    def waiting_for_a_lock() -> bool:
+        with centers[1].engine.connect() as conn:
+            return bool(conn.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")))
+
+    wait_until(lambda: filed or waiting_for_a_lock(), 30, "the filing neither committed nor waited")
+    received = centers[1].updates(ENTERPRISE, cursor, 1000)  # the agent pulls meanwhile ...
+    cursor = received[-1]["seq"] if received else cursor
+    commit.set()
+    slow.join(30)
+    other.join(30)
+    received += centers[1].updates(ENTERPRISE, cursor, 1000)  # ... and once both have committed
+    assert filed == [{late: "OK"}]
+    assert [(u["form_no"], u["event"]) for u in received] == [(early, "used"), (late, "filed")]

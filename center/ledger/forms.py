@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from center.db import as_utc, declarations, form_events, forms
+from center.db import enterprises as enterprises_table
 from center.ledger.driver import DriverStatement, as_date
 from center.ledger.state import Change, FormState
 from center.statuses import label_zh
@@ -106,7 +107,30 @@ def _bound(state: FormState, now: dt.datetime) -> dict[str, Any]:
     return {"b_form_no": state.form_no, "b_updated_at": now, **{f"b_{k}": getattr(state, k) for k in _STATE_COLUMNS}}
 
 
+def _hold_feeds(conn: Connection, enterprises: Iterable[str]) -> None:
+    """On PostgreSQL, make the transactions that write an enterprise's events take turns until they commit.
+
+    Sequence numbers are handed out when a row is inserted, not when its transaction commits: without this, a
+    transaction holding seq 100 could commit after another one's seq 101, and an agent that had already read 101
+    would move its cursor past 100 and never see it. Holding the enterprise's row (``FOR NO KEY UPDATE``, which
+    does not stop rows that merely refer to it) from before the first event is numbered until the commit makes
+    each enterprise's numbers visible in the order they were given. SQLite writes one transaction at a time anyway.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    codes = sorted(set(enterprises))  # in code order: two transactions over the same enterprises never deadlock
+    conn.execute(
+        sa.select(enterprises_table.c.code)
+        .where(enterprises_table.c.code.in_(codes))
+        .order_by(enterprises_table.c.code)
+        .with_for_update(key_share=True)
+    ).all()
+
+
 def record_events(conn: Connection, changes: Sequence[Change], now: dt.datetime) -> None:
+    if not changes:
+        return
+    _hold_feeds(conn, (c.state.enterprise_code for c in changes))
     _EVENTS.executemany(
         conn,
         [
