@@ -24,6 +24,10 @@ from center.keyring import NEW_PASSPHRASE_FILE_ENV, new_passphrase_from
 from center.registry import require_center
 from center.service import Center
 
+# Agents may hold feed cursors past the backup's last entry (changes made after it, now lost): new entries are
+# numbered from beyond them, or those agents would not see them until the numbers caught up.
+FEED_GAP = 1_000_000
+
 POSTGRES_BACKUP = (
     "eport-center backup copies a SQLite center; a PostgreSQL center is backed up with PostgreSQL's own tools, "
     "while it runs: pg_dump --format=custom --file FILE 'postgresql://...' (one consistent snapshot), or "
@@ -45,6 +49,13 @@ def add_commands(commands: Any) -> None:
     restore = commands.add_parser("restore", help="make a SQLite center's database from a backup")
     restore.add_argument("--from", dest="source", required=True, type=Path, metavar="FILE", help="the backup file")
     restore.add_argument("--db", required=True, metavar="PATH", help="the database to make (must not exist)")
+    restore.add_argument(
+        "--feed-gap",
+        type=int,
+        default=FEED_GAP,
+        metavar="N",
+        help=f"move the update feed's numbering N past the backup's last entry (default {FEED_GAP:,})",
+    )
     restore.add_argument("--json", action="store_true", help="print what was restored as JSON")
     restore.set_defaults(upkeep=_restore)
 
@@ -99,8 +110,9 @@ def _check_copy(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
     }
 
 
-def _copy(source: sqlite3.Connection, target: Path) -> dict[str, Any]:
-    """Copy ``source`` into the new file ``target`` (via ``target.part``, renamed once it is checked)."""
+def _copy(source: sqlite3.Connection, target: Path, feed_gap: int = 0) -> dict[str, Any]:
+    """Copy ``source`` into the new file ``target`` (via ``target.part``, renamed once it is checked); with
+    ``feed_gap``, the feed's next number is that far past its last."""
     if target.exists():
         raise ValueError(f"{target} exists: give a file name that does not (a copy never overwrites)")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +122,13 @@ def _copy(source: sqlite3.Connection, target: Path) -> dict[str, Any]:
     try:
         source.backup(copy)  # every page in one step: one read transaction, one moment
         facts = _check_copy(copy, part)
+        if feed_gap:
+            following = facts["last_feed_seq"] + feed_gap
+            with copy:  # AUTOINCREMENT's counter (sqlite_sequence has one row per table, and no key)
+                updated = copy.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'form_events'", (following,))
+                if updated.rowcount == 0:
+                    copy.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('form_events', ?)", (following,))
+            facts["next_feed_seq"] = facts["last_feed_seq"] + feed_gap + 1
     except BaseException:
         copy.close()
         part.unlink(missing_ok=True)
@@ -130,8 +149,9 @@ def backup(db: str, to: Path) -> dict[str, Any]:
         source.close()
 
 
-def restore(source: Path, db: str) -> dict[str, Any]:
-    """Make the SQLite center ``db`` (which must not exist) from the backup ``source``; what it holds."""
+def restore(source: Path, db: str, feed_gap: int = FEED_GAP) -> dict[str, Any]:
+    """Make the SQLite center ``db`` (which must not exist) from the backup ``source``; what it holds. The feed's
+    numbering goes on ``feed_gap`` past the backup's last entry."""
     target = _sqlite_path(db, POSTGRES_RESTORE)
     for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
         if leftover.exists():
@@ -141,7 +161,7 @@ def restore(source: Path, db: str) -> dict[str, Any]:
             )
     backup_conn = _open_read_only(source)
     try:
-        return {"restored": str(target), **_copy(backup_conn, target)}
+        return {"restored": str(target), **_copy(backup_conn, target, max(1, feed_gap))}
     finally:
         backup_conn.close()
 
@@ -162,13 +182,13 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    facts = restore(args.source, args.db)
+    facts = restore(args.source, args.db, args.feed_gap)
     _print(
         args,
         facts,
         f"{args.db} restored from {args.source}: {facts['enterprises']} enterprises, {facts['forms']} forms, "
-        f"{facts['batches']} batches, feed up to {facts['last_feed_seq']}; start it with eport-center serve --db "
-        f"{args.db} (the same key passphrase as before)",
+        f"{facts['batches']} batches, feed up to {facts['last_feed_seq']} (new entries from {facts['next_feed_seq']}); "
+        f"start it with eport-center serve --db {args.db} and the same key passphrase as before",
     )
     return 0
 

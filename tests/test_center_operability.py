@@ -148,6 +148,10 @@ async def test_a_running_center_is_backed_up_and_restored(tmp_path: Path) -> Non
             desk = Desk(center, client, desk.card)
             records = [{"form_no": f, "port": "5300"} for f in forms[:10]]
             assert await desk.send("filings", records, batch_id="kept") == kept  # applied once, even after it
+            await desk.send("filings", [{"form_no": forms[30], "port": "5300"}])
+        # An agent whose cursor had gone past the backup's last entry still sees what changes now.
+        [newest] = center.updates(ENTERPRISE, facts["last_feed_seq"] + 999_999, 10)
+        assert (newest["seq"], newest["form_no"]) == (restored.json()["next_feed_seq"], forms[30])
 
 
 def test_backup_refuses_what_it_cannot_copy(tmp_path: Path) -> None:
@@ -161,6 +165,12 @@ def test_backup_refuses_what_it_cannot_copy(tmp_path: Path) -> None:
     assert not (tmp_path / "b.db").exists() and not (tmp_path / "b.db.part").exists()
     postgres = run_cli(main, "backup", "--db", "postgresql://eport@db.example/eport", "--to", str(tmp_path / "b.db"))
     assert postgres.code == 1 and "pg_dump" in postgres.err
+
+
+FEED_GAP_SQL = (
+    "SELECT setval(pg_get_serial_sequence('form_events', 'seq'), (SELECT coalesce(max(seq), 0) FROM form_events) "
+    "+ 1000000)"
+)
 
 
 def _pg_tool(name: str) -> str | None:
@@ -199,6 +209,10 @@ def test_a_postgresql_center_is_backed_up_with_pg_dump_and_restored_with_pg_rest
                 with Center.open(restored) as center:
                     assert center.ca_certificate_pem() == ca
                     assert center.receive_batch(card.sign(payload)) == answer  # the stored answer, not applied again
+                    with center.engine.begin() as conn:  # the feed's numbering moved on, as the guide says
+                        last = conn.scalar(sa.text(FEED_GAP_SQL))
+                    [other] = center.issue_forms(ENTERPRISE, 1)
+                    assert center.updates(ENTERPRISE, last - 1, 10)[0]["form_no"] == other
             finally:
                 with admin.connect() as conn:
                     conn.exec_driver_sql(f"DROP DATABASE {copy} WITH (FORCE)")
