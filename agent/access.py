@@ -21,6 +21,8 @@ from agent.card.piv import PivSession
 from agent.config import AgentConfig, ConfigError
 from agent.runtime import load_device, pinned_tls
 from agent.workspace import Workspace
+from l10n import say
+from l10n.times import local_text
 from sync.access import LEGAL_PERSON_ROLE, role_of
 from sync.client import CenterClient, CenterError
 from sync.protocol import PROTOCOL_VERSION, batch_document, canonical_json, sign_detached
@@ -90,28 +92,19 @@ def warnings(overview: dict[str, Any], now: dt.datetime) -> list[str]:
     valid = [a for a in overview["accounts"] if a["status"] == "valid"]
     emergency = overview.get("emergency")
     if not valid and emergency is None:
-        return [
-            "No valid 17999 access account: every business batch is refused until one is registered "
-            "(eport-agent access register)."
-        ]
+        return [say("warn.no_access")]
     if emergency is not None and not valid:
-        return [
-            f"Business is open only by the data center's emergency authorisation, until {emergency['until']}: "
-            "register a 17999 access account (eport-agent access register)."
-        ]
+        return [say("warn.emergency_only", until=emergency["until"])]
     found = []
     last = max(valid, key=lambda a: a["expires_at"])
     left = dt.datetime.fromisoformat(last["expires_at"]) - now
     if left <= ACCESS_WARNING:
-        found.append(
-            f"The enterprise's 17999 access ends on {last['until']} (in {left.days} days, account {last['account']}): "
-            "register the next card before then (eport-agent access register)."
-        )
+        found.append(say("warn.access_ends", until=last["until"], days=left.days, account=last["account"]))
     for account in valid:
         limit = account["hour_limit"]
         if limit is not None and limit - account["hours_used"] <= HOURS_WARNING:
             hours = limit - account["hours_used"]
-            found.append(f"17999 account {account['account']} has {hours:g} of its {limit} online hours left.")
+            found.append(say("warn.hours_left", account=account["account"], hours=hours, limit=limit))
     return found
 
 
@@ -135,14 +128,24 @@ def with_access(workspace: Workspace, status: dict[str, Any], now: dt.datetime |
 
 def describe(overview: dict[str, Any]) -> list[str]:
     """Lines for a person: each account, the emergency authorisation, and whether business is open."""
-    lines = [f"17999 access: business {'open' if overview['open'] else 'CLOSED'}"]
+    lines = [say("access.open" if overview["open"] else "access.closed")]
     if "as_of" in overview:
-        lines[0] += f" (as the center said at {overview['as_of']})"
+        lines[0] += say("access.as_of", time=local_text(overview["as_of"]))
     for a in overview["accounts"]:
-        hours = f", {a['hours_used']:g}/{a['hour_limit']} h" if a["hour_limit"] is not None else ""
-        lines.append(f"  {a['account']}  {a['type']} {a['type_zh']}  until {a['until']}{hours}  {a['status']}")
+        hours = say("access.hours", used=a["hours_used"], limit=a["hour_limit"]) if a["hour_limit"] is not None else ""
+        lines.append(
+            say(
+                "access.account",
+                account=a["account"],
+                type=a["type"],
+                type_zh=a["type_zh"],
+                until=a["until"],
+                hours=hours,
+                status=a["status"],
+            )
+        )
     if overview.get("emergency"):
-        lines.append(f"  emergency authorisation until {overview['emergency']['until']}")
+        lines.append(say("access.emergency", until=overview["emergency"]["until"]))
     return lines
 
 

@@ -20,6 +20,8 @@ from agent.card.errors import ApduError, CardError
 from agent.config import AgentConfig, ConfigError
 from agent.control import AgentNotRunning, ControlClient
 from agent.workspace import Workspace
+from l10n import say
+from l10n.times import local_text
 from sync.access import ACCOUNT_TYPES, account_type_name, is_account
 from sync.client import CenterClient, CenterRefused, CenterUnavailable
 
@@ -66,7 +68,7 @@ def _print(args: Any, answer: dict[str, Any], lines: list[str]) -> None:
 
 
 def _refused(refusal: CenterRefused) -> int:
-    print(f"eport-agent: the center refused: {refusal.code}: {refusal.zh} / {refusal.en}", file=sys.stderr)
+    print(say("access.refused", code=refusal.code, zh=refusal.zh, en=refusal.en), file=sys.stderr)
     return 1
 
 
@@ -77,7 +79,7 @@ def _password(args: Any) -> str:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
         raise ConfigError("no terminal to ask the card's password on: pass --password-stdin")
-    return getpass.getpass(f"Password of the {account_type_name(args.type) or args.type} card (卡上的密码): ")
+    return getpass.getpass(say("access.password_prompt", type=account_type_name(args.type) or args.type))
 
 
 def _register(client: CenterClient, args: Any) -> dict[str, Any]:
@@ -93,12 +95,20 @@ def _register(client: CenterClient, args: Any) -> dict[str, Any]:
 
 
 def _account_lines(account: dict[str, Any]) -> list[str]:
-    hours = f", {account['hours_used']:g} of {account['hour_limit']} online hours used" if account["hour_limit"] else ""
+    hours = (
+        say("access.hours", used=account["hours_used"], limit=account["hour_limit"]) if account["hour_limit"] else ""
+    )
+    who = say("access.user_may_delete" if account["user_may_delete"] else "access.system_removes")
     return [
-        f"{account['account']}  {account['type']} ({account['type_zh']}): {account['status']}",
-        f"  valid from {account['valid_from']} to {account['expires_at']} (until {account['until']}){hours}",
-        f"  registered {account['registered_at']}; "
-        + ("the user may delete it" if account["user_may_delete"] else "removed by the system when it expires"),
+        f"{account['account']}  {account['type_zh']}（{account['type']}）：{account['status']}",
+        say(
+            "access.detail",
+            valid_from=local_text(account["valid_from"]),
+            expires_at=local_text(account["expires_at"]),
+            until=account["until"],
+            hours=hours,
+        ),
+        say("access.registered", at=local_text(account["registered_at"]), who=who),
     ]
 
 
@@ -114,13 +124,13 @@ def _access(client: CenterClient, workspace: Workspace, args: Any) -> int:
         raise ConfigError(f"{args.account!r} is not a 17999 account: it is xxxxxxxxxxx@17999.e163 (keep the suffix)")
     if args.access_command == "register":
         account = _register(client, args)
-        _print(args, account, ["registered:", *_account_lines(account)])
+        _print(args, account, [say("access.done_register"), *_account_lines(account)])
     elif args.access_command == "show":
         account = call(client, client.access_account(args.account))
         _print(args, account, _account_lines(account))
     else:
         account = call(client, client.delete_access(args.account))
-        _print(args, account, ["deleted:", *_account_lines(account)])
+        _print(args, account, [say("access.done_delete"), *_account_lines(account)])
     return 0
 
 
@@ -137,10 +147,16 @@ def run_access(workspace: Workspace, args: Any) -> int:
 
 
 def _request_lines(request: dict[str, Any]) -> list[str]:
-    until = f", FX permission until {request['permission_until']}" if request["permission_until"] else ""
+    until = say("permission.until", until=request["permission_until"]) if request["permission_until"] else ""
     return [
-        f"request {request['request_no']}: card {request['card']}, {request['status']}, "
-        f"{request['levels_approved']} of 3 SAFE approval levels passed{until}"
+        say(
+            "permission.request",
+            no=request["request_no"],
+            card=request["card"],
+            status=request["status"],
+            levels=request["levels_approved"],
+            until=until,
+        )
     ]
 
 
@@ -173,7 +189,8 @@ def run_permission(
         client = access_client(workspace, need_device=listing)
         if listing:
             requests = call(client, client.permissions())
-            _print(args, requests, [line for r in requests["requests"] for line in _request_lines(r)] or ["none"])
+            lines = [line for r in requests["requests"] for line in _request_lines(r)] or [say("permission.none")]
+            _print(args, requests, lines)
             return 0
         with contextlib.suppress(AgentNotRunning):
             ControlClient.for_state(workspace.state).status()
@@ -191,6 +208,6 @@ def run_permission(
     except CenterUnavailable as exc:
         print(f"eport-agent: {exc}", file=sys.stderr)
         return 1
-    lines = [*_request_lines(request), "SAFE approves it at three levels; contact your SAFE office (a call will do)."]
+    lines = [*_request_lines(request), say("permission.next")]
     _print(args, request, lines)
     return 0

@@ -20,24 +20,33 @@ from agent.card_admin_cli import (
 )
 from agent.config import AgentConfig, ConfigError
 from agent.control import AgentNotRunning, ControlClient
-from agent.unlock import ALREADY_UNLOCKED
 from agent.workspace import Workspace
+from l10n import MESSAGES, say
+from l10n.times import local_text
 from sync.access import LEGAL_PERSON_ROLE
 from sync.client import CenterUnavailable
 from sync.enroll import CodeError, EnrollmentCode
 
+# The facts `card info` shows, in order; their labels are the message table's card.<field>.
 CARD_FIELDS = (
-    ("reader", "reader"),
-    ("card_type", "card type"),
-    ("serial", "card serial"),
-    ("state", "state"),
-    ("pin_tries_left", "PIN tries left"),
-    ("subject", "certificate"),
-    ("operator", "operator"),
-    ("enterprise", "enterprise"),
-    ("not_after", "valid until"),
-    ("problem", "problem"),
+    "reader",
+    "card_type",
+    "serial",
+    "state",
+    "pin_tries_left",
+    "subject",
+    "operator",
+    "enterprise",
+    "not_after",
+    "problem",
 )
+
+
+def _card_value(key: str, value: Any) -> Any:
+    """A fact as the clerk reads it: the card's state in words, its expiry in local time."""
+    if key == "state":
+        return say(f"card_state.{value}") if f"card_state.{value}" in MESSAGES else value
+    return local_text(value) if key == "not_after" else value
 
 
 def read_pin(args: Any) -> str:
@@ -45,18 +54,18 @@ def read_pin(args: Any) -> str:
     if args.pin_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
-        raise ConfigError("no terminal to ask the PIN on: pass --pin-stdin and give the PIN on standard input")
-    return getpass.getpass("Operator card PIN (操作员卡密码): ")
+        raise ConfigError(say("cli.no_terminal_pin"))
+    return getpass.getpass(say("cli.pin_prompt"))
 
 
 def pin_failure(exc: Exception) -> int:
     """Tell the clerk what a failed PIN means and what to do; the PIN itself is never printed."""
     if isinstance(exc, InvalidPinError):
-        print(f"wrong PIN: {exc.tries_left} tries left before the card blocks; batches wait.", file=sys.stderr)
+        print(say("cli.wrong_pin", tries=exc.tries_left), file=sys.stderr)
     elif isinstance(exc, PinBlockedError):
-        print("the card is blocked (too many wrong PINs): ask the card issuer to unblock it.", file=sys.stderr)
+        print(say("cli.blocked"), file=sys.stderr)
     else:
-        print(f"card: {exc}", file=sys.stderr)
+        print(say("cli.card_error", error=exc), file=sys.stderr)
     return 1
 
 
@@ -66,20 +75,16 @@ def cmd_unlock(workspace: Workspace, args: Any) -> int:
         agent = ControlClient.for_state(workspace.state)
         card = agent.status()["card"]  # is it there? Ask before the PIN is typed in vain
     except AgentNotRunning:
-        print(
-            f"eport-agent: no agent is running on {workspace.root}: start it with 'eport-agent run'"
-            " (the card is unlocked for the agent that holds it; nothing was sent to the card)",
-            file=sys.stderr,
-        )
+        print(say("cli.unlock_no_agent", root=workspace.root), file=sys.stderr)
         return 3
     if card == "unlocked":  # a mistyped PIN would only spend one of the card's tries
-        print(ALREADY_UNLOCKED)
+        print(say("pin.already"))
         return 0
     try:
         agent.unlock(read_pin(args))
     except (CardError, ValueError) as exc:
         return pin_failure(exc)
-    print("card unlocked: waiting batches are signed now")
+    print(say("cli.unlocked"))
     return 0
 
 
@@ -227,16 +232,16 @@ def cmd_card_info(workspace: Workspace, args: Any) -> int:
         try:
             info = {**_card_info_from_card(workspace), "source": "card"}
         except CardError as exc:
-            print(f"eport-agent: card: {exc}", file=sys.stderr)
+            print(f"eport-agent: {say('cli.card_error', error=exc)}", file=sys.stderr)
             return 1
     if info["source"] == "card":
-        print("(no agent is running on this workspace: read from the card directly)", file=sys.stderr)
+        print(say("cli.card_from_card"), file=sys.stderr)
     if args.json:
         print(json.dumps(info, ensure_ascii=False, indent=2))
         return 0
-    for key, label in CARD_FIELDS:
+    for key in CARD_FIELDS:
         if info.get(key) is not None:
-            print(f"{label:16} {info[key]}")
+            print(f"{say(f'card.{key}')}：{_card_value(key, info[key])}")
     for warning in info.get("warnings") or ():
-        print(f"warning: {warning}")
+        print(say("cli.warning", text=warning))
     return 0

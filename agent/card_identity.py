@@ -25,6 +25,7 @@ from agent.card.piv_admin import (
     management_key_info,
     yubikey_version,
 )
+from l10n import say
 from sync.protocol import DigestSigner
 
 EXPIRY_WARNING = dt.timedelta(days=30)
@@ -141,8 +142,8 @@ def certificate_warning(not_after: str | None, now: dt.datetime, ahead: dt.timed
         return None
     end = dt.datetime.fromisoformat(not_after)
     if end <= now:
-        return f"The operator certificate expired on {end.date().isoformat()}: have the card renewed."
+        return say("warn.cert_expired", day=end.date().isoformat())
     if end - now <= ahead:
         days = (end - now).days
-        return f"The operator certificate expires on {end.date().isoformat()} (in {days} days): have it renewed."
+        return say("warn.cert_expires", day=end.date().isoformat(), days=days)
     return None

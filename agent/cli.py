@@ -20,10 +20,11 @@ from agent.access_cli import run_access, run_permission
 from agent.card.errors import CardError, InvalidPinError, PinBlockedError
 from agent.card_cli import add_commands as add_card_commands
 from agent.card_cli import cmd_device_enroll, cmd_unlock, pin_failure, read_pin, run_card
-from agent.config import AgentConfig, ConfigError
+from agent.config import AgentConfig, ConfigError, use_workspace_language
 from agent.roles import AlreadyRunning
 from agent.signals import until_signalled
 from agent.workspace import Workspace, default_root, remember
+from l10n import say
 
 log = logging.getLogger("eport.agent")
 EXIT_ALREADY_RUNNING = 3  # `run`/`demo` on a workspace whose agent already runs
@@ -55,7 +56,7 @@ def _setup_logging(workspace: Workspace, verbose: bool) -> None:
 def cmd_init(args: argparse.Namespace) -> int:
     workspace = _workspace(args)
     workspace.init()
-    print(f"workspace ready: {workspace.root}\nedit {workspace.config_file} to set the center's address")
+    print(say("cli.init", root=workspace.root, config=workspace.config_file))
     if args.workspace and not os.environ.get("EPORT_AGENT_HOME"):
         remember(workspace.root)  # `run` at log-in and the sync service use it from now on (docs/OPERATOR.md)
         print("此后 run、sync-daemon 和登录时自动启动都使用这个工作目录 / run, sync-daemon and the log-in entry use it")
@@ -90,13 +91,13 @@ def _ask_pin(agent: Any) -> None:
         log.warning("no terminal to ask the PIN: batches wait for the card to be unlocked")
         return
     try:
-        agent.unlock(getpass.getpass("Operator card PIN (操作员卡密码): "))
+        agent.unlock(getpass.getpass(say("cli.pin_prompt")))
     except InvalidPinError as exc:
-        print(f"wrong PIN: {exc.tries_left} tries left before the card blocks; batches wait.", file=sys.stderr)
+        print(say("cli.wrong_pin", tries=exc.tries_left), file=sys.stderr)
     except PinBlockedError:
-        print("the card is blocked (too many wrong PINs): ask the card issuer to unblock it.", file=sys.stderr)
+        print(say("cli.blocked"), file=sys.stderr)
     except CardError as exc:
-        print(f"card: {exc}; batches wait for the card.", file=sys.stderr)
+        print(say("cli.card_error_wait", error=exc), file=sys.stderr)
 
 
 async def _run(workspace: Workspace) -> None:
@@ -106,7 +107,7 @@ async def _run(workspace: Workspace) -> None:
     await agent.start()
     try:
         await asyncio.get_running_loop().run_in_executor(None, _ask_pin, agent)
-        print(f"agent running on {workspace.root}; drop files into {workspace.inbox}; Ctrl-C stops.", flush=True)
+        print(say("cli.running", root=workspace.root, inbox=workspace.inbox), flush=True)
         await until_signalled()
     finally:
         await agent.stop()
@@ -123,7 +124,7 @@ def _run_with_tray(workspace: Workspace, pystray: Any) -> None:
     engine = threading.Thread(target=loop.run_forever, name="agent-loop", daemon=True)
     engine.start()
     try:
-        print(f"agent running on {workspace.root} with its tray icon; drop files into {workspace.inbox}.", flush=True)
+        print(say("cli.running_tray", root=workspace.root, inbox=workspace.inbox), flush=True)
         TrayApp(agent, pystray, workspace.inbox, workspace.outbox, dialogs=load_dialogs()).run()
     finally:
         asyncio.run_coroutine_threadsafe(agent.stop(), loop).result()
@@ -271,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # bare `eport-agent`: what it can do, not an error
         commands.print_help()
         return 0
+    use_workspace_language(_workspace(args) if "workspace" in args else Workspace(default_root()))
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from apscheduler.triggers.base import BaseTrigger
 
 from agent.workspace import Workspace
-from l10n import LANGUAGES
+from l10n import LANGUAGES, use
 from sync.access import ACCOUNT_SUFFIX, is_account
 from sync.schedule import sync_trigger
 
@@ -115,3 +115,12 @@ class AgentConfig:
         except ValueError as exc:
             raise ConfigError(f"[sync] cron {cron!r} is not a cron expression: {exc}") from exc
         return config
+
+
+def use_workspace_language(workspace: Workspace) -> None:
+    """Speak the language agent.toml's [ui] sets (Chinese when there is none, or it cannot be read: the command
+    reports that itself)."""
+    try:
+        use(AgentConfig.load(workspace).language if workspace.config_file.exists() else "zh")
+    except ConfigError:
+        use("zh")

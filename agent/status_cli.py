@@ -20,6 +20,8 @@ from agent.control import AgentNotRunning, ControlClient
 from agent.facade import SHARED_STATUS
 from agent.store import Store
 from agent.workspace import Workspace
+from l10n import MESSAGES, say
+from sync.states import BatchState
 from tray.state import Level, tray_view
 
 EXIT_OK, EXIT_NEEDS_YOU, EXIT_NOT_RUNNING = 0, 1, 3
@@ -76,9 +78,9 @@ def show_status(workspace: Workspace, as_json: bool) -> int:
     if as_json:
         print(json.dumps({**status, "level": view.level.value, "reasons": list(view.reasons)}, ensure_ascii=False))
         return code
-    print(f"workspace {workspace.root}")
-    for state, count in sorted(status.pop("batches").items()):
-        print(f"  {state:20} {count}")
+    print(say("cli.workspace", root=workspace.root))
+    for words, count in _by_words(status.pop("batches")).items():
+        print(f"  {words}：{count}")
     for reason in view.reasons:
         print(f"• {reason}")
     status.pop("warnings", None)  # among the reasons
@@ -86,10 +88,21 @@ def show_status(workspace: Workspace, as_json: bool) -> int:
         print(line)
     for name, value in status.items():
         if name not in ("workspace", "problem", "refused", "page") and value is not None and value != "":
-            print(f"{name.replace('_', ' '):22} {local_time(value) if name in TIMES else value}")
+            label = say(f"field.{name}") if f"field.{name}" in MESSAGES else name.replace("_", " ")
+            print(f"{label}：{local_time(value) if name in TIMES else value}")
     if status.get("page"):
         print(f"状态页 / status page: {status['page']}")
     return code
+
+
+def _by_words(batches: dict[str, int]) -> dict[str, int]:
+    """The queue counted by the words a clerk reads (signed and sent are both still waiting for the center)."""
+    counted: dict[str, int] = {}
+    for state in (*BatchState, *sorted(set(batches) - set(BatchState))):
+        if batches.get(state):
+            words = say(f"state.{state}") if f"state.{state}" in MESSAGES else str(state)
+            counted[words] = counted.get(words, 0) + batches[state]
+    return counted
 
 
 def cmd_status(args: argparse.Namespace, workspace: Workspace) -> int:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from l10n.catalog import MESSAGES
 
+__all__ = ["LANGUAGES", "MESSAGES", "both", "language", "pair", "say", "use"]
+
 LANGUAGES = ("zh", "en")
 _language = "zh"
 

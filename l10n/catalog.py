@@ -51,3 +51,218 @@ MESSAGES.update(
         ),
     }
 )
+
+# The tray: tooltip, reasons (also the reasons `eport-agent status` lists), menu, notifications.
+MESSAGES.update(
+    {
+        "tray.title": ("电子口岸出口收汇", "E-Port agent"),
+        "tray.card_blocked": (
+            "操作员卡已锁死（PIN 错误次数过多）：请联系发卡机构解锁",
+            "Card blocked (too many wrong PINs): ask the card issuer to unblock it",
+        ),
+        "tray.card_out": ("未插入操作员卡：请插入操作员卡", "Card out: insert the operator card"),
+        "tray.card_locked": ("操作员卡未解锁：请解锁", "Card locked: unlock it"),
+        "tray.card_locked_tries": (
+            "操作员卡未解锁：请解锁（还可尝试 {tries} 次）",
+            "Card locked: unlock it ({tries} tries left)",
+        ),
+        "tray.card_locked_try": ("操作员卡未解锁：请解锁（还可尝试 1 次）", "Card locked: unlock it (1 try left)"),
+        "tray.unreachable": ("数据中心自 {time} 起没有应答", "The center has not answered since {time}"),
+        "tray.refused": ("文件 {name} 被数据中心整批拒绝：{code}", "File {name} refused by the center: {code}"),
+        "tray.waiting": ("{count} 个文件等待操作员卡签名", "{count} batches wait for the card's signature"),
+        "tray.waiting_one": ("1 个文件等待操作员卡签名", "1 batch waits for the card's signature"),
+        "tray.paused": ("已暂停：恢复后才会签名和发送", "Paused: resume to sign and send"),
+        "tray.in_flight": ("{count} 个文件等待发送/重试中", "{count} batches on the way"),
+        "tray.in_flight_one": ("1 个文件等待发送/重试中", "1 batch on the way"),
+        "tray.all_good": ("一切正常：没有等待处理的文件", "All good: nothing waiting"),
+        "tray.counts": (
+            "待签名 {waiting} · 处理中 {in_flight} · 已完成 {done} · 被拒绝 {refused}",
+            "{waiting} to sign · {in_flight} on the way · {done} done · {refused} refused",
+        ),
+        "menu.unlock": ("解锁操作员卡…", "Unlock card…"),
+        "menu.sync": ("立即同步", "Sync now"),
+        "menu.inbox": ("打开待发文件夹（inbox）", "Open inbox"),
+        "menu.outbox": ("打开结果文件夹（outbox）", "Open outbox"),
+        "menu.pause": ("暂停", "Pause"),
+        "menu.resume": ("恢复", "Resume"),
+        "menu.status": ("状态", "Status"),
+        "menu.page": ("打开状态页", "Open the status page"),
+        "menu.quit": ("退出", "Quit"),
+        "notice.errors_title": ("文件未发送", "File not sent"),
+        "notice.errors": ("{name} 有错误，未发送：请看 {report}", "{name} has mistakes and was not sent: see {report}"),
+        "notice.result_title": ("结果已写入", "Results written"),
+        "notice.result": ("{name} 的结果：{result}", "The result of {name}: {result}"),
+        "notice.locked_title": ("操作员卡未解锁", "Card locked"),
+        "notice.locked": ("请运行 eport-agent unlock 解锁", "Unlock it with: eport-agent unlock"),
+        "status.last_sync": ("上次同步 {time}", "last sync {time}"),
+    }
+)
+
+# The PIN dialog and the status window.
+MESSAGES.update(
+    {
+        "pin.title": ("解锁操作员卡", "Unlock the operator card"),
+        "pin.ask": ("请输入操作员卡密码（PIN）。", "Type the operator card's PIN."),
+        "pin.ask_tries": (
+            "请输入操作员卡密码（PIN）。再输错 {tries} 次，卡将被锁死。",
+            "Type the operator card's PIN. {tries} tries left before the card locks.",
+        ),
+        "pin.blocked": (
+            "操作员卡已锁死：PIN 错误次数过多。请联系发卡机构（管理员）解锁。",
+            "The card is blocked: too many wrong PINs. Ask the card issuer (your administrator) to unblock it.",
+        ),
+        "pin.checking": ("正在用卡核对密码…", "Checking the PIN with the card…"),
+        "pin.unlock": ("解锁", "Unlock"),
+        "pin.cancel": ("取消", "Cancel"),
+        "pin.wrong": (
+            "密码错误：再输错 {tries} 次，卡将被锁死。",
+            "Wrong PIN: {tries} tries left before the card locks.",
+        ),
+        "pin.unlocked": ("操作员卡已解锁", "unlocked"),
+        "pin.already": (
+            "操作员卡已解锁，无需再次输入密码（密码未发送给卡）",
+            "the card is already unlocked; the PIN was not sent to it",
+        ),
+        "status.title": ("电子口岸出口收汇：状态", "E-Port agent status"),
+        "status.close": ("关闭", "Close"),
+    }
+)
+
+# The command line: status, unlock, card info, run.
+MESSAGES.update(
+    {
+        "cli.pin_prompt": ("操作员卡密码（PIN）：", "Operator card PIN: "),
+        "cli.no_terminal_pin": (
+            "没有可以输入密码的终端：请加 --pin-stdin，从标准输入提供密码",
+            "no terminal to ask the PIN on: pass --pin-stdin and give the PIN on standard input",
+        ),
+        "cli.wrong_pin": (
+            "密码错误：再输错 {tries} 次，卡将被锁死；文件等待签名。",
+            "wrong PIN: {tries} tries left before the card blocks; batches wait.",
+        ),
+        "cli.blocked": (
+            "操作员卡已锁死（PIN 错误次数过多）：请联系发卡机构解锁。",
+            "the card is blocked (too many wrong PINs): ask the card issuer to unblock it.",
+        ),
+        "cli.card_error": ("操作员卡：{error}", "card: {error}"),
+        "cli.card_error_wait": ("操作员卡：{error}；文件等待签名。", "card: {error}; batches wait for the card."),
+        "cli.unlock_no_agent": (
+            "eport-agent：没有代理在 {root} 运行：请先运行 eport-agent run"
+            "（卡由运行中的代理解锁；没有向卡发送任何内容）",
+            "eport-agent: no agent is running on {root}: start it with 'eport-agent run' (the card is unlocked for "
+            "the agent that holds it; nothing was sent to the card)",
+        ),
+        "cli.unlocked": ("操作员卡已解锁：等待中的文件现在签名发送", "card unlocked: waiting batches are signed now"),
+        "cli.card_from_card": (
+            "（没有代理在此工作目录运行：直接从卡读取）",
+            "(no agent is running on this workspace: read from the card directly)",
+        ),
+        "cli.warning": ("注意：{text}", "warning: {text}"),
+        "cli.workspace": ("工作目录 {root}", "workspace {root}"),
+        "cli.running": (
+            "代理已在 {root} 运行；请把文件放入 {inbox}；按 Ctrl-C 停止。",
+            "agent running on {root}; drop files into {inbox}; Ctrl-C stops.",
+        ),
+        "cli.running_tray": (
+            "代理已在 {root} 运行（见系统托盘图标）；请把文件放入 {inbox}。",
+            "agent running on {root} with its tray icon; drop files into {inbox}.",
+        ),
+        "cli.init": (
+            "工作目录已就绪：{root}\n请编辑 {config} 设置数据中心地址",
+            "workspace ready: {root}\nedit {config} to set the center's address",
+        ),
+        "card.reader": ("读卡器", "reader"),
+        "card.card_type": ("卡类型", "card type"),
+        "card.serial": ("卡号", "card serial"),
+        "card.state": ("状态", "state"),
+        "card.pin_tries_left": ("剩余密码尝试次数", "PIN tries left"),
+        "card.subject": ("证书", "certificate"),
+        "card.operator": ("操作员", "operator"),
+        "card.enterprise": ("企业", "enterprise"),
+        "card.not_after": ("有效期至", "valid until"),
+        "card.problem": ("问题", "problem"),
+        "card_state.unlocked": ("已解锁", "unlocked"),
+        "card_state.locked": ("未解锁", "locked"),
+        "card_state.blocked": ("已锁死", "blocked"),
+        "card_state.absent": ("未插卡", "absent"),
+        "field.last_sync": ("上次同步", "last sync"),
+        "field.next_sync": ("下次同步", "next sync"),
+        "field.center_unreachable_since": ("数据中心无应答自", "center unreachable since"),
+        "field.card": ("操作员卡", "card"),
+        "field.pin_tries_left": ("剩余密码尝试次数", "PIN tries left"),
+        "field.paused": ("已暂停", "paused"),
+    }
+)
+
+# 17999 accounts and FX permission extensions (eport-agent access / permission, and the access lines of status).
+MESSAGES.update(
+    {
+        "access.open": ("17999 上网卡：业务已开通", "17999 access: business open"),
+        "access.closed": ("17999 上网卡：业务未开通（请注册有效的 17999 卡）", "17999 access: business CLOSED"),
+        "access.as_of": ("（数据中心 {time} 的答复）", " (as the center said at {time})"),
+        "access.account": (
+            "  {account}  {type_zh}（{type}）  有效期至 {until}{hours}  {status}",
+            "  {account}  {type} {type_zh}  until {until}{hours}  {status}",
+        ),
+        "access.hours": ("，已用 {used:g}/{limit} 小时", ", {used:g}/{limit} h"),
+        "access.emergency": ("  紧急开通有效至 {until}", "  emergency authorisation until {until}"),
+        "access.detail": (
+            "  有效期 {valid_from} 至 {expires_at}（到 {until}）{hours}",
+            "  valid from {valid_from} to {expires_at} (until {until}){hours}",
+        ),
+        "access.registered": ("  注册于 {at}；{who}", "  registered {at}; {who}"),
+        "access.user_may_delete": ("用户可以删除", "the user may delete it"),
+        "access.system_removes": ("到期后由系统删除", "removed by the system when it expires"),
+        "access.done_register": ("已注册：", "registered:"),
+        "access.done_delete": ("已删除：", "deleted:"),
+        "access.refused": (
+            "eport-agent：数据中心拒绝：{code}：{zh} / {en}",
+            "eport-agent: the center refused: {code}: {zh} / {en}",
+        ),
+        "access.password_prompt": ("{type}的密码（卡上的密码）：", "Password of the {type} card: "),
+        "permission.request": (
+            "申请 {no}：卡 {card}，{status}，外汇局三级审批已通过 {levels} 级{until}",
+            "request {no}: card {card}, {status}, {levels} of 3 SAFE approval levels passed{until}",
+        ),
+        "permission.until": ("，IC卡权限至 {until}", ", FX permission until {until}"),
+        "permission.none": ("没有延期申请", "none"),
+        "permission.next": (
+            "外汇局将分三级审批；请联系所在地外汇局（电话即可）。",
+            "SAFE approves it at three levels; contact your SAFE office (a call will do).",
+        ),
+    }
+)
+
+# Warnings ahead of trouble (status, the tray, card info).
+MESSAGES.update(
+    {
+        "warn.no_access": (
+            "没有有效的 17999 上网卡：注册之前，所有业务文件都会被整批拒绝（eport-agent access register）。",
+            "No valid 17999 access account: every business batch is refused until one is registered "
+            "(eport-agent access register).",
+        ),
+        "warn.emergency_only": (
+            "目前仅凭数据中心的紧急开通办理业务，有效至 {until}：请注册 17999 上网卡（eport-agent access register）。",
+            "Business is open only by the data center's emergency authorisation, until {until}: register a 17999 "
+            "access account (eport-agent access register).",
+        ),
+        "warn.access_ends": (
+            "企业的 17999 上网卡将于 {until} 到期（还有 {days} 天，账号 {account}）：请在此之前注册下一张卡"
+            "（eport-agent access register）。",
+            "The enterprise's 17999 access ends on {until} (in {days} days, account {account}): register the next "
+            "card before then (eport-agent access register).",
+        ),
+        "warn.cert_expired": (
+            "操作员卡证书已于 {day} 到期：请更新操作员卡。",
+            "The operator certificate expired on {day}: have the card renewed.",
+        ),
+        "warn.cert_expires": (
+            "操作员卡证书将于 {day} 到期（还有 {days} 天）：请及时更新。",
+            "The operator certificate expires on {day} (in {days} days): have it renewed.",
+        ),
+    }
+)
+MESSAGES["warn.hours_left"] = (
+    "17999 账号 {account} 的上网时长只剩 {hours:g} 小时（共 {limit} 小时）。",
+    "17999 account {account} has {hours:g} of its {limit} online hours left.",
+)

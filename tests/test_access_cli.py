@@ -65,10 +65,10 @@ async def test_register_list_show_and_delete_through_this_pcs_connection(rig: Ri
     assert refused.code == 1 and "ACCESS_NOT_ONLINE" in refused.err and "注册失败" in refused.err
     assert f"This request arrived through: {TIMED}" in refused.err
     listed = await run("access", "list")
-    assert "17999 access: business open" in listed.out and f"{TIMED}  timed 计时卡" in listed.out
+    assert "17999 上网卡：业务已开通" in listed.out and f"{TIMED}  计时卡（timed）" in listed.out
     assert (await run("access", "show", TIMED, "--json")).json() == registered.json()
     deleted = await run("access", "delete", TIMED)
-    assert deleted.code == 0 and deleted.out.startswith("deleted:")
+    assert deleted.code == 0 and deleted.out.startswith("已删除：")
     assert (await run("access", "list", "--json")).json()["open"] is False
     malformed = await run("access", "show", "02012345671")
     assert malformed.code == 2 and "keep the suffix" in malformed.err
@@ -79,7 +79,7 @@ async def test_a_cards_password_is_read_without_echo_and_never_shown(rig: Rig) -
     no_terminal = await eport(rig, *argv)
     assert no_terminal.code == 2 and "--password-stdin" in no_terminal.err
     ran = await eport(rig, *argv, "--password-stdin", stdin=f"{PASSWORD}\n")
-    assert ran.code == 0 and "removed by the system when it expires" in ran.out
+    assert ran.code == 0 and "到期后由系统删除" in ran.out
     assert PASSWORD not in ran.out + ran.err
     with rig.center.engine.connect() as conn:
         stored = conn.scalar(sa.select(db.access_accounts.c.password_hash))
@@ -88,7 +88,7 @@ async def test_a_cards_password_is_read_without_echo_and_never_shown(rig: Rig) -
 
 async def test_status_shows_the_accounts_and_warns_ahead_of_their_end_even_with_the_center_away(rig: Rig) -> None:
     closed = await eport(rig, "status")
-    assert "• No valid 17999 access account" in closed.out and "business CLOSED" in closed.out
+    assert "• 没有有效的 17999 上网卡" in closed.out and "业务未开通" in closed.out
     assert closed.code == 3  # no agent runs on this workspace: what it recorded is shown, and the code says so
     now = rig.clock.now
     rig.clock.now = add_months(now + dt.timedelta(days=9.5), -12)  # registered a year before 9½ days from now
@@ -97,11 +97,11 @@ async def test_status_shows_the_accounts_and_warns_ahead_of_their_end_even_with_
     status = (await eport(rig, "status", "--json")).json()
     assert [a["account"] for a in status["access"]["accounts"]] == [LEASED]
     [warning] = status["warnings"]
-    assert "17999 access ends on" in warning and "(in 9 days" in warning
+    assert "17999 上网卡将于" in warning and "还有 9 天" in warning
     await rig.runner.cleanup()
     away = await eport(rig, "status")
-    assert "17999 access: business open (as the center said at" in away.out
-    assert "• The enterprise's 17999 access ends on" in away.out
+    assert "17999 上网卡：业务已开通（数据中心 " in away.out
+    assert "• 企业的 17999 上网卡将于" in away.out
 
 
 async def test_without_a_device_certificate_access_commands_say_what_to_do(rig: Rig) -> None:
@@ -131,7 +131,7 @@ async def test_the_legal_person_card_requests_an_extension_and_an_operator_card_
     boss.save(str(card_file))
     (rig.workspace.state / "device-cert.pem").unlink()  # the card's signature is the request's credential
     wrong = await eport(rig, *request, stdin="999999\n")
-    assert wrong.code == 1 and "wrong PIN" in wrong.err
+    assert wrong.code == 1 and "密码错误：再输错" in wrong.err
     requested = await eport(rig, *request, stdin=f"{PIN}\n")
     assert requested.code == 0, requested.err
     assert (requested.json()["card"], requested.json()["status"]) == (serial, "pending")
@@ -140,7 +140,7 @@ async def test_the_legal_person_card_requests_an_extension_and_an_operator_card_
     assert (await eport(rig, "permission", "list")).code == 2  # listing needs the device
     enroll_device(rig.center, rig.workspace)
     listed = await eport(rig, "permission", "list")
-    assert f"card {serial}, approved, 3 of 3 SAFE approval levels passed, FX permission until" in listed.out
+    assert f"卡 {serial}，approved，外汇局三级审批已通过 3 级，IC卡权限至" in listed.out
 
 
 # Registering from a file.

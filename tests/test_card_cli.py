@@ -150,10 +150,10 @@ async def test_enrolling_the_emulated_card_saves_it_with_its_new_key(tmp_path: P
     check_issued_by(saved.certificate, served.center.ca_certificate())
 
     code, out, err = await card_info(ws)
-    assert "no agent is running on this workspace: read from the card directly" in err
-    assert "card type        模拟PIV卡（仅供测试和演示）/ emulated PIV card (tests and demo only)" in out
-    assert f"enterprise       {ENTERPRISE}" in out and "operator         王五" in out
-    assert "warning: The operator certificate expires on" in out  # 20 days: inside the 30-day warning
+    assert "没有代理在此工作目录运行：直接从卡读取" in err
+    assert "卡类型：模拟PIV卡（仅供测试和演示）/ emulated PIV card (tests and demo only)" in out
+    assert f"企业：{ENTERPRISE}" in out and "操作员：王五" in out
+    assert "注意：操作员卡证书将于" in out  # 20 days: inside the 30-day warning
 
 
 async def test_a_used_code_is_refused_and_the_card_keeps_its_key(tmp_path: Path, served: Served) -> None:
@@ -209,7 +209,7 @@ async def test_a_wrong_pin_leaves_the_card_the_center_and_the_code_as_they_were(
     kept = saved_card(ws).key.public_key()
     code = served.code()
     ran = await enroll(ws, served.url, code, "000000")
-    assert ran.code == 1 and "wrong PIN: 2 tries left" in ran.err
+    assert ran.code == 1 and "密码错误：再输错 2 次" in ran.err
     assert saved_card(ws).key.public_key() == kept and saved_card(ws).certificate is None
     assert served.operators() == 0 and served.codes_used() == 0
     assert (await enroll(ws, served.url, code)).code == 0  # the code still works

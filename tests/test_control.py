@@ -102,9 +102,9 @@ async def test_status_card_info_and_unlock_reach_the_running_agent(running: Runn
 async def test_the_commands_talk_to_the_running_agent(running: Running) -> None:
     ws = str(running.workspace.root)
     code, out, err = await asyncio.to_thread(cli, "unlock", "--pin-stdin", "--workspace", ws, stdin=f"{WRONG}\n")
-    assert code == 1 and "wrong PIN: 2 tries left" in err
+    assert code == 1 and "密码错误：再输错 2 次" in err
     code, out, _ = await asyncio.to_thread(cli, "unlock", "--pin-stdin", "--workspace", ws, stdin=f"{PIN}\n")
-    assert code == 0 and "card unlocked" in out
+    assert code == 0 and "操作员卡已解锁" in out
 
     (running.workspace.inbox / "filings" / "a.csv").write_text("form_no,port\nZZZ999999,2200\n", encoding="utf-8")
     await wait_for(running.workspace.results / "a.result.csv")
@@ -118,7 +118,7 @@ async def test_the_commands_talk_to_the_running_agent(running: Running) -> None:
 
     code, out, err = await asyncio.to_thread(cli, "card", "info", "--workspace", ws)
     assert code == 0 and "no agent is running" not in err
-    assert f"card serial      {running.card.serial}" in out and "state            unlocked" in out
+    assert f"卡号：{running.card.serial}" in out and "状态：已解锁" in out
 
 
 async def test_the_control_file_is_private_and_withdrawn_on_stop(tmp_path: Path, center: Center) -> None:
@@ -180,7 +180,7 @@ async def test_without_a_running_agent_the_commands_fall_back_and_say_so(tmp_pat
         ws = str(running.workspace.root)
         code, out, err = await asyncio.to_thread(cli, "status", "--workspace", ws)
         assert code == 3 and "no agent is running" in err and "没有 eport-agent 在此工作目录运行" in err
-        assert "card" not in out and "next sync" not in out  # only a running agent can vouch for them
+        assert "操作员卡：" not in out and "下次同步" not in out  # only a running agent can vouch for them
         code, out, _ = await asyncio.to_thread(cli, "card", "info", "--json", "--workspace", ws)
         info = json.loads(out)
         assert (info["source"], info["state"], info["pin_tries_left"]) == ("card", "locked", 3)
@@ -191,17 +191,17 @@ async def test_without_a_running_agent_the_commands_fall_back_and_say_so(tmp_pat
         code, out, err = await asyncio.to_thread(cli, "status", "--json", "--workspace", ws)
         assert code == 3 and "no agent is running" in err and "warnings" not in json.loads(out)
         code, out, err = await asyncio.to_thread(cli, "unlock", "--pin-stdin", "--workspace", ws, stdin=f"{PIN}\n")
-        assert code == 3 and "no agent is running" in err and "nothing was sent to the card" in err
+        assert code == 3 and "没有代理在" in err and "没有向卡发送任何内容" in err
 
 
 async def test_warnings_ahead_of_trouble_reach_status_and_the_tray(tmp_path: Path, center: Center) -> None:
     async with running_agent(tmp_path, center, days=10) as running:
         status = await asyncio.to_thread(ControlClient.for_state(running.workspace.state).status)
         (warning,) = status["warnings"]
-        assert "operator certificate expires on" in warning and "(in 9 days)" in warning
+        assert "操作员卡证书将于" in warning and "还有 9 天" in warning
         assert tray_view(status).level is Level.ATTENTION and warning in tray_view(status).reasons
         code, out, _ = await asyncio.to_thread(cli, "card", "info", "--workspace", str(running.workspace.root))
-        assert code == 0 and f"warning: {warning}" in out
+        assert code == 0 and f"注意：{warning}" in out
 
         # SAFE's permission on the card ended (the center refuses every batch): said as it is, with what to do.
         with center.engine.begin() as conn:
@@ -213,4 +213,4 @@ async def test_warnings_ahead_of_trouble_reach_status_and_the_tray(tmp_path: Pat
         assert status["refused"]["code"] == "FX_PERMISSION_EXPIRED"
         assert any("foreign-exchange permission expired" in w and "legal-person card" in w for w in status["warnings"])
         view = tray_view(status)
-        assert view.level is Level.ERROR and view.reasons[0] == "Batch a.csv refused: FX_PERMISSION_EXPIRED"
+        assert view.level is Level.ERROR and view.reasons[0] == "文件 a.csv 被数据中心整批拒绝：FX_PERMISSION_EXPIRED"

@@ -48,7 +48,7 @@ class FakeAgent:
         if pin != "246810":
             self.state["pin_tries_left"] -= 1
             tries = self.state["pin_tries_left"]
-            message = f"Wrong PIN: {tries} tries left before the card locks."
+            message = f"密码错误：再输错 {tries} 次，卡将被锁死。"
             return {"unlocked": False, "tries_left": tries, "blocked": False, "message": message}
         self.state.update(card="unlocked", pin_tries_left=None)
         return {"unlocked": True, "tries_left": None, "blocked": False, "message": "unlocked"}
@@ -129,15 +129,15 @@ def click(tray: TrayApp, text: str) -> None:
 def test_the_menu_has_the_clerks_actions(pystray: ModuleType, agent: FakeAgent) -> None:
     tray = make_tray(pystray, agent, TypedPins(), [])
     assert [item.text for item in tray.icon.menu] == [
-        "Unlock card…",
-        "Sync now",
-        "Open inbox",
-        "Open outbox",
-        "Pause",
-        "Status",
+        "解锁操作员卡…",
+        "立即同步",
+        "打开待发文件夹（inbox）",
+        "打开结果文件夹（outbox）",
+        "暂停",
+        "状态",
         "打开状态页",
         "- - - -",
-        "Quit",
+        "退出",
     ]
     assert tray.view.level is Level.ATTENTION  # the card is locked
 
@@ -145,12 +145,12 @@ def test_the_menu_has_the_clerks_actions(pystray: ModuleType, agent: FakeAgent) 
 def test_sync_pause_resume_and_folders_call_the_facade(pystray: ModuleType, agent: FakeAgent) -> None:
     opened: list[Path] = []
     tray = make_tray(pystray, agent, TypedPins(), opened)
-    click(tray, "Sync now")
-    click(tray, "Pause")
+    click(tray, "立即同步")
+    click(tray, "暂停")
     assert agent.calls == ["request_sync", "pause"]
-    click(tray, "Resume")  # the item now offers the way back
-    click(tray, "Open inbox")
-    click(tray, "Open outbox")
+    click(tray, "恢复")  # the item now offers the way back
+    click(tray, "打开待发文件夹（inbox）")
+    click(tray, "打开结果文件夹（outbox）")
     assert agent.calls == ["request_sync", "pause", "resume"]
     assert opened == [Path("/ws/inbox"), Path("/ws/outbox")]
 
@@ -168,14 +168,14 @@ def test_unlock_runs_the_dialog_and_the_card_io_off_the_trays_thread(pystray: Mo
     dialogs = TypedPins("111111", "246810")
     tray = make_tray(pystray, agent, dialogs, [])
     tray.refresh()
-    click(tray, "Unlock card…")
+    click(tray, "解锁操作员卡…")
     assert dialogs.done.wait(5)
     assert dialogs.shown_tries == [3]
-    assert dialogs.errors == ["Wrong PIN: 2 tries left before the card locks."]
+    assert dialogs.errors == ["密码错误：再输错 2 次，卡将被锁死。"]
     assert agent.calls == ["unlock", "unlock"]  # one call per PIN typed: the tray never tries one again itself
     assert all(name.startswith("tray-ui") for name in agent.unlock_threads)
     assert tray.refresh().level is Level.OK
-    assert not next(item for item in tray.icon.menu if item.text == "Unlock card…").enabled
+    assert not next(item for item in tray.icon.menu if item.text == "解锁操作员卡…").enabled
 
 
 def test_clicking_the_icon_unlocks_a_locked_card_and_otherwise_shows_the_status(
@@ -190,7 +190,7 @@ def test_clicking_the_icon_unlocks_a_locked_card_and_otherwise_shows_the_status(
     tray.refresh()
     tray.icon()
     assert dialogs.done.wait(5)
-    assert dialogs.status_lines[0][0] == "All good: nothing waiting"
+    assert dialogs.status_lines[0][0] == "一切正常：没有等待处理的文件"
 
 
 def test_written_files_are_announced(pystray: ModuleType, agent: FakeAgent) -> None:
@@ -198,17 +198,18 @@ def test_written_files_are_announced(pystray: ModuleType, agent: FakeAgent) -> N
     shown: list[tuple[str, str | None]] = []
     tray.icon.notify = lambda message, title=None: shown.append((message, title))  # type: ignore[method-assign]
     (listener,) = agent.listeners
-    listener({"type": "result", "path": "/ws/outbox/results/a.result.csv"})
-    listener({"type": "errors", "path": "/ws/outbox/errors/b.errors.csv"})
+    listener({"type": "result", "path": "/ws/outbox/results/a.result.xlsx"})
+    listener({"type": "errors", "path": "/ws/outbox/errors/b.errors.xlsx"})
+    listener({"type": "updates", "path": "/ws/outbox/updates/updates-2026-06-01.xlsx"})
     assert shown == [
-        ("a.result.csv", "Results written"),
-        ("Mistakes found: see b.errors.csv", "File not sent"),
-    ]
+        ("a 的结果：a.result.xlsx", "结果已写入"),
+        ("b 有错误，未发送：请看 errors/b.errors.xlsx", "文件未发送"),
+    ], "results and errors name the clerk's file; update pages come without a notification"
 
 
 def test_quit_stops_the_icon(pystray: ModuleType, agent: FakeAgent, monkeypatch: pytest.MonkeyPatch) -> None:
     tray = make_tray(pystray, agent, TypedPins(), [])
     stopped: list[bool] = []
     monkeypatch.setattr(tray.icon, "stop", lambda: stopped.append(True))
-    click(tray, "Quit")
+    click(tray, "退出")
     assert stopped == [True]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+import l10n
 from tray.icons import COLOURS, draw_icon, states_picture
 from tray.state import TOOLTIP_MAX, Level, tray_view
 
@@ -36,17 +37,17 @@ def ago(minutes: float) -> str:
 @pytest.mark.parametrize(
     ("changes", "level", "first_reason"),
     [
-        ({}, Level.OK, "All good"),
-        ({"batches": {"signed": 1, "sent": 1, "delivered": 4}}, Level.WORKING, "2 batches on the way"),
-        ({"center_unreachable_since": ago(1), "batches": {"sent": 1}}, Level.WORKING, "The center has not answered"),
-        ({"card": "absent"}, Level.ATTENTION, "Card out"),
-        ({"card": "locked", "pin_tries_left": 2}, Level.ATTENTION, "Card locked: unlock it (2 tries left)"),
-        ({"batches": {"awaiting_signature": 1}}, Level.ATTENTION, "1 batch waits for the card's signature"),
-        ({"warnings": ["The operator certificate expires on 2026-06-20"]}, Level.ATTENTION, "The operator cert"),
-        ({"paused": True}, Level.ATTENTION, "Paused"),
-        ({"center_unreachable_since": ago(6)}, Level.ERROR, "The center has not answered"),
-        ({"refused": {"batch": "a.csv", "code": "OPERATOR_REVOKED"}}, Level.ERROR, "Batch a.csv refused"),
-        ({"card": "blocked", "pin_tries_left": 0}, Level.ERROR, "Card blocked"),
+        ({}, Level.OK, "一切正常"),
+        ({"batches": {"signed": 1, "sent": 1, "delivered": 4}}, Level.WORKING, "2 个文件等待发送/重试中"),
+        ({"center_unreachable_since": ago(1), "batches": {"sent": 1}}, Level.WORKING, "数据中心自"),
+        ({"card": "absent"}, Level.ATTENTION, "未插入操作员卡"),
+        ({"card": "locked", "pin_tries_left": 2}, Level.ATTENTION, "操作员卡未解锁：请解锁（还可尝试 2 次）"),
+        ({"batches": {"awaiting_signature": 1}}, Level.ATTENTION, "1 个文件等待操作员卡签名"),
+        ({"warnings": ["操作员卡证书将于 2026-06-20 到期"]}, Level.ATTENTION, "操作员卡证书"),
+        ({"paused": True}, Level.ATTENTION, "已暂停"),
+        ({"center_unreachable_since": ago(6)}, Level.ERROR, "数据中心自"),
+        ({"refused": {"batch": "a.csv", "code": "OPERATOR_REVOKED"}}, Level.ERROR, "文件 a.csv 被数据中心整批拒绝"),
+        ({"card": "blocked", "pin_tries_left": 0}, Level.ERROR, "操作员卡已锁死"),
     ],
 )
 def test_each_situation_has_its_level_and_says_why_first(
@@ -55,28 +56,39 @@ def test_each_situation_has_its_level_and_says_why_first(
     view = tray_view(status(**changes), NOW)
     assert view.level is level
     assert view.reasons[0].startswith(first_reason)
-    assert view.tooltip.startswith(f"E-Port agent: {first_reason}")
+    assert view.tooltip.startswith(f"电子口岸出口收汇：{first_reason}")
 
 
 def test_the_worst_situation_wins_and_every_reason_is_kept() -> None:
     view = tray_view(
-        status(card="absent", batches={"awaiting_signature": 2, "sent": 1}, refused={"batch": "b", "code": "X"}), NOW
+        status(card="absent", batches={"awaiting_signature": 2, "sent": 1}, refused={"batch": "b.csv", "code": "X"}),
+        NOW,
     )
     assert view.level is Level.ERROR
     assert view.reasons == (
-        "Batch b refused: X",
-        "Card out: insert the operator card",
-        "2 batches wait for the card's signature",
-        "1 batch on the way",
+        "文件 b.csv 被数据中心整批拒绝：X",
+        "未插入操作员卡：请插入操作员卡",
+        "2 个文件等待操作员卡签名",
+        "1 个文件等待发送/重试中",
     )
 
 
 def test_the_tooltip_counts_the_queue_and_fits_windows() -> None:
     batches = {"awaiting_signature": 3, "received": 1, "sent": 2, "delivered": 14, "rejected": 1}
     view = tray_view(status(batches=batches, warnings=["x" * 300]), NOW)
-    assert view.tooltip.splitlines()[1] == "3 to sign · 3 on the way · 14 done · 1 refused"
+    assert view.tooltip.splitlines()[1] == "待签名 3 · 处理中 3 · 已完成 14 · 被拒绝 1"
     assert len(view.tooltip) <= TOOLTIP_MAX
     assert view.reasons[-2] == "x" * 300  # cut in the tooltip only, whole in the Status window
+
+
+def test_english_by_the_language_setting() -> None:
+    l10n.use("en")
+    try:
+        view = tray_view(status(card="locked", pin_tries_left=1, batches={"sent": 1}), NOW)
+    finally:
+        l10n.use("zh")
+    assert view.reasons == ("Card locked: unlock it (1 try left)", "1 batch on the way")
+    assert view.tooltip.startswith("E-Port agent: Card locked")
 
 
 def test_a_status_without_optional_fields_still_maps() -> None:

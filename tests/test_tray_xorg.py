@@ -26,8 +26,9 @@ from agent.card.emulated import EmulatedPivCard, self_signed_certificate
 from agent.card.errors import InvalidPinError, PinBlockedError
 from agent.control import CONTROL_FILE, AgentNotRunning, ControlClient
 from agent.workspace import Workspace, config_text
+from l10n import say
 from tests.center_support import wait_until
-from tray.dialogs import BLOCKED, PinDialog
+from tray.dialogs import PinDialog
 from tray.icons import COLOURS
 from tray.state import Level
 
@@ -207,7 +208,7 @@ class CardStandIn:
         if self.tries == 0:
             return {"unlocked": False, "tries_left": 0, "blocked": True, "message": "blocked"}
         if pin != PIN:
-            message = f"Wrong PIN: {self.tries} tries left before the card locks."
+            message = f"密码错误：再输错 {self.tries} 次，卡将被锁死。"
             return {"unlocked": False, "tries_left": self.tries, "blocked": False, "message": message}
         return {"unlocked": True, "tries_left": None, "blocked": False, "message": "unlocked"}
 
@@ -223,11 +224,11 @@ def tk_root(display: str) -> Iterator[tk.Tk]:
 def test_the_pin_dialog_shows_tries_left_and_never_tries_again(tk_root: tk.Tk) -> None:
     card = CardStandIn()
     dialog = PinDialog(tk_root, card.unlock, 3)
-    assert "3 tries left" in dialog.message.get()
+    assert "再输错 3 次" in dialog.message.get()
     dialog.entry.insert(0, "000000")
     dialog.submit()
     assert card.pins == ["000000"]
-    assert dialog.message.get() == "Wrong PIN: 2 tries left before the card locks."
+    assert dialog.message.get() == "密码错误：再输错 2 次，卡将被锁死。"
     assert dialog.entry.get() == ""  # the PIN does not stay in the field
     tk_root.update()
     assert card.pins == ["000000"]  # nothing retried while the dialog waits for the clerk
@@ -243,13 +244,13 @@ def test_a_blocked_card_closes_the_dialogs_way_and_says_what_to_do(tk_root: tk.T
     card.tries = 1
     dialog.entry.insert(0, "000000")
     dialog.submit()
-    assert dialog.message.get() == BLOCKED
-    assert "card issuer" in BLOCKED
+    assert dialog.message.get() == say("pin.blocked")
+    assert "发卡机构" in say("pin.blocked")
     assert str(dialog.entry["state"]) == "disabled" and str(dialog.ok["state"]) == "disabled"
     assert not dialog.unlocked
 
 
 def test_a_card_already_blocked_is_reported_before_any_pin_is_typed(tk_root: tk.Tk) -> None:
     dialog = PinDialog(tk_root, CardStandIn().unlock, 0)
-    assert dialog.message.get() == BLOCKED
+    assert dialog.message.get() == say("pin.blocked")
     assert str(dialog.entry["state"]) == "disabled"

@@ -17,7 +17,7 @@ def test_try_unlock_reports_tries_left_then_blocked_then_never_unlocks(tmp_path:
         "unlocked": False,
         "tries_left": 2,
         "blocked": False,
-        "message": "Wrong PIN: 2 tries left before the card locks.",
+        "message": "密码错误：再输错 2 次，卡将被锁死。",
     }
     assert agent.try_unlock("12")["message"]  # a malformed PIN is explained, not sent
     assert agent.try_unlock("000000")["tries_left"] == 1

@@ -20,12 +20,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from l10n import say
+from l10n.times import local_text
 from tray.icons import draw_icon
 from tray.state import TrayView, tray_view
 
 log = logging.getLogger("eport.tray")
-
-TITLE = "E-Port agent"
 
 
 class AgentFacade(Protocol):
@@ -93,11 +93,16 @@ def open_link(url: str) -> None:
         log.warning("no browser to open the status page: open %s", url.partition("?")[0])
 
 
-def _notice(event: dict[str, Any]) -> tuple[str, str]:
-    name = Path(event["path"]).name
+def _notice(event: dict[str, Any]) -> tuple[str, str] | None:
+    """A notification's title and text, naming the clerk's file (its outputs are named after it); None for what
+    comes without one (update pages)."""
+    path = Path(event["path"])
+    source = path.name.split(".", 1)[0]
     if event["type"] == "errors":
-        return "File not sent", f"Mistakes found: see {name}"
-    return "Results written", name
+        return say("notice.errors_title"), say("notice.errors", name=source, report=f"{path.parent.name}/{path.name}")
+    if event["type"] == "result":
+        return say("notice.result_title"), say("notice.result", name=source, result=path.name)
+    return None
 
 
 class TrayApp:
@@ -123,23 +128,33 @@ class TrayApp:
         self._refreshing = threading.Lock()  # the poll, the menu and the UI thread all refresh
         self._status = agent.status()
         self.view = tray_view(self._status)
-        self.icon = pystray.Icon("eport-agent", draw_icon(self.view.level), self.view.tooltip, self._menu(pystray))
+        # Plain X shows no tooltip, and pystray's X backend sets the window name as Latin-1: a Chinese one fails there.
+        self._plain_x = pystray.Icon.__module__.endswith("_xorg")
+        self.icon = pystray.Icon("eport-agent", draw_icon(self.view.level), self._title(self.view), self._menu(pystray))
         agent.subscribe(self._written)
 
     def _menu(self, pystray: ModuleType) -> Any:
         item, menu = pystray.MenuItem, pystray.Menu
         return menu(
             # On X the icon has no menu, only a click: it unlocks a locked card, else shows the status.
-            item("Unlock card…", self.unlock, default=self._locked, enabled=lambda _item: self.view.card != "unlocked"),
-            item("Sync now", self.sync_now),
-            item("Open inbox", lambda: self._show_folder(self.inbox)),
-            item("Open outbox", lambda: self._show_folder(self.outbox)),
-            item(lambda _item: "Resume" if self.view.paused else "Pause", self.toggle_pause),
-            item("Status", self.show_status, default=lambda menu_item: not self._locked(menu_item)),
-            item("打开状态页", self.open_page),
+            item(
+                say("menu.unlock"),
+                self.unlock,
+                default=self._locked,
+                enabled=lambda _item: self.view.card != "unlocked",
+            ),
+            item(say("menu.sync"), self.sync_now),
+            item(say("menu.inbox"), lambda: self._show_folder(self.inbox)),
+            item(say("menu.outbox"), lambda: self._show_folder(self.outbox)),
+            item(lambda _item: say("menu.resume") if self.view.paused else say("menu.pause"), self.toggle_pause),
+            item(say("menu.status"), self.show_status, default=lambda menu_item: not self._locked(menu_item)),
+            item(say("menu.page"), self.open_page),
             menu.SEPARATOR,
-            item("Quit", self.stop),
+            item(say("menu.quit"), self.stop),
         )
+
+    def _title(self, view: TrayView) -> str:
+        return "eport-agent" if self._plain_x else view.tooltip
 
     def _locked(self, _item: Any) -> bool:
         return self.view.card == "locked"
@@ -174,7 +189,7 @@ class TrayApp:
             if view.level is not self.view.level:
                 self.icon.icon = draw_icon(view.level)
             if view.tooltip != self.view.tooltip:
-                self.icon.title = view.tooltip
+                self.icon.title = self._title(view)
             if (view.card, view.paused) != (self.view.card, self.view.paused):
                 self.icon.update_menu()
             self.view = view
@@ -206,7 +221,7 @@ class TrayApp:
 
     def _ask_pin(self) -> None:
         if self._dialogs is None:
-            self._notify("Card locked", "Unlock it with: eport-agent unlock")
+            self._notify(say("notice.locked_title"), say("notice.locked"))
             return
         try:
             if self._dialogs.ask_pin(self.agent.try_unlock, self._tries_left()):
@@ -222,9 +237,9 @@ class TrayApp:
         view = self.refresh()
         lines = [*view.reasons, "", *view.tooltip.splitlines()[1:]]
         if self._status.get("last_sync"):
-            lines.append(f"last sync {self._status['last_sync']}")
+            lines.append(say("status.last_sync", time=local_text(self._status["last_sync"])))
         if self._dialogs is None:
-            self._notify(TITLE, "; ".join(view.reasons))
+            self._notify(say("tray.title"), "; ".join(view.reasons))
             return
         try:
             self._dialogs.show_status(lines)
@@ -234,8 +249,9 @@ class TrayApp:
     # -- notifications (the engine's worker thread) ------------------------------------------------------------
 
     def _written(self, event: dict[str, Any]) -> None:
-        title, message = _notice(event)
-        self._notify(title, message)
+        notice = _notice(event)
+        if notice is not None:
+            self._notify(*notice)
 
     def _notify(self, title: str, message: str) -> None:
         if self.icon.HAS_NOTIFICATION:

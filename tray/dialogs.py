@@ -11,13 +11,11 @@ import tkinter as tk
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-BLOCKED = "The card is blocked: too many wrong PINs. Ask the card issuer (your administrator) to unblock it."
+from l10n import say
 
 
 def _tries(tries_left: int | None) -> str:
-    if tries_left is None:
-        return "Type the operator card's PIN (操作员卡密码)."
-    return f"Type the operator card's PIN (操作员卡密码). {tries_left} tries left before the card locks."
+    return say("pin.ask") if tries_left is None else say("pin.ask_tries", tries=tries_left)
 
 
 class PinDialog:
@@ -27,17 +25,17 @@ class PinDialog:
         self.root = root
         self._unlock = unlock
         self.unlocked = False
-        root.title("Unlock the operator card")
+        root.title(say("pin.title"))
         root.resizable(False, False)
-        self.message = tk.StringVar(root, BLOCKED if tries_left == 0 else _tries(tries_left))
+        self.message = tk.StringVar(root, say("pin.blocked") if tries_left == 0 else _tries(tries_left))
         tk.Label(root, textvariable=self.message, wraplength=320, justify="left").pack(padx=16, pady=(16, 8))
         self.entry = tk.Entry(root, show="•", width=16)
         self.entry.pack(padx=16)
         buttons = tk.Frame(root)
         buttons.pack(padx=16, pady=16, anchor="e")
-        self.ok = tk.Button(buttons, text="Unlock", command=self.submit, default="active")
+        self.ok = tk.Button(buttons, text=say("pin.unlock"), command=self.submit, default="active")
         self.ok.pack(side="left", padx=4)
-        tk.Button(buttons, text="Cancel", command=root.destroy).pack(side="left")
+        tk.Button(buttons, text=say("pin.cancel"), command=root.destroy).pack(side="left")
         root.bind("<Return>", lambda _event: self.submit())
         root.bind("<Escape>", lambda _event: root.destroy())
         if tries_left == 0:
@@ -50,11 +48,11 @@ class PinDialog:
         self.entry.delete(0, tk.END)  # the field never keeps the PIN after a try
         if not pin:
             return
-        self.message.set("Checking the PIN with the card…")
+        self.message.set(say("pin.checking"))
         self.root.update_idletasks()
         outcome = self._unlock(pin)
         if outcome["blocked"]:
-            self.message.set(BLOCKED)
+            self.message.set(say("pin.blocked"))
             self._close_the_way()
         elif not outcome["unlocked"]:
             self.message.set(outcome["message"])
@@ -79,8 +77,8 @@ def ask_pin(unlock: Callable[[str], Mapping[str, Any]], tries_left: int | None) 
 def show_status(lines: Sequence[str]) -> None:
     """A read-only window with the agent's status, one line per fact."""
     root = tk.Tk()
-    root.title("E-Port agent status")
+    root.title(say("status.title"))
     tk.Label(root, text="\n".join(lines), justify="left", anchor="w").pack(padx=16, pady=(16, 8), fill="x")
-    tk.Button(root, text="Close", command=root.destroy).pack(pady=(0, 16))
+    tk.Button(root, text=say("status.close"), command=root.destroy).pack(pady=(0, 16))
     root.bind("<Escape>", lambda _event: root.destroy())
     root.mainloop()

@@ -1,4 +1,5 @@
-"""What the tray shows, from the agent's status dict alone: a level (the icon's colour), a tooltip, the reasons.
+"""What the tray shows, from the agent's status dict alone: a level (the icon's colour), a tooltip, the reasons,
+in the clerk's language (l10n).
 
 Pure functions, no GUI: the level answers "do I need to do something?" at a glance.
 
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from l10n import language, say
 from sync.states import IN_FLIGHT, BatchState
 
 TOOLTIP_MAX = 127  # Windows cuts tray tooltips at 128 characters including the terminator
@@ -43,19 +45,21 @@ class TrayView:
     paused: bool
 
 
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
+def _counted(key: str, count: int) -> str:
+    """A message about ``count`` things; English says one thing in the singular."""
+    return say(f"{key}_one") if count == 1 else say(key, count=count)
 
 
 def _card_reasons(card: str | None, tries_left: int | None) -> tuple[list[str], list[str]]:
     """(errors, needs-the-clerk) for the card's state."""
     if card == "blocked":
-        return ["Card blocked (too many wrong PINs): ask the card issuer to unblock it"], []
+        return [say("tray.card_blocked")], []
     if card == "absent":
-        return [], ["Card out: insert the operator card"]
+        return [], [say("tray.card_out")]
     if card == "locked":
-        tries = f" ({_plural(tries_left, 'try', 'tries')} left)" if tries_left is not None else ""
-        return [], [f"Card locked: unlock it{tries}"]
+        if tries_left is None:
+            return [], [say("tray.card_locked")]
+        return [], [say("tray.card_locked_try") if tries_left == 1 else say("tray.card_locked_tries", tries=tries_left)]
     return [], []
 
 
@@ -82,29 +86,32 @@ def tray_view(
     working: list[str] = []
     unreachable = _since(status.get("center_unreachable_since"))
     if unreachable is not None:
-        since = f"the center has not answered since {unreachable.astimezone():%H:%M}"
-        (errors if now - unreachable >= unreachable_alert else working).append(since[0].upper() + since[1:])
+        since = say("tray.unreachable", time=f"{unreachable.astimezone():%H:%M}")
+        (errors if now - unreachable >= unreachable_alert else working).append(since)
     problem = status.get("problem")
     if problem and unreachable is None:  # the center's absence is said above; this is what else went wrong
         attention.append(str(problem))
     refused = status.get("refused")
     if isinstance(refused, Mapping):
-        errors.append(f"Batch {refused.get('batch')} refused: {refused.get('code')}")
+        errors.append(say("tray.refused", name=refused.get("batch"), code=refused.get("code")))
     if waiting:
-        attention.append(f"{_plural(waiting, 'batch waits', 'batches wait')} for the card's signature")
+        attention.append(_counted("tray.waiting", waiting))
     attention.extend(str(warning) for warning in status.get("warnings") or ())
     if status.get("paused"):
-        attention.append("Paused: resume to sign and send")
+        attention.append(say("tray.paused"))
     if in_flight:
-        working.append(f"{_plural(in_flight, 'batch', 'batches')} on the way")
+        working.append(_counted("tray.in_flight", in_flight))
 
     level = Level.ERROR if errors else Level.ATTENTION if attention else Level.WORKING if working else Level.OK
-    reasons = (*errors, *attention, *working) or ("All good: nothing waiting",)
-    counts = (
-        f"{waiting} to sign · {in_flight} on the way · {batches.get('delivered', 0)} done"
-        f" · {batches.get('rejected', 0)} refused"
+    reasons = (*errors, *attention, *working) or (say("tray.all_good"),)
+    counts = say(
+        "tray.counts",
+        waiting=waiting,
+        in_flight=in_flight,
+        done=batches.get("delivered", 0),
+        refused=batches.get("rejected", 0),
     )
-    tooltip = f"E-Port agent: {reasons[0]}"
+    tooltip = f"{say('tray.title')}：{reasons[0]}" if language() == "zh" else f"{say('tray.title')}: {reasons[0]}"
     if len(tooltip) > TOOLTIP_MAX - len(counts) - 1:
         tooltip = tooltip[: TOOLTIP_MAX - len(counts) - 2] + "…"
     return TrayView(level, f"{tooltip}\n{counts}", reasons, card, bool(status.get("paused")))
