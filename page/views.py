@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import l10n
 from inbox.schema import KINDS
 from l10n import times
+from l10n.catalog import MESSAGES
 from tray.state import Level, tray_view
 
 CARD_WORDS = {"absent": "card_absent", "locked": "card_locked", "unlocked": "card_unlocked", "blocked": "card_blocked"}
@@ -35,6 +37,12 @@ def kinds(lang: str) -> dict[str, str]:
     return {name: (kind.zh if lang == "zh" else name) for name, kind in KINDS.items()}
 
 
+def state_word(state: str) -> str:
+    """A batch state in the clerk's words (the message table's ``state.*``)."""
+    key = f"state.{state}"
+    return l10n.say(key) if key in MESSAGES else state
+
+
 def top(overview: Mapping[str, Any]) -> dict[str, Any]:
     """The top of the page: the card, the center, the 17999 account, the queue and what needs the clerk."""
     status: Mapping[str, Any] = overview["status"]
@@ -59,5 +67,5 @@ def top(overview: Mapping[str, Any]) -> dict[str, Any]:
         "paused": bool(status.get("paused")),
         "account": access.get("account"),
         "access": access.get("overview"),
-        "batches": dict(status.get("batches") or {}),
+        "queue": [(state_word(state), count) for state, count in sorted((status.get("batches") or {}).items())],
     }
