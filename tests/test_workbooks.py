@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,13 @@ from inbox.schema import KINDS
 from outbox.columns import columns
 from outbox.files import write_table
 from outbox.tidy import move_old_files
+from tests.center_support import eventually, open_center, wait_for
 from tests.intake_corpus import Case
+from tests.rigs import ENTERPRISE, loopback_agent
 from tests.tables import local_zone, raw_rows, read_table, read_workbook
 from tests.test_intake_corpus import drop
 from tests.test_intake_corpus import intake as intake  # the fixture: a workspace with ports
+from tray.state import Level, tray_view
 
 F1, F2 = "260000001", "260000002"
 
@@ -260,3 +265,29 @@ def test_files_older_than_the_retention_move_into_month_folders(tmp_path: Path) 
     os.utime(old, (when, when))
     assert move_old_files([tmp_path], keep_days=730) == 1
     assert (tmp_path / "2023-05" / "a.result.csv").read_text() == "x" and new.exists()
+
+
+async def test_a_file_the_reader_fails_on_shows_in_the_status_and_the_tray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: validate.Validator, row: Any) -> Any:
+        raise RuntimeError("the reader tripped")
+
+    monkeypatch.setattr(validate.Validator, "check", broken)
+    with open_center(tmp_path, [ENTERPRISE]) as center:
+        async with loopback_agent(center, tmp_path / "ws") as (agent, workspace, _port):
+            (workspace.inbox / "filings" / "trips.csv").write_text(f"form_no,port\n{F1},2200\n", encoding="utf-8")
+            await wait_for(workspace.errors / "trips.errors.xlsx")
+            await eventually(lambda: "trips.csv" in (agent.status()["problem"] or ""), 10, "the problem was not shown")
+            view = tray_view(agent.status())
+            assert view.level is Level.ATTENTION and any("无法读取文件 trips.csv" in r for r in view.reasons)
+            assert not list((workspace.inbox / "filings").iterdir()), "not left in the inbox to fail again"
+
+
+def test_an_idle_agent_loads_no_spreadsheet_library() -> None:
+    code = (
+        "import sys, agent.cli, agent.runtime, tray.app, outbox.deliver, inbox.sources; "
+        "print(sorted(m for m in ('openpyxl', 'xlsxwriter', 'xlrd') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
