@@ -171,7 +171,10 @@ class SyncEngine:
         return None
 
     async def _send(self) -> None:
-        await self._refresh_ports()
+        try:
+            await self._refresh_ports()
+        except CenterUnavailable as exc:  # noted (the center may be away), but reference data never holds up business
+            self._away = exc
         await self._send_signed()
 
     def warnings(self) -> list[str]:
@@ -241,8 +244,7 @@ class SyncEngine:
     # -- reference data and the update feed ------------------------------------------------------------------------
 
     async def _refresh_ports(self) -> None:
-        """Keep the port table for checking files offline; refreshed at most hourly, kept when the center is away
-        (then CenterUnavailable goes on to the cycle: nothing is sent, answered batches are still delivered)."""
+        """Keep the port table for checking files offline; refreshed at most hourly, kept when the center is away."""
         now = time.monotonic()
         if self._ports_fetched is not None and now - self._ports_fetched < PORTS_REFRESH_SECONDS:
             return
@@ -282,7 +284,7 @@ class SyncEngine:
         if self.backoff.failures:
             log.info("the center answers again (unreachable since %s)", self.unreachable_since)
         self.backoff.succeeded()
-        self.unreachable_since = None
+        self.unreachable_since = self._away = None
 
     def _report(self, text: str) -> None:
         self.problem = text if self.problem is None else f"{self.problem}；{text}"

@@ -116,15 +116,15 @@ async def test_status_and_unlock_are_honest_about_the_card_and_say_so_in_their_e
     ws = str(workspace.root)
     try:
         locked = await asyncio.to_thread(agent_cli, "status", "--workspace", ws)
-        assert locked[0] == 1 and "Card locked" in locked[1]  # the clerk is needed: a script can tell
+        assert locked[0] == 1 and "操作员卡未解锁" in locked[1]  # the clerk is needed: a script can tell
         unlock = ("unlock", "--pin-stdin", "--workspace", ws)
         assert (await asyncio.to_thread(agent_cli, *unlock, stdin=f"{PIN}\n"))[0] == 0
         fine = await asyncio.to_thread(agent_cli, "status", "--workspace", ws)
-        assert fine[0] == 0 and "All good" in fine[1]
+        assert fine[0] == 0, fine
 
         # Unlocked already: a mistyped PIN is not sent to the card, so it spends none of its tries.
         code, out, _err = await asyncio.to_thread(agent_cli, *unlock, stdin="999999\n")
-        assert code == 0 and "IC卡已解锁" in out and "already unlocked" in out
+        assert code == 0 and "已解锁" in out
         assert card.tries_left == 3 and agent.status()["card"] == "unlocked"
     finally:
         await agent.stop()

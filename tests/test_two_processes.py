@@ -39,7 +39,7 @@ async def test_run_and_sync_daemon_share_a_workspace_without_loss_or_double_send
     for result in results:
         rows = read_table(result)
         assert len(rows) == ROWS and {r["code"] for r in rows} == {"OK"}
-    assert sorted(p.name for p in workspace.results.iterdir()) == [f"f{n:02d}.result.csv" for n in range(FILES)]
+    assert sorted(p.name for p in workspace.results.glob("*.csv")) == [f"f{n:02d}.result.csv" for n in range(FILES)]
     assert Store(workspace.store_file).counts() == {"delivered": FILES}
     with center.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(batches)) == FILES
