@@ -9,6 +9,7 @@ file another program holds locked is retried, not failed.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,10 +24,14 @@ log = logging.getLogger(__name__)
 # Excel's lock files, editors' and downloaders' temporary files: never batches.
 IGNORED_PREFIXES = ("~$", ".")
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".swp")
+# Excel saves a workbook into a temporary file named by 8 hex digits, without a suffix, then renames it.
+EXCEL_SAVING = re.compile(r"[0-9A-F]{8}")
 
 
 def is_candidate(path: Path) -> bool:
     name = path.name
+    if EXCEL_SAVING.fullmatch(name):
+        return False
     return not name.startswith(IGNORED_PREFIXES) and not name.lower().endswith(IGNORED_SUFFIXES)
 
 

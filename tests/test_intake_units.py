@@ -96,7 +96,7 @@ def test_temporary_and_lock_files_are_ignored(tmp_path: Path) -> None:
     watcher.start()
     try:
         # real.csv comes last: once it is reported, so would have been any of the others (see drop_marker).
-        for name in ("~$book.csv", ".hidden.csv", "x.tmp", "real.csv"):
+        for name in ("~$book.csv", ".hidden.csv", "x.tmp", "1A2B3C4D", "real.csv"):  # 1A2B3C4D: Excel saving
             (tmp_path / name).write_bytes(b"x")
         wait_until(lambda: seen, 5, "real.csv was not reported")
     finally:
