@@ -22,11 +22,23 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy.engine import Connection
 
+from center import sm2_certificates
 from center.db import business_date, devices, keys, operators
 from center.keyring import Passphrase, SealedKey, is_encrypted, seal
 from center.refusals import Refusal
 from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE, role_of
+from sync.algorithms import (
+    ES256,
+    NAMES,
+    SM2SM3,
+    PrivateKey,
+    PublicKey,
+    algorithm_of,
+    algorithm_of_certificate,
+    generate_private_key,
+)
 from sync.protocol import DigestSigner, SignatureError, check_issued_by, software_signer
+from sync.sm2 import Sm2PrivateKey
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +68,7 @@ class KeyPair:
     certificate: x509.Certificate
 
     @property
-    def key(self) -> ec.EllipticCurvePrivateKey:
+    def key(self) -> PrivateKey:
         """The private key, opened with the passphrase on first use (``center.keyring``)."""
         return self.sealed.get()
 
@@ -78,9 +90,14 @@ class Operator:
             raise Refusal("FX_PERMISSION_EXPIRED", until=self.fx_permission_until.isoformat(), card=self.card)
 
 
-def _make_ca(now: dt.datetime, passphrase: Passphrase | None) -> KeyPair:
-    key = ec.generate_private_key(ec.SECP256R1())
+def _make_ca(now: dt.datetime, passphrase: Passphrase | None, algorithm: str = ES256) -> KeyPair:
     name = _name((NameOID.COMMON_NAME, "E-Port Data Center CA"), (NameOID.ORGANIZATION_NAME, "E-Port Data Center"))
+    if algorithm == SM2SM3:  # eport-center init --algorithm sm2
+        sm2_key = Sm2PrivateKey.generate()
+        end = now + dt.timedelta(days=365 * CA_YEARS)
+        sm2_cert = sm2_certificates.ca_certificate(sm2_key, name, now - CLOCK_SKEW, end)
+        return KeyPair(SealedKey.made(sm2_key, seal(sm2_key, CA_NAME, passphrase)), sm2_cert)
+    key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -123,11 +140,14 @@ def _stored_pair(conn: Connection, row: sa.Row[Any], passphrase: Passphrase | No
 
 
 def _issue(
-    ca: KeyPair, public_key: ec.EllipticCurvePublicKey, subject: x509.Name, now: dt.datetime, not_after: dt.datetime
+    ca: KeyPair, public_key: PublicKey, subject: x509.Name, now: dt.datetime, not_after: dt.datetime
 ) -> x509.Certificate:
     """An end-entity certificate (operator card, receipt key) signed by the CA."""
     # A certificate never outlives the CA that vouches for it.
     not_after = min(not_after, ca.certificate.not_valid_after_utc)
+    if isinstance(ca.key, Sm2PrivateKey):  # an SM2 CA signs SM2-with-SM3
+        return sm2_certificates.issue(ca.key, ca.certificate, public_key, subject, now - CLOCK_SKEW, not_after)
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)  # a P-256 CA certifies P-256 keys only (_accept)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -169,15 +189,15 @@ class Authority:
         self._receipt = receipt
 
     @classmethod
-    def ensure(cls, conn: Connection, passphrase: Passphrase | None = None) -> Authority:
-        """Load the keys, making the missing ones (first open) and, given a passphrase, encrypting keys that lie
-        unencrypted. Call inside a write transaction."""
+    def ensure(cls, conn: Connection, passphrase: Passphrase | None = None, algorithm: str = ES256) -> Authority:
+        """Load the keys, making the missing ones (first open: a CA of ``algorithm``, ES256 or SM2SM3) and, given a
+        passphrase, encrypting keys that lie unencrypted. Call inside a write transaction."""
         stored = {row.name: row for row in conn.execute(sa.select(keys))}
         now = dt.datetime.now(dt.UTC)
         if CA_NAME in stored:
             ca = _stored_pair(conn, stored[CA_NAME], passphrase)
         else:
-            ca = _make_ca(now, passphrase)
+            ca = _make_ca(now, passphrase, algorithm)
             conn.execute(
                 sa.insert(keys).values(
                     name=CA_NAME, private_key=ca.sealed.stored, certificate=certificate_pem(ca.certificate)
@@ -186,7 +206,7 @@ class Authority:
         if RECEIPT_NAME in stored:
             receipt = _stored_pair(conn, stored[RECEIPT_NAME], passphrase)
         else:
-            key = ec.generate_private_key(ec.SECP256R1())
+            key = generate_private_key(algorithm_of_certificate(ca.certificate))  # receipts: the CA's algorithm
             cert = _issue(
                 ca,
                 key.public_key(),
@@ -231,6 +251,29 @@ class Authority:
         return self._ca.certificate
 
     @property
+    def algorithm(self) -> str:
+        """ES256 or SM2SM3: the CA's, the receipts', and the only one of the keys it certifies and accepts."""
+        return algorithm_of_certificate(self._ca.certificate)
+
+    def _accept(self, algorithm: str, what_zh: str, what_en: str) -> None:
+        """One algorithm per center (docs/OPERATOR.md, "One algorithm"): another is refused in so many words."""
+        if algorithm != self.algorithm:
+            raise Refusal(
+                "ALGORITHM_NOT_ACCEPTED",
+                accepted=NAMES[self.algorithm],
+                given=NAMES[algorithm],
+                what_zh=what_zh,
+                what_en=what_en,
+            )
+
+    def _accept_key(self, public_key: PublicKey) -> None:
+        try:
+            algorithm = algorithm_of(public_key)
+        except SignatureError:
+            raise Refusal("KEY_INVALID", detail="neither an ECC P-256 nor an SM2 key") from None
+        self._accept(algorithm, "注册的密钥", "key to enroll")
+
+    @property
     def receipt_chain(self) -> list[x509.Certificate]:
         return [self._receipt.certificate, self._ca.certificate]
 
@@ -240,7 +283,7 @@ class Authority:
 
     def issue_operator_certificate(
         self,
-        public_key: ec.EllipticCurvePublicKey,
+        public_key: PublicKey,
         enterprise_code: str,
         operator_name: str,
         card_serial: str | None,
@@ -249,8 +292,7 @@ class Authority:
     ) -> x509.Certificate:
         """A certificate for an operator card's key: CN = operator, O = enterprise code, serialNumber = card; the
         legal-person card also has OU = legal-person (the role is the CA's word, so it cannot be claimed)."""
-        if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
-            raise Refusal("KEY_INVALID", detail="not an ECC P-256 key")
+        self._accept_key(public_key)
         attributes = [(NameOID.COMMON_NAME, operator_name), (NameOID.ORGANIZATION_NAME, enterprise_code)]
         if card_serial:
             attributes.append((NameOID.SERIAL_NUMBER, card_serial))
@@ -260,7 +302,13 @@ class Authority:
         return _issue(self._ca, public_key, _name(*attributes), now, now + dt.timedelta(days=days))
 
     def check_certificate(self, cert: x509.Certificate, now: dt.datetime) -> None:
-        """Refuse a certificate that our CA did not issue or that is outside its validity period."""
+        """Refuse a certificate of another algorithm than ours, one that our CA did not issue, or one outside its
+        validity period."""
+        try:
+            algorithm = algorithm_of_certificate(cert)
+        except SignatureError:
+            raise Refusal("CERTIFICATE_UNTRUSTED") from None
+        self._accept(algorithm, "签名证书", "signing certificate")
         try:
             check_issued_by(cert, self._ca.certificate, now)
             return
@@ -295,11 +343,10 @@ class Authority:
         return operator
 
     def issue_device_certificate(
-        self, public_key: ec.EllipticCurvePublicKey, enterprise_code: str, device_name: str, days: int = 730
+        self, public_key: PublicKey, enterprise_code: str, device_name: str, days: int = 730
     ) -> x509.Certificate:
         """A certificate for an agent's own key: CN = device, O = enterprise, OU = "device" (never a card)."""
-        if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
-            raise Refusal("KEY_INVALID", detail="not an ECC P-256 key")
+        self._accept_key(public_key)
         subject = _name(
             (NameOID.COMMON_NAME, device_name),
             (NameOID.ORGANIZATION_NAME, enterprise_code),
@@ -321,12 +368,16 @@ class Authority:
                 names.append(x509.IPAddress(ipaddress.ip_address(host)))
             except ValueError:
                 names.append(x509.DNSName(host))
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = ec.generate_private_key(ec.SECP256R1())  # TLS keeps a P-256 key: clients' TLS has no SM2 (TLCP)
         now = dt.datetime.now(dt.UTC)
         not_after = min(now + dt.timedelta(days=days), self._ca.certificate.not_valid_after_utc)
+        subject = _name((NameOID.COMMON_NAME, hosts[0]), (NameOID.ORGANIZATION_NAME, "E-Port Data Center"))
+        if isinstance(self._ca.key, Sm2PrivateKey):
+            ca, start = self._ca.certificate, now - CLOCK_SKEW
+            return key, sm2_certificates.issue(self._ca.key, ca, key.public_key(), subject, start, not_after, names)
         cert = (
             x509.CertificateBuilder()
-            .subject_name(_name((NameOID.COMMON_NAME, hosts[0]), (NameOID.ORGANIZATION_NAME, "E-Port Data Center")))
+            .subject_name(subject)
             .issuer_name(self._ca.certificate.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())

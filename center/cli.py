@@ -18,9 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from center import serving, upkeep
 from center.app import DEFAULT_HOST, DEFAULT_PORT
 from center.ca import cert_serial_hex, certificate_pem
@@ -33,6 +30,7 @@ from center.registry_cli import run as run_registry
 from center.service import Center
 from center.simulate import STEPS, Delays, Simulator
 from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE
+from sync.algorithms import PublicKey, load_public_key_pem
 from sync.enroll import DEVICE_KIND, OPERATOR_KIND
 
 PARAM_TYPES = {"integer": int, "string": str, "decimal": str}
@@ -106,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     enroll = _with_db(operator_cmds.add_parser("enroll", help="certify an operator card's public key"))
     enroll.add_argument("--enterprise", required=True)
     enroll.add_argument("--name", required=True, help="operator name")
-    enroll.add_argument("--public-key", required=True, type=Path, help="the card's P-256 public key (PEM)")
+    enroll.add_argument("--public-key", required=True, type=Path, help="the card's public key (PEM: P-256 or SM2)")
     enroll.add_argument("--card-serial", help="the IC card's serial number")
     enroll.add_argument("--days", type=int, default=365, help="certificate and FX permission validity")
     enroll.add_argument(
@@ -191,14 +189,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_public_key(path: Path) -> ec.EllipticCurvePublicKey:
+def _load_public_key(path: Path) -> PublicKey:
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
+        return load_public_key_pem(path.read_bytes())
     except ValueError as exc:
-        raise Refusal("KEY_INVALID", detail=f"{path} is not a PEM public key") from exc
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise Refusal("KEY_INVALID", detail=f"{path} is not an EC key")
-    return key
+        raise Refusal("KEY_INVALID", detail=f"{path} is not a PEM P-256 or SM2 public key") from exc
 
 
 def _serve(args: argparse.Namespace) -> int:

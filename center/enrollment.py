@@ -16,7 +16,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import Connection
 
 from center.ca import Authority, cert_serial_hex, certificate_pem
@@ -25,6 +24,7 @@ from center.ledger.identifiers import invalid_argument, require_text
 from center.ledger.issuance import require_enterprise
 from center.refusals import Refusal
 from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE
+from sync.algorithms import PublicKey
 from sync.enroll import DEVICE_KIND, OPERATOR_KIND, new_secret
 
 DEFAULT_VALID_HOURS = 72
@@ -41,7 +41,7 @@ def enroll_operator(
     conn: Connection,
     authority: Authority,
     enterprise_code: str,
-    public_key: ec.EllipticCurvePublicKey,
+    public_key: PublicKey,
     name: str,
     card_serial: str | None = None,
     days: int = 365,
@@ -71,7 +71,7 @@ def enroll_operator(
 
 
 def enroll_device(
-    conn: Connection, authority: Authority, enterprise_code: str, public_key: ec.EllipticCurvePublicKey, name: str
+    conn: Connection, authority: Authority, enterprise_code: str, public_key: PublicKey, name: str
 ) -> x509.Certificate:
     """Certify an agent's own key for unattended requests of this enterprise (never business signatures)."""
     name = require_text(name, "设备名称", "device name")

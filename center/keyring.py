@@ -23,6 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.hazmat.primitives.serialization.pkcs12 import PBES
 
+from center import sm2_keyring
+from sync.algorithms import PrivateKey, load_private_key_pem, private_key_pem
+from sync.sm2 import Sm2PrivateKey
+
 PASSPHRASE_ENV = "EPORT_CENTER_KEY_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "EPORT_CENTER_KEY_PASSPHRASE_FILE"
 NEW_PASSPHRASE_ENV = "EPORT_CENTER_NEW_KEY_PASSPHRASE"
@@ -103,8 +107,11 @@ def is_encrypted(stored: str) -> bool:
     return not stored.lstrip().startswith(PLAIN_MARKER)
 
 
-def seal(key: ec.EllipticCurvePrivateKey, name: str, passphrase: Passphrase | None) -> str:
-    """The text to store for ``key``: PKCS#12 under ``passphrase``, else plain PKCS#8 PEM."""
+def seal(key: PrivateKey, name: str, passphrase: Passphrase | None) -> str:
+    """The text to store for ``key``: PKCS#12 under ``passphrase`` (an SM2 key: encrypted PKCS#8,
+    ``center.sm2_keyring``), else plain PKCS#8 PEM."""
+    if isinstance(key, Sm2PrivateKey):
+        return sm2_keyring.seal(key, passphrase.secret, KDF_ROUNDS) if passphrase else private_key_pem(key)
     if passphrase is None:
         return key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -120,19 +127,24 @@ def seal(key: ec.EllipticCurvePrivateKey, name: str, passphrase: Passphrase | No
     return base64.encodebytes(sealed).decode("ascii")
 
 
-def unseal(stored: str, passphrase: Passphrase | None) -> ec.EllipticCurvePrivateKey:
+def unseal(stored: str, passphrase: Passphrase | None) -> PrivateKey:
     """The key stored as ``stored`` (see :func:`seal`)."""
     key: object
     if not is_encrypted(stored):
-        key = serialization.load_pem_private_key(stored.encode("ascii"), password=None)
+        key = load_private_key_pem(stored.encode("ascii"))  # P-256 or SM2
     else:
         if passphrase is None:
             raise KeysLocked()
+        if sm2_keyring.is_sealed_sm2(stored):
+            try:
+                return sm2_keyring.unseal(stored, passphrase.secret)
+            except ValueError:
+                raise WrongPassphrase(passphrase.source) from None
         try:
             key, _, _ = pkcs12.load_key_and_certificates(base64.decodebytes(stored.encode("ascii")), passphrase.secret)
         except (ValueError, binascii.Error):
             raise WrongPassphrase(passphrase.source) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
+    if not isinstance(key, ec.EllipticCurvePrivateKey | Sm2PrivateKey):
         raise KeyringError("a stored key of the center is not an EC key")
     return key
 
@@ -144,11 +156,11 @@ class SealedKey:
     def __init__(self, stored: str, passphrase: Passphrase | None) -> None:
         self._stored = stored
         self._passphrase = passphrase
-        self._key: ec.EllipticCurvePrivateKey | None = None
+        self._key: PrivateKey | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def made(cls, key: ec.EllipticCurvePrivateKey, stored: str) -> SealedKey:
+    def made(cls, key: PrivateKey, stored: str) -> SealedKey:
         """A key just made or re-sealed: in memory already, ``stored`` as written."""
         sealed = cls(stored, None)
         sealed._key = key
@@ -167,7 +179,7 @@ class SealedKey:
     def opened(self) -> bool:
         return self._key is not None
 
-    def get(self) -> ec.EllipticCurvePrivateKey:
+    def get(self) -> PrivateKey:
         with self._lock:
             if self._key is None:
                 self._key = unseal(self._stored, self._passphrase)

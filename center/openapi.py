@@ -17,6 +17,7 @@ from sync.access import (
     API_PERMISSIONS,
     ARRIVING_ACCOUNT_HEADER,
 )
+from sync.algorithms import ALGORITHMS
 from sync.enroll import API_CA, API_ENROLL, API_ENROLL_CHECK
 from sync.enroll import KINDS as ENROLL_KINDS
 from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES
@@ -144,7 +145,10 @@ ACCESS_SCHEMAS: dict[str, Any] = {
                     "created_at": DATE_TIME,
                 }
             ),
-            "signature": {"type": "string", "description": "detached compact JWS (ES256), legal-person card in x5c"},
+            "signature": {
+                "type": "string",
+                "description": "detached compact JWS (ES256 or SM2SM3), legal-person card in x5c",
+            },
         }
     ),
     "PermissionRequest": _obj(
@@ -192,7 +196,10 @@ SCHEMAS: dict[str, Any] = {
                     "records": {"type": "array", "items": {"type": "object"}},
                 }
             ),
-            "signature": {"type": "string", "description": "detached compact JWS (ES256), operator chain in x5c"},
+            "signature": {
+                "type": "string",
+                "description": "detached compact JWS (ES256 or SM2SM3), operator chain in x5c",
+            },
         }
     ),
     "Result": RESULT,
@@ -201,7 +208,10 @@ SCHEMAS: dict[str, Any] = {
             "batch_id": STRING,
             "results": {"type": "array", "items": _ref("Result")},
             "rows": {"type": "array", "items": {"type": "object"}, "description": "queries only"},
-            "receipt": {"type": "string", "description": "compact JWS signed by the center's receipt key"},
+            "receipt": {
+                "type": "string",
+                "description": "compact JWS signed by the center's receipt key (ES256 or SM2SM3: the CA's algorithm)",
+            },
         },
         required=["batch_id", "results", "receipt"],
     ),
@@ -241,8 +251,9 @@ SCHEMAS: dict[str, Any] = {
         {
             "request": {
                 "type": "string",
-                "description": "compact JWS (ES256) with the new public key as jwk in its protected header, signed by "
-                "that key; payload {v: 1, kind: operator|device, code, name?, card_serial?} (sync.enroll)",
+                "description": "compact JWS (ES256, or SM2SM3 for an SM2 key: jwk crv SM2) with the new public key as "
+                "jwk in its protected header, signed by that key; payload {v: 1, kind: operator|device, code, name?, "
+                "card_serial?} (sync.enroll)",
             }
         },
         extra=False,
@@ -258,8 +269,12 @@ SCHEMAS: dict[str, Any] = {
             "expires_at": DATE_TIME,
             "role": {"type": "string", "description": "operator cards: operator or legal-person"},
             "days": {"type": "integer", "description": "operator cards: certificate and FX permission validity"},
+            "algorithm": {
+                "enum": list(ALGORITHMS),
+                "description": "the key to make: ES256 (ECC P-256) or SM2SM3 (SM2), the center's own algorithm",
+            },
         },
-        required=["kind", "enterprise", "name", "expires_at"],
+        required=["kind", "enterprise", "name", "expires_at", "algorithm"],
     ),
     "EnrollmentAnswer": _obj(
         {

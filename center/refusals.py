@@ -354,8 +354,15 @@ REASONS: dict[str, Reason] = {
     "NAME_REQUIRED": Reason(400, "{what_zh}不能为空。", "The {what_en} must not be empty."),
     "KEY_INVALID": Reason(
         400,
-        "操作员公钥无效：{detail}（需要ECC P-256公钥）。",
-        "The operator public key is not usable: {detail} (an ECC P-256 public key is required).",
+        "操作员公钥无效：{detail}（需要ECC P-256或SM2公钥）。",
+        "The operator public key is not usable: {detail} (an ECC P-256 or SM2 public key is required).",
+    ),
+    "ALGORITHM_NOT_ACCEPTED": Reason(
+        403,
+        "本数据中心只签发和接受{accepted}密钥与签名，{what_zh}使用的是{given}。"
+        "请使用能生成{accepted}密钥的操作员卡（或本机）重新注册。",
+        "This data center certifies and accepts {accepted} keys and signatures only; the {what_en} uses {given}. "
+        "Enroll a card (or PC) that makes {accepted} keys.",
     ),
     "COPIES_INVALID": Reason(
         400,

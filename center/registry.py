@@ -15,6 +15,7 @@ from center.db import database_url, devices, enterprises, keys, operators
 from center.refusals import Refusal
 from center.service import Center
 from sync.access import role_of
+from sync.algorithms import ES256
 from sync.enroll import ca_fingerprint
 
 OPERATOR_WORDS = {"what_zh": "操作员卡证书", "what_en": "operator card certificate", "command": "operator"}
@@ -50,12 +51,12 @@ def require_center(url_or_path: str) -> None:
         raise Refusal("CENTER_NOT_FOUND", db=url_or_path)
 
 
-def create_center(url_or_path: str) -> Center:
-    """A new center (schema, CA, receipt key, ports); refused if the database holds one already."""
+def create_center(url_or_path: str, algorithm: str = ES256) -> Center:
+    """A new center (schema, CA of ``algorithm``, receipt key, ports); refused if the database holds one already."""
     ca = _stored_ca(url_or_path)
     if ca is not None:
         raise Refusal("CENTER_EXISTS", db=url_or_path, fingerprint=fingerprint_hex(ca))
-    return Center.open(url_or_path)
+    return Center.open(url_or_path, algorithm=algorithm)
 
 
 def _serial(text: str) -> str:

@@ -18,6 +18,7 @@ from center.registry import (
     revoke_operator,
 )
 from center.service import Center
+from sync.algorithms import CHOICES, NAMES
 
 
 def _db(p: argparse.ArgumentParser, help: str = "SQLite file path or database URL of the center") -> None:
@@ -28,6 +29,13 @@ def _db(p: argparse.ArgumentParser, help: str = "SQLite file path or database UR
 def add_init(commands: Any) -> None:
     init = commands.add_parser("init", help="create the center (its CA and receipt key) in a new database, once")
     _db(init, "the new database: a SQLite file path (its folder is created) or a database URL")
+    init.add_argument(
+        "--algorithm",
+        choices=sorted(CHOICES),
+        default="p256",
+        help="the CA's keys and signatures, and the only kind of card and PC key the center certifies and accepts: "
+        "p256 (ECDSA P-256, ES256; the default) or sm2 (SM2 with SM3, 国密)",
+    )
     init.set_defaults(registry=_init)
 
 
@@ -79,12 +87,14 @@ def _print(args: argparse.Namespace, data: Any, lines: list[str]) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    with create_center(args.db) as center:
+    with create_center(args.db, CHOICES[args.algorithm]) as center:
         fingerprint = fingerprint_hex(center.ca_certificate())
-    data = {"db": args.db, "ca_fingerprint": fingerprint}
+        algorithm = center.algorithm
+    data = {"db": args.db, "ca_fingerprint": fingerprint, "algorithm": algorithm}
     lines = [
         f"数据中心已创建 / the center is created in {args.db}",
         f"CA证书指纹 / CA fingerprint (SHA-256): {fingerprint}",
+        f"签名算法 / algorithm: {NAMES[algorithm]}",
         "下一步 / next: eport-center tls issue, eport-center serve, eport-center enterprise create, "
         "eport-center operator invite (docs/OPERATOR.md)",
     ]

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import Connection, Engine
 
 from center import access, admin, authority, enrollment, feed, jobs, permissions
@@ -41,6 +40,7 @@ from center.ports import import_ports, list_ports, load_ports, parse_port_table,
 from center.records import ACCESS_KIND, Answer, BatchContext, apply_batch, check_kind
 from center.refusals import Refusal
 from sync.access import OPERATOR_ROLE
+from sync.algorithms import ES256, PublicKey
 from sync.enroll import (
     OPERATOR_KIND,
     CodeError,
@@ -99,18 +99,20 @@ class Center:
         clock: Callable[[], dt.datetime] = utcnow,
         *,
         key_passphrase: Passphrase | FromEnvironment | None = FROM_ENVIRONMENT,
+        algorithm: str = ES256,
     ) -> Center:
         """Open (and on first use create) the center's database: schema, CA and receipt keys, ports, counters.
 
         ``clock`` tells the time of every change (tests and the simulator's tests move it on). ``key_passphrase``
         opens the encrypted private keys (``center.keyring``), and encrypts them if they lie unencrypted; by default
-        it is the one the environment gives, if any (every ``eport-center`` command alike).
+        it is the one the environment gives, if any (every ``eport-center`` command alike). ``algorithm`` (ES256
+        or SM2SM3) is the CA's when this makes a new one; a center keeps the algorithm it was made with.
         """
         passphrase = passphrase_from() if isinstance(key_passphrase, FromEnvironment) else key_passphrase
         engine = open_engine(url_or_path)
         try:
             with engine.begin() as conn:
-                authority = Authority.ensure(conn, passphrase)
+                authority = Authority.ensure(conn, passphrase, algorithm)
                 load_ports(conn)
                 seed_counters(conn)
                 seed_jobs(conn)
@@ -185,6 +187,11 @@ class Center:
     def ca_certificate(self) -> x509.Certificate:
         return self._authority.ca_certificate
 
+    @property
+    def algorithm(self) -> str:
+        """ES256 or SM2SM3: the center's CA, receipts, and the keys it certifies and accepts."""
+        return self._authority.algorithm
+
     def ca_certificate_pem(self) -> str:
         return certificate_pem(self._authority.ca_certificate)
 
@@ -232,7 +239,7 @@ class Center:
     def enroll_operator(
         self,
         enterprise_code: str,
-        public_key: ec.EllipticCurvePublicKey,
+        public_key: PublicKey,
         name: str,
         card_serial: str | None = None,
         days: int = 365,
@@ -249,7 +256,7 @@ class Center:
             )
         )
 
-    def enroll_device(self, enterprise_code: str, public_key: ec.EllipticCurvePublicKey, name: str) -> x509.Certificate:
+    def enroll_device(self, enterprise_code: str, public_key: PublicKey, name: str) -> x509.Certificate:
         """Certify an agent's own key for unattended requests of this enterprise (never business signatures)."""
         return self._write(
             lambda conn, now: enrollment.enroll_device(conn, self._authority, enterprise_code, public_key, name)
@@ -272,12 +279,14 @@ class Center:
         return {"code": format_code(secret, ca_fingerprint(self.ca_certificate())), **invitation.as_json()}
 
     def check_enrollment(self, body: bytes) -> dict[str, Any]:
-        """``POST /api/v1/enroll/check``: what a code would enroll, if it can be used now (nothing changes)."""
+        """``POST /api/v1/enroll/check``: what a code would enroll, if it can be used now (nothing changes), and the
+        algorithm of the key the center wants made for it (its own: ES256 or SM2SM3)."""
         try:
             kind, secret = read_check_request(body)
         except CodeError as exc:
             raise Refusal("ENROLLMENT_REQUEST_INVALID", detail=str(exc)) from None
-        return self._read(lambda conn: enrollment.check(conn, self._clock(), secret, kind)).as_json()
+        terms = self._read(lambda conn: enrollment.check(conn, self._clock(), secret, kind)).as_json()
+        return {**terms, "algorithm": self._authority.algorithm}
 
     def enroll(self, body: bytes) -> dict[str, Any]:
         """``POST /api/v1/enroll``: a certificate for the key that signed the request, if its code is good."""

@@ -27,6 +27,8 @@ if [ -n "$test_too" ]; then
   packages+=(pcscd vsmartcard-vpcd python3-tk xvfb trayer postgresql systemd desktop-file-utils)
   packages+=(chromium chromium-driver fonts-wqy-zenhei)
 fi
+# The OpenSSL command line: the independent check of our SM2 signatures and certificates (tests/test_sm2.py).
+[ -z "$test_too" ] || packages+=(openssl)
 # LibreOffice Calc, headless: the slow test that opens the agent's CSV and workbooks in a real spreadsheet program.
 [ -z "$test_too" ] || packages+=(libreoffice-calc-nogui)
 missing=()

@@ -13,8 +13,9 @@ enroll`` / ``device enroll``. The code is one token of two parts joined by a dot
   agent fetches the CA from ``GET /api/v1/ca`` before it trusts anything from the center and pins it only when its
   fingerprint is this one; only then does the secret travel (over TLS to exactly that CA off loopback).
 
-The request is ``POST /api/v1/enroll`` with ``{"request": "<compact JWS>"}``: the JWS carries the new public key in
-its protected header (``jwk``, as ACME's new-account request does) and is signed by that key — the proof that the
+The request is ``POST /api/v1/enroll`` with ``{"request": "<compact JWS>"}``: the JWS (ES256 for a P-256 key,
+SM2SM3 for an SM2 key, whose JWK says ``"crv": "SM2"``) carries the new public key in its protected header (``jwk``,
+as ACME's new-account request does) and is signed by that key — the proof that the
 requester holds it; its payload is ``{"v": 1, "kind", "code", "name"?, "card_serial"?}`` (the code's secret, so the
 key and the code are bound by the one signature). The answer is ``{"kind", "enterprise", "certificate": PEM,
 "chain": [PEM, ...]}``, the chain being the issuers above the certificate up to the CA.
@@ -29,13 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from sync.algorithms import ES256, SM2SM3, PublicKey, algorithm_of, hasher, jws_signature, verify
 from sync.protocol import DigestSigner, SignatureError, b64url, b64url_decode, canonical_json
+from sync.sm2 import Sm2Error, Sm2PublicKey
 
 API_CA = "/api/v1/ca"
 API_ENROLL = "/api/v1/enroll"
@@ -132,7 +132,8 @@ def normal_secret(text: str) -> str:
 
 def check_request(kind: str, secret: str) -> dict[str, Any]:
     """The body of ``POST /api/v1/enroll/check``; the answer tells what the code enrolls (kind, enterprise, name,
-    expires_at; an operator card's role and days), or refuses it as the enrollment itself would."""
+    expires_at; an operator card's role and days) and the ``algorithm`` of the key the center wants made (ES256 or
+    SM2SM3: its CA's), or refuses the code as the enrollment itself would."""
     return {"v": ENROLL_VERSION, "kind": kind, "code": secret}
 
 
@@ -150,55 +151,69 @@ def read_check_request(body: bytes) -> tuple[str, str]:
 # -- the request: a compact JWS with the new key in its header, signed by that key ---------------------------------
 
 
-def _jwk(key: ec.EllipticCurvePublicKey) -> dict[str, str]:
-    numbers = key.public_numbers()
+# The JWK curve of each algorithm's key: RFC 7518's "P-256"; "SM2" for an SM2 key (no registered name exists).
+CURVES = {ES256: "P-256", SM2SM3: "SM2"}
+
+
+def _jwk(key: PublicKey) -> dict[str, str]:
+    if isinstance(key, Sm2PublicKey):
+        x, y = key.x, key.y
+    else:
+        numbers = key.public_numbers()
+        x, y = numbers.x, numbers.y
     return {
         "kty": "EC",
-        "crv": "P-256",
-        "x": b64url(numbers.x.to_bytes(32, "big")),
-        "y": b64url(numbers.y.to_bytes(32, "big")),
+        "crv": CURVES[algorithm_of(key)],
+        "x": b64url(x.to_bytes(32, "big")),
+        "y": b64url(y.to_bytes(32, "big")),
     }
 
 
-def _key_from_jwk(jwk: Any) -> ec.EllipticCurvePublicKey:
-    if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
-        raise SignatureError("the request's key is not an ECC P-256 JWK")
+def _key_from_jwk(jwk: Any, algorithm: str) -> PublicKey:
+    curve = CURVES[algorithm]
+    if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != curve:
+        raise SignatureError(f"the request's key is not an {curve} JWK")
     x, y = b64url_decode(str(jwk.get("x", ""))), b64url_decode(str(jwk.get("y", "")))
     if len(x) != 32 or len(y) != 32:
-        raise SignatureError("the request's key is not an ECC P-256 JWK")
+        raise SignatureError(f"the request's key is not an {curve} JWK")
     try:
+        if algorithm == SM2SM3:
+            return Sm2PublicKey(x + y)
         return ec.EllipticCurvePublicNumbers(
             int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1()
         ).public_key()
-    except ValueError as exc:
-        raise SignatureError("the request's key is not a point of P-256") from exc
+    except (ValueError, Sm2Error) as exc:
+        raise SignatureError(f"the request's key is not a point of {curve}") from exc
 
 
 def enrollment_request(
     kind: str,
     secret: str,
-    public_key: ec.EllipticCurvePublicKey,
+    public_key: PublicKey,
     sign_digest: DigestSigner,
     name: str | None = None,
     card_serial: str | None = None,
 ) -> dict[str, str]:
-    """The body of ``POST /api/v1/enroll``; ``sign_digest`` (the new key: the card, the device key) is called once."""
+    """The body of ``POST /api/v1/enroll``; ``sign_digest`` (the new key: the card, the device key) is called once,
+    with the digest its algorithm signs (ES256 for a P-256 key, SM2SM3 for an SM2 key)."""
     claims: dict[str, Any] = {"v": ENROLL_VERSION, "kind": kind, "code": secret}
     if name:
         claims["name"] = name
     if card_serial:
         claims["card_serial"] = card_serial
-    protected = b64url(canonical_json({"alg": "ES256", "jwk": _jwk(public_key)}))
+    algorithm = algorithm_of(public_key)
+    protected = b64url(canonical_json({"alg": algorithm, "jwk": _jwk(public_key)}))
     signing_input = f"{protected}.{b64url(canonical_json(claims))}"
-    r, s = decode_dss_signature(sign_digest(hashlib.sha256(signing_input.encode("ascii")).digest()))
-    return {"request": f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"}
+    digest = hasher(algorithm, public_key)
+    digest.update(signing_input.encode("ascii"))
+    return {"request": f"{signing_input}.{b64url(jws_signature(algorithm, sign_digest(digest.digest())))}"}
 
 
 @dataclass(frozen=True)
 class EnrollmentRequest:
     kind: str
     secret: str
-    public_key: ec.EllipticCurvePublicKey
+    public_key: PublicKey
     name: str | None
     card_serial: str | None
 
@@ -225,16 +240,12 @@ def open_enrollment_request(body: bytes) -> EnrollmentRequest:
         claims = json.loads(b64url_decode(payload))
     except ValueError as exc:
         raise SignatureError("the request is not a JWS of JSON") from exc
-    if not isinstance(header, dict) or header.get("alg") != "ES256" or not isinstance(claims, dict):
-        raise SignatureError("the request is not an ES256 JWS of a JSON object")
-    key = _key_from_jwk(header.get("jwk"))
-    raw = b64url_decode(signature)
-    if len(raw) != 64:
-        raise SignatureError("an ES256 signature is 64 bytes")
-    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    if not isinstance(header, dict) or header.get("alg") not in CURVES or not isinstance(claims, dict):
+        raise SignatureError("the request is not an ES256 or SM2SM3 JWS of a JSON object")
+    key = _key_from_jwk(header.get("jwk"), header["alg"])
     try:
-        key.verify(der, f"{protected}.{payload}".encode("ascii"), ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature as exc:
+        verify(header["alg"], key, f"{protected}.{payload}".encode("ascii"), b64url_decode(signature))
+    except SignatureError as exc:
         raise SignatureError("the request is not signed by the key it carries") from exc
     if claims.get("v") != ENROLL_VERSION or claims.get("kind") not in KINDS or not isinstance(claims.get("code"), str):
         raise SignatureError(f"the request needs v {ENROLL_VERSION}, kind ({' or '.join(KINDS)}) and code")

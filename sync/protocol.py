@@ -2,8 +2,9 @@
 
 A batch travels as ``{"payload": {...}, "signature": "<header>..<signature>"}``: the payload is signed as its
 canonical JSON (sorted keys, no whitespace, UTF-8) and the signature is a detached compact JWS (RFC 7515
-Appendix F) with ES256 and the signer's certificate chain in ``x5c``. The card signs a SHA-256 digest, which is
-exactly what ES256 needs of the signing input, so one card operation covers a whole batch.
+Appendix F) with ES256 or SM2SM3 (sync.algorithms: the signer's key decides) and the signer's certificate chain in
+``x5c``. The card signs a 32-byte digest of the signing input (SHA-256, or SM3 after the signer's Z value), which is
+all either algorithm needs of it, so one card operation covers a whole batch.
 
 The center answers ``{"batch_id", "results": [...], "receipt": "<compact JWS>"}`` (plus ``"rows"`` for queries);
 the receipt is signed with the center's receipt key, whose certificate chains to the center CA that the agent pins.
@@ -34,30 +35,31 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
 from cryptography.hazmat.primitives.serialization import Encoding
+
+from sync.algorithms import (
+    ALGORITHMS,
+    DigestSigner,
+    SignatureError,
+    algorithm_of_certificate,
+    check_issued_by,
+    hasher,
+    jws_signature,
+    public_key_of,
+    software_signer,
+    verify,
+)
+
+__all__ = ["DigestSigner", "SignatureError", "check_issued_by", "software_signer"]  # the wire's names, from here too
 
 API_BATCHES = "/api/v1/batches"
 API_PORTS = "/api/v1/ports"
 API_UPDATES = "/api/v1/updates"
 PROTOCOL_VERSION = 1
-
-# A signer takes the SHA-256 digest of the signing input and returns a DER ECDSA signature (what a PIV card gives).
-DigestSigner = Callable[[bytes], bytes]
-
-
-class SignatureError(Exception):
-    """A JWS is malformed, or its signature or certificate does not verify."""
 
 
 def b64url(data: bytes) -> str:
@@ -84,19 +86,8 @@ def _signing_input(protected_b64: str, payload: bytes) -> bytes:
     return f"{protected_b64}.{b64url(payload)}".encode("ascii")
 
 
-def _raw_from_der(der_signature: bytes) -> bytes:
-    r, s = decode_dss_signature(der_signature)
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-
-
-def _der_from_raw(raw: bytes) -> bytes:
-    if len(raw) != 64:
-        raise SignatureError("an ES256 signature is 64 bytes")
-    return encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-
-
-def _header(chain: Sequence[x509.Certificate]) -> str:
-    header = {"alg": "ES256", "x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in chain]}
+def _header(algorithm: str, chain: Sequence[x509.Certificate]) -> str:
+    header = {"alg": algorithm, "x5c": [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in chain]}
     return b64url(canonical_json(header))
 
 
@@ -109,8 +100,10 @@ def sign_detached_stream(
     payload_chunks: Iterable[bytes], chain: Sequence[x509.Certificate], sign_digest: DigestSigner
 ) -> str:
     """:func:`sign_detached` over a payload given in pieces, so that a huge batch is never held in memory whole."""
-    protected = _header(chain)
-    digest = hashlib.sha256(f"{protected}.".encode("ascii"))
+    algorithm = algorithm_of_certificate(chain[0])  # the signer's key decides: ES256 or SM2SM3
+    protected = _header(algorithm, chain)
+    digest = hasher(algorithm, public_key_of(chain[0]))
+    digest.update(f"{protected}.".encode("ascii"))
     pending = b""
     for chunk in payload_chunks:
         pending += chunk
@@ -118,7 +111,7 @@ def sign_detached_stream(
         digest.update(b64url(pending[:whole]).encode("ascii"))
         pending = pending[whole:]
     digest.update(b64url(pending).encode("ascii"))
-    return f"{protected}..{b64url(_raw_from_der(sign_digest(digest.digest())))}"
+    return f"{protected}..{b64url(jws_signature(algorithm, sign_digest(digest.digest())))}"
 
 
 def canonical_payload_chunks(header: dict[str, Any], record_texts: Iterable[str]) -> Iterator[bytes]:
@@ -137,13 +130,6 @@ def canonical_payload_chunks(header: dict[str, Any], record_texts: Iterable[str]
     yield b'],"v":' + canonical_json(header["v"]) + b"}"
 
 
-def software_signer(key: ec.EllipticCurvePrivateKey) -> DigestSigner:
-    """A digest signer backed by a key in memory (the center's receipt key, test keys)."""
-    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-
-    return lambda digest: key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
-
-
 def sign_compact(payload: bytes, chain: Sequence[x509.Certificate], sign_digest: DigestSigner) -> str:
     """An attached compact JWS (the center's receipts)."""
     protected, _, signature = sign_detached(payload, chain, sign_digest).partition("..")
@@ -153,22 +139,15 @@ def sign_compact(payload: bytes, chain: Sequence[x509.Certificate], sign_digest:
 def _verify(protected: str, payload: bytes, signature: str) -> list[x509.Certificate]:
     try:
         header = json.loads(b64url_decode(protected))
-        if header.get("alg") != "ES256":
-            raise SignatureError(f"unsupported JWS algorithm {header.get('alg')!r}")
+        algorithm = header.get("alg")
+        if algorithm not in ALGORITHMS:
+            raise SignatureError(f"unsupported JWS algorithm {algorithm!r}")
         chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in header["x5c"]]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SignatureError("malformed JWS header") from exc
     if not chain:
         raise SignatureError("the JWS carries no certificate")
-    key = chain[0].public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise SignatureError("the signing certificate is not an ECC P-256 certificate")
-    try:
-        key.verify(
-            _der_from_raw(b64url_decode(signature)), _signing_input(protected, payload), ec.ECDSA(hashes.SHA256())
-        )
-    except InvalidSignature as exc:
-        raise SignatureError("the signature does not match the signed content") from exc
+    verify(algorithm, public_key_of(chain[0]), _signing_input(protected, payload), b64url_decode(signature))
     return chain
 
 
@@ -205,18 +184,6 @@ def _open_compact(
     if not isinstance(claims, dict):
         raise SignatureError("the JWS payload is not a JSON object")
     return claims, chain
-
-
-def check_issued_by(cert: x509.Certificate, ca: x509.Certificate, now: dt.datetime | None = None) -> None:
-    """Raise unless ``cert`` was signed by ``ca`` and both are inside their validity period."""
-    now = now or dt.datetime.now(dt.UTC)
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature) as exc:
-        raise SignatureError("the certificate was not issued by the center's authority") from exc
-    for c in (cert, ca):
-        if not c.not_valid_before_utc <= now <= c.not_valid_after_utc:
-            raise SignatureError(f"certificate {c.subject.rfc4514_string()} is outside its validity period")
 
 
 def batch_document(payload: dict[str, Any], signature: str) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from center.app import create_app
 from center.cli import main as center_main
 from center.service import Center
 from sync.access import ACCOUNT_SUFFIX
+from sync.algorithms import ES256, PrivateKey, generate_private_key
 from sync.protocol import API_BATCHES, batch_document, canonical_json, sign_detached, software_signer, verify_answer
 
 ENTERPRISE = "3301960001"
@@ -263,9 +264,9 @@ def center_database(backend: str, tmp_path: Path) -> Iterator[str]:
 
 @dataclass
 class Card:
-    """An operator 'card': a key and the certificate the center issued for it."""
+    """An operator 'card': a key (P-256 or SM2) and the certificate the center issued for it."""
 
-    key: ec.EllipticCurvePrivateKey
+    key: PrivateKey
     certificate: x509.Certificate
     enterprise: str
 
@@ -293,11 +294,13 @@ def open_center(
     *,
     access: bool = True,
     clock: Callable[[], dt.datetime] | None = None,
+    algorithm: str = ES256,
 ) -> Center:
     """A center with the test enterprises, each with a valid 17999 account unless ``access`` is False; a folder
-    means a SQLite file in it, a string a database URL/path. ``clock`` tells the center's time (default: real)."""
+    means a SQLite file in it, a string a database URL/path. ``clock`` tells the center's time (default: real);
+    ``algorithm`` is a new center's (ES256, or SM2SM3 for a 国密 center)."""
     url = str(location / "center.db") if isinstance(location, Path) else location
-    center = Center.open(url) if clock is None else Center.open(url, clock=clock)
+    center = Center.open(url, algorithm=algorithm) if clock is None else Center.open(url, clock, algorithm=algorithm)
     for code in enterprises:
         center.create_enterprise(code, NAMES.get(code, f"测试企业{code}"))
         if access:
@@ -305,8 +308,11 @@ def open_center(
     return center
 
 
-def enroll(center: Center, enterprise: str = ENTERPRISE, name: str = "张三", days: int = 365) -> Card:
-    key = ec.generate_private_key(ec.SECP256R1())
+def enroll(
+    center: Center, enterprise: str = ENTERPRISE, name: str = "张三", days: int = 365, algorithm: str | None = None
+) -> Card:
+    """A software 'card' of the center's algorithm (or ``algorithm``), certified by the center."""
+    key = generate_private_key(algorithm or center.algorithm)
     cert = center.enroll_operator(enterprise, key.public_key(), name, card_serial="CARD-0001", days=days)
     return Card(key, cert, enterprise)
 
