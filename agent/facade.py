@@ -95,6 +95,7 @@ class Agent:
         self._scheduler: AsyncIOScheduler | None = None
         self._kicked = False
         self._stopping = False
+        self._forced = False  # the next sync was asked for by the clerk
         self._control: ControlServer | None = None
         engine.on_retry = self._retry_in
 
@@ -164,15 +165,17 @@ class Agent:
 
     # -- sync ----------------------------------------------------------------------------------------------------
 
-    async def sync_now(self) -> None:
-        """One sync cycle (sign, send, deliver, pull), one at a time; then the shared status facts are stored."""
+    async def sync_now(self, force: bool = False) -> None:
+        """One sync cycle (sign, send, deliver, pull), one at a time; then the shared status facts are stored. While
+        the center is away, only the retry (or ``force``, the clerk's own "sync now") talks to it again."""
         async with self._sync_lock:
+            force, self._forced = force or self._forced, False
             self._kicked = False
             if self.paused or self._stopping:
                 return
             if self.watcher is not None:  # a file whose events were lost (overflow, network share) is found now
                 await self._worker.run(self.watcher.rescan)
-            await self.engine.cycle()
+            await self.engine.cycle(force=force)
             await self._worker.run(self.delivery.keep_tidy)
             self.last_sync = now_iso()
             status = self.status()
@@ -182,9 +185,11 @@ class Agent:
             except (sqlite3.Error, OSError) as exc:  # a full disk: the running agent still knows; the cycle said so
                 log.warning("status not recorded for other processes: %s", exc)
 
-    def request_sync(self) -> None:
-        """Ask for a sync soon, from any thread (the tray's "Sync now", a new batch, an unlocked card); requests
-        made before it starts are folded into one."""
+    def request_sync(self, force: bool = False) -> None:
+        """Ask for a sync soon, from any thread (a new batch, an unlocked card; with ``force`` the clerk's "Sync
+        now", which does not wait for the retry while the center is away); requests made before it starts are folded
+        into one."""
+        self._forced = self._forced or force
         loop = self._loop
         if loop is None or loop.is_closed() or self._kicked or self._stopping:
             return
@@ -205,8 +210,12 @@ class Agent:
         if self._scheduler is not None:
             when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
             self._scheduler.add_job(
-                self.sync_now, "date", run_date=when, id="retry", replace_existing=True, misfire_grace_time=None
+                self._retry, "date", run_date=when, id="retry", replace_existing=True, misfire_grace_time=None
             )
+
+    async def _retry(self) -> None:
+        """The retry the backoff scheduled: due now, whatever the clocks say to the millisecond."""
+        await self.sync_now(force=True)
 
     # -- what front ends see -------------------------------------------------------------------------------------------
 

@@ -169,6 +169,11 @@ def _form_history(db: Database) -> None:
     db.table("form_events").create_index(["form_no", "seq"], index_name="form_events_form", if_not_exists=True)
 
 
+def _batch_attempts(db: Database) -> None:
+    # How often the center failed on a batch itself (HTTP 500): after a few it is set aside, and the queue goes on.
+    db.table("batches").add_column("attempts", int, not_null_default=0)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_files_batches_records", _files_batches_records),
     ("002_forms_mirror", _forms_mirror),
@@ -176,6 +181,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("004_batch_events", _batch_events),
     ("005_resends", _resends),
     ("006_form_history", _form_history),
+    ("007_batch_attempts", _batch_attempts),
 ]
 
 

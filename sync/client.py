@@ -34,8 +34,21 @@ class CenterError(Exception):
     """The center did not answer the request."""
 
 
+# The statuses of a center (or the proxy in front of it) that is away for now: the queue waits and retries.
+AWAY = (502, 503, 504)
+
+
 class CenterUnavailable(CenterError):
-    """The center could not be reached or failed (network, timeout, 5xx): try again later."""
+    """The center could not be reached (network, timeout, 502/503/504): try again later, in order."""
+
+
+class CenterFailed(CenterError):
+    """The center failed on this very request (HTTP 500 and the like, not 502/503/504): the request's own trouble, not
+    the center's absence; a batch that keeps meeting it is set aside so that the batches behind it go on."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"数据中心处理时出错（HTTP {status}） / the center failed on the request (HTTP {status})")
+        self.status = status
 
 
 class CenterRefused(CenterError):
@@ -126,11 +139,13 @@ class CenterClient:
             tls = self._ssl if self._ssl is not None else True
             url = self.base_url + path
             async with session.request(method, url, data=body or None, headers=headers, ssl=tls) as response:
-                if response.status >= 500:
+                if response.status in AWAY:
                     raise CenterUnavailable(
-                        f"数据中心出错（HTTP {response.status}），稍后自动重试"
-                        f" / the center failed (HTTP {response.status}); tried again later"
+                        f"数据中心暂时无法服务（HTTP {response.status}），稍后自动重试"
+                        f" / the center is unavailable (HTTP {response.status}); tried again later"
                     )
+                if response.status >= 500:
+                    raise CenterFailed(response.status)
                 if response.status >= 400:
                     raise _refusal(response.status, await response.read())
                 return await response.json(content_type=None)

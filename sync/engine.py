@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from cryptography import x509
 
 from sync.backoff import Backoff
-from sync.client import CenterClient, CenterError, CenterRefused, CenterUnavailable
+from sync.client import CenterClient, CenterError, CenterFailed, CenterRefused, CenterUnavailable
 from sync.protocol import SignatureError, batch_document, verify_answer
 from sync.states import BatchState
 from sync.vocabulary import FEED_PAGE
@@ -32,6 +32,8 @@ from sync.vocabulary import FEED_PAGE
 log = logging.getLogger("eport.sync")
 
 PORTS_REFRESH_SECONDS = 3600
+# A batch the center fails on itself (HTTP 500) this many times is set aside with a result that says so.
+MAX_ATTEMPTS = 5
 # Whole-batch refusals that mean the card's certificate or FX permission has run out (shown as warnings).
 EXPIRY_REFUSALS = ("FX_PERMISSION_EXPIRED", "CERTIFICATE_EXPIRED")
 
@@ -131,10 +133,17 @@ class SyncEngine:
         self._ports_fetched: float | None = None
         self._logged: set[str] = set()  # the failures of the last cycle, whose tracebacks were logged then
         self._away: CenterUnavailable | None = None  # the center went away during this cycle
+        self._hold_until = 0.0  # monotonic time before which the center is left alone (the backoff's delay)
 
-    async def cycle(self) -> None:
+    async def cycle(self, force: bool = False) -> None:
         """Sign, refresh ports, send, deliver, pull: one pass. Each step runs on its own, so a step that fails (a
-        file held open, the center away) never keeps the others from their work; its trouble becomes ``problem``."""
+        file held open, the center away) never keeps the others from their work; its trouble becomes ``problem``.
+        While the center is away the backoff holds: until the retry is due, a cycle (a new file, the schedule) signs
+        and delivers but does not call the center, unless ``force`` (the clerk's own "sync now")."""
+        if not force and time.monotonic() < self._hold_until:
+            if self.signer is not None:
+                await self._step(self.blocking(self.signer.sign_waiting), set())
+            return
         self.problem, self._away = None, None
         failed: set[str] = set()
         if self.signer is not None:
@@ -203,6 +212,10 @@ class SyncEngine:
                 self._center_answered()
                 await self.blocking(self._refuse, batch, payload, exc)
                 continue
+            except CenterFailed as exc:  # this batch's own trouble: counted, and the batches behind it go on
+                self._center_answered()
+                await self.blocking(self._failed, batch, payload, exc)
+                continue
             except SignatureError as exc:
                 self._report(
                     f"中心的回执验证失败 / batch {batch['source_name']}: the center's answer did not verify: {exc}"
@@ -226,6 +239,27 @@ class SyncEngine:
                 ok,
                 len(answer["results"]) - ok,
             )
+
+    def _failed(self, batch: dict[str, Any], payload: dict[str, Any], failure: CenterFailed) -> None:
+        """The center failed on this batch: tried again at the next syncs, and set aside (every row answered with
+        why) after MAX_ATTEMPTS, so that one batch the center cannot take never holds up the others."""
+        attempts = int(batch.get("attempts") or 0) + 1
+        name = batch["source_name"]
+        if attempts < MAX_ATTEMPTS:
+            self.store.move(batch["id"], [BatchState.SENT], BatchState.SENT, attempts=attempts)
+            self._report(f"{failure}：{name}，第 {attempts} 次；下次同步再试 / {name}: attempt {attempts}, tried again")
+            log.warning("batch %s (%s): %s; attempt %d of %d", batch["id"], name, failure, attempts, MAX_ATTEMPTS)
+            return
+        set_aside = CenterRefused(
+            failure.status,
+            "CENTER_FAILED",
+            f"数据中心处理此文件时出错（HTTP {failure.status}），已尝试 {attempts} 次，文件已搁置，后面的文件照常发送；"
+            "请联系数据中心，问题解决后可重新提交此文件",
+            f"the center failed on this file (HTTP {failure.status}) {attempts} times; it is set aside and the files"
+            " behind it go on; ask the data center, and send the file again once it is fixed",
+        )
+        self.store.move(batch["id"], [BatchState.SENT], BatchState.SENT, attempts=attempts)
+        self._refuse(batch, payload, set_aside)
 
     def _refuse(self, batch: dict[str, Any], payload: dict[str, Any], refusal: CenterRefused) -> None:
         """A whole-batch refusal is final: every row gets its result, with the center's reason."""
@@ -275,6 +309,7 @@ class SyncEngine:
     def _center_failed(self, problem: Exception) -> None:
         """The center is away: queued batches stay queued, and a retry comes after a growing, jittered wait."""
         delay = self.backoff.failed()
+        self._hold_until = time.monotonic() + delay
         self.unreachable_since = self.unreachable_since or _now_iso()
         self._report(f"{problem}（{delay:.0f} 秒后重试 / next try in {delay:.0f} s）")
         log.warning("the center is unreachable: %s; next try in %.0f s", problem, delay)
@@ -285,6 +320,7 @@ class SyncEngine:
             log.info("the center answers again (unreachable since %s)", self.unreachable_since)
         self.backoff.succeeded()
         self.unreachable_since = self._away = None
+        self._hold_until = 0.0
 
     def _report(self, text: str) -> None:
         self.problem = text if self.problem is None else f"{self.problem}；{text}"

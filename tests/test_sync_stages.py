@@ -1,16 +1,22 @@
 """The stages as a clerk meets them: a failing sync cycle is one problem sentence that clears once the cause is gone,
-the headless sync daemon never signs, and a file locked while it is read is read again."""
+the headless sync daemon never signs, a file locked while it is read is read again, a batch the center keeps failing
+on is set aside while the others go on, and the backoff holds while the center is away."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.runtime import assemble
 from agent.store import Store
 from inbox.watcher import InboxWatcher
 from sync.client import CenterClient
+from sync.engine import MAX_ATTEMPTS
 from tests.center_support import eventually, free_port, open_center, serve, wait_for
 from tests.rigs import ENTERPRISE, PIN, agent_for, enroll_device, enrolled_card, workspace_for
 from tests.tables import read_table
@@ -104,3 +110,74 @@ def test_a_file_locked_while_it_is_read_is_read_again(tmp_path: Path) -> None:
         assert calls == [tmp_path / "a.csv", tmp_path / "a.csv"]
     finally:
         watcher.stop()
+
+
+async def test_a_batch_the_center_keeps_failing_on_is_set_aside_and_the_others_go_on(tmp_path: Path) -> None:
+    center = open_center(tmp_path, [ENTERPRISE])
+    poison, good = center.issue_forms(ENTERPRISE, 2)
+    attempts = 0
+
+    @web.middleware
+    async def fails_on_poison(request: web.Request, handler: Any) -> web.StreamResponse:
+        nonlocal attempts
+        if request.path == "/api/v1/batches" and poison.encode() in await request.read():
+            attempts += 1
+            return web.json_response({"code": "INTERNAL_ERROR"}, status=500)  # its own trouble, every time
+        return await handler(request)
+
+    port = free_port()
+    workspace = workspace_for(tmp_path / "ws", center, port)
+    runner = await serve(center, port, fails_on_poison)
+    agent = agent_for(workspace, center, enrolled_card(center), port, schedule=IntervalTrigger(seconds=0.2))
+    try:
+        await agent.start()
+        await asyncio.to_thread(agent.unlock, PIN)
+        (workspace.inbox / "filings" / "a.csv").write_text(f"form_no,port\n{poison},2200\n", encoding="utf-8")
+        await eventually(lambda: attempts >= 1, 10, "the poison batch was not sent")
+        (workspace.inbox / "filings" / "b.csv").write_text(f"form_no,port\n{good},2200\n", encoding="utf-8")
+        await wait_for(workspace.results / "b.result.csv")  # not held up behind the one the center fails on
+        assert agent.status()["center_unreachable_since"] is None  # the center is there: no backoff for everyone
+
+        rows = read_table(await wait_for(workspace.results / "a.result.csv", timeout=20))
+        assert attempts == MAX_ATTEMPTS and [r["code"] for r in rows] == ["CENTER_FAILED"]
+        assert "已搁置" in rows[0]["message"]
+        assert Store(workspace.store_file).counts() == {"delivered": 1, "rejected": 1}
+    finally:
+        await agent.stop()
+        await runner.cleanup()
+        center.close()
+
+
+async def test_while_the_center_is_away_new_files_do_not_cut_the_backoff_short(tmp_path: Path) -> None:
+    center = open_center(tmp_path, [ENTERPRISE])
+    forms = center.issue_forms(ENTERPRISE, 3)
+    requests = 0
+
+    @web.middleware
+    async def away(request: web.Request, handler: Any) -> web.StreamResponse:
+        nonlocal requests
+        requests += 1
+        return web.json_response({}, status=503)  # the proxy in front of a center that is down
+
+    port = free_port()
+    workspace = workspace_for(tmp_path / "ws", center, port)
+    runner = await serve(center, port, away)
+    agent = agent_for(workspace, center, enrolled_card(center), port, schedule=IntervalTrigger(seconds=0.2))
+    agent.engine.backoff.first = 60.0  # the first retry comes in 30–60 s
+    try:
+        await agent.start()
+        await asyncio.to_thread(agent.unlock, PIN)
+        await eventually(lambda: agent.status()["center_unreachable_since"] is not None, 10, "the 503 went unnoticed")
+        seen = requests
+        for n, form in enumerate(forms):  # new files and the 0.2 s schedule: signed, but the center is left alone
+            (workspace.inbox / "filings" / f"f{n}.csv").write_text(f"form_no,port\n{form},2200\n", encoding="utf-8")
+        store = Store(workspace.store_file)
+        await eventually(lambda: store.counts().get("signed") == 3, 10, "the new files were not signed")
+        assert requests == seen, "the backoff's wait was cut short"
+
+        agent.request_sync(force=True)  # the clerk's own "sync now" goes through at once
+        await eventually(lambda: requests > seen, 5, "sync now did not try the center")
+    finally:
+        await agent.stop()
+        await runner.cleanup()
+        center.close()

@@ -31,7 +31,7 @@ class FakeAgent:
     def status(self) -> dict[str, Any]:
         return dict(self.state)
 
-    def request_sync(self) -> None:
+    def request_sync(self, force: bool = False) -> None:
         self.calls.append("request_sync")
 
     def pause(self) -> None:

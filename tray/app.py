@@ -31,7 +31,7 @@ log = logging.getLogger("eport.tray")
 class AgentFacade(Protocol):
     def status(self) -> dict[str, Any]: ...
 
-    def request_sync(self) -> None: ...
+    def request_sync(self, force: bool = False) -> None: ...
 
     def pause(self) -> None: ...
 
@@ -198,7 +198,7 @@ class TrayApp:
     # -- menu actions (pystray's thread: quick, or handed to the UI thread) ------------------------------------
 
     def sync_now(self) -> None:
-        self.agent.request_sync()
+        self.agent.request_sync(force=True)  # the clerk asked: no waiting for a retry
 
     def toggle_pause(self) -> None:
         if self.view.paused:
