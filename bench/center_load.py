@@ -19,13 +19,20 @@ pulls authorised by the device key):
    agent resending after a lost answer). Customs uses (and declares) 30 % of the filed forms through the admin API
    meanwhile, so the feed carries changes the agents did not make.
 2. *saturated* (``--saturation-seconds``): every agent sends its next batch as soon as the last one is answered; the
-   capacity.
+   capacity for batches.
+3. *pulls* (``--pull-seconds``): every agent pulls its feed back to back and sends nothing; the capacity for feed
+   pulls (at the national scale the most frequent request: docs/SCALING.md).
+
+Each agent starts with its cursor at the end of the set-up's feed, as a running agent has pulled its history long
+since. Each phase reports its batches and records per second, latencies, feed pulls, and the cores the center's
+processes, PostgreSQL, this load generator and the whole machine kept busy (from /proc).
 
 Then every agent pulls its feed to the end, every receipt is checked as the agent checks it, and the database is
 compared with what was sent: each batch stored once, the events of every applied record there exactly once, every
 feed entry of an enterprise delivered to its agent once and in order, and ``/metrics`` (all workers together) agreeing.
 
     python bench/center_load.py [--agents 1000] [--workers 1 2] [--seconds 120] [--saturation-seconds 30]
+                                [--pull-seconds 15] [--batch-every 60] [--poll-every 60]
 
 Prints one JSON object; ``errors`` must be 0 and ``verified`` true.
 """
@@ -150,14 +157,15 @@ def _children(pid: int) -> list[int]:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its live descendants."""
+    """User + system CPU seconds of a process, its live descendants and the children it reaped (PostgreSQL's
+    backends come and go; gunicorn replaces workers)."""
     total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
     pending = [pid]
     while pending:
         current = pending.pop()
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            total += sum(int(v) for v in fields[11:15]) / ticks  # utime, stime, cutime, cstime
             pending += _children(current)
     return total
 
@@ -208,7 +216,8 @@ class Agent:
     ok: Counter[str] = field(default_factory=Counter)  # OK results by kind
     duplicates: int = 0
     identical: int = 0
-    polls: list[float] = field(default_factory=list)
+    polls: list[tuple[str, float]] = field(default_factory=list)  # (phase, seconds) of each feed pull
+    pulling: asyncio.Lock = field(default_factory=asyncio.Lock)  # an agent pulls its feed one page at a time
 
 
 class Run:
@@ -343,17 +352,25 @@ class Run:
         while time.monotonic() < self.deadline:
             await self.send(agent)
 
+    async def pulling(self, agent: Agent) -> None:
+        while time.monotonic() < self.deadline:
+            await self.pull(agent)
+
     # The update feed.
 
     async def pull(self, agent: Agent) -> bool:
         """One pull; True if it handed out a full page (there may be more)."""
-        started = time.perf_counter()
-        try:
-            updates = await agent.client.updates(agent.cursor, FEED_LIMIT)
-        except CenterError as exc:
-            self.error(f"feed of {agent.seed.enterprise}: {exc}")
-            return False
-        agent.polls.append(time.perf_counter() - started)
+        async with agent.pulling:
+            started = time.perf_counter()
+            try:
+                updates = await agent.client.updates(agent.cursor, FEED_LIMIT)
+            except CenterError as exc:
+                self.error(f"feed of {agent.seed.enterprise}: {exc}")
+                return False
+            agent.polls.append((self.phase, time.perf_counter() - started))
+            return self._received(agent, updates)
+
+    def _received(self, agent: Agent, updates: list[dict[str, Any]]) -> bool:
         for update in updates:
             seq = int(update["seq"])
             if seq <= agent.cursor:
@@ -412,12 +429,16 @@ class Run:
 
     # Phases.
 
-    async def phase_run(self, name: str, seconds: float, batch_every: float | None) -> dict[str, Any]:
+    async def phase_run(self, name: str, seconds: float, batch_every: float | None = None) -> dict[str, Any]:
+        """One phase: "paced" (a batch every ``batch_every`` s on average), "saturated" (back to back) or "pulls"
+        (feed pulls back to back, no batches)."""
         self.phase, self.deadline = name, time.monotonic() + seconds
         started, cpu = time.perf_counter(), time.process_time()
         trees = {part: tree_cpu_seconds(pid) for part, pid in self.watch.items()}
         machine = machine_busy_seconds()
-        if batch_every is None:
+        if name == "pulls":
+            await asyncio.gather(*(self.pulling(a) for a in self.agents))
+        elif batch_every is None:
             await asyncio.gather(*(self.saturated(a) for a in self.agents))
         else:
             await asyncio.gather(*(self.paced(a, batch_every) for a in self.agents))
@@ -428,6 +449,14 @@ class Run:
         sent = [s for a in self.agents for s in a.sent if s.phase == name]
         latencies = sorted(s.seconds for s in sent)
         records = sum(s.records for s in sent)
+        pulls = sorted(seconds for a in self.agents for phase, seconds in a.polls if phase == name)
+        pulled = {
+            "pulls": len(pulls),
+            "pulls_per_s": round(len(pulls) / elapsed, 1),
+            "pull_latency_ms": _percentiles(pulls),
+        }
+        if name == "pulls":
+            return {"seconds": round(elapsed, 1), **pulled, "cores_used": {k: round(v, 2) for k, v in cores.items()}}
         return {
             "seconds": round(elapsed, 1),
             "batches": len(sent),
@@ -436,6 +465,7 @@ class Run:
             "batches_per_s": round(len(sent) / elapsed, 2),
             "batch_latency_ms": _percentiles(latencies),
             "batches_by_kind": dict(Counter(s.kind for s in sent)),
+            **pulled,
             # Cores busy on average: the center's processes, PostgreSQL's, this load generator's, the machine's.
             "cores_used": {part: round(value, 2) for part, value in cores.items()},
         }
@@ -629,8 +659,10 @@ async def drive(
         polling = [asyncio.create_task(run.polling(a, args.poll_every)) for a in run.agents]
         phases = {"paced": await run.phase_run("paced", args.seconds, args.batch_every)}
         if args.saturation_seconds > 0:
-            phases["saturated"] = await run.phase_run("saturated", args.saturation_seconds, None)
-        run.stopping = True
+            phases["saturated"] = await run.phase_run("saturated", args.saturation_seconds)
+        if args.pull_seconds > 0:
+            phases["pulls"] = await run.phase_run("pulls", args.pull_seconds)
+        run.phase, run.stopping = "drain", True
         await asyncio.gather(*customs)
         for task in polling:
             task.cancel()  # a pull cut short leaves the cursor where it was: the drain pulls it again
@@ -639,8 +671,7 @@ async def drive(
         drained = await asyncio.gather(*(_drain(run, a) for a in run.agents))
     for agent in run.agents:
         await agent.client.close()
-    polls = sorted(p for a in run.agents for p in a.polls)
-    return run, phases, {"pulls": len(polls), "pull_latency_ms": _percentiles(polls), "drain_pulls": sum(drained)}
+    return run, phases, {"drain_pulls": sum(drained)}
 
 
 async def _drain(run: Run, agent: Agent) -> int:
@@ -679,6 +710,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=120, help="the paced phase")
     parser.add_argument("--saturation-seconds", type=float, default=30, help="the saturated phase (0: none)")
+    parser.add_argument("--pull-seconds", type=float, default=15, help="the phase of feed pulls only (0: none)")
     parser.add_argument("--batch-every", type=float, default=60, help="mean seconds between an agent's batches")
     parser.add_argument("--poll-every", type=float, default=60, help="seconds between an agent's feed pulls")
     parser.add_argument("--forms", type=int, default=500, help="forms issued to each enterprise")
