@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from cryptography import x509
 
 from agent.card.piv import PivSession
+from agent.center_link import load_device, pinned_tls
 from agent.config import AgentConfig, ConfigError
-from agent.runtime import load_device, pinned_tls
 from agent.workspace import Workspace
 from l10n import say
 from l10n.times import local_text

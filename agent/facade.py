@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import logging
 import sqlite3
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,7 @@ from agent.operator_card import OperatorCard
 from agent.roles import AlreadyRunning, Role, running_pid
 from agent.store import Store, now_iso
 from agent.unlock import try_unlock
+from agent.worker import Announcer, Listener, Worker
 from agent.workspace import Workspace
 from inbox.watcher import InboxWatcher
 from outbox.deliver import Delivery
@@ -37,35 +35,6 @@ log = logging.getLogger("eport.agent")
 
 # What `eport-agent status` shows of a running agent without asking it.
 SHARED_STATUS = ("last_sync", "next_sync", "problem", "center_unreachable_since", "card")
-
-Listener = Callable[[dict[str, Any]], None]
-
-
-class Worker:
-    """The one thread that runs blocking work (store, card, files), off the event loop, one piece at a time."""
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-work")
-
-    async def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
-class Announcer:
-    """Tells front ends which file was written; a front end's failure never stops the agent."""
-
-    def __init__(self) -> None:
-        self.listeners: list[Listener] = []
-
-    def __call__(self, kind: str, path: Path) -> None:
-        for listener in self.listeners:
-            try:
-                listener({"type": kind, "path": str(path)})
-            except Exception:
-                log.exception("listener failed")
 
 
 class Agent:

@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from apscheduler.triggers.base import BaseTrigger
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from watchdog.observers.polling import PollingObserver
 
 from agent.card.apdu import Connection
 from agent.card.errors import NoCardError
-from agent.config import AgentConfig, ConfigError
-from agent.facade import Agent, Announcer, Worker
+from agent.center_link import load_center_ca, load_device, pinned_tls
+from agent.config import AgentConfig
+from agent.facade import Agent
 from agent.intake import Intake
 from agent.operator_card import OperatorCard, PresenceWatcher
 from agent.roles import RESIDENT_LOCK, SENDER_LOCK, Role
 from agent.signer import Signer
 from agent.store import Store
+from agent.worker import Announcer, Worker
 from agent.workspace import Workspace
 from inbox.watcher import InboxWatcher
 from outbox.deliver import Delivery
 from outbox.tidy import KEEP_DAYS
-from sync.client import CenterClient, DeviceCredential
+from sync.client import CenterClient
 from sync.engine import SyncEngine
-from sync.protocol import software_signer
 
 if TYPE_CHECKING:
     from agent.card.monitor import Presence
@@ -72,45 +70,6 @@ def open_card(config: AgentConfig, workspace: Workspace) -> OperatorCard:
         return CardMonitor(on_change, config.card_reader)
 
     return OperatorCard(connect, watch)
-
-
-def ca_missing(config: AgentConfig) -> ConfigError:
-    """The first run of a PC that is not enrolled yet: what to do, not just what is missing."""
-    return ConfigError(
-        f"本机尚未注册到数据中心（缺少数据中心CA证书 {config.ca_file}）：请向数据中心索取注册码，然后运行 "
-        "eport-agent card enroll --center URL --code CODE"
-        f" / this PC is not enrolled with a center yet ({config.ca_file} is missing): ask the center for an "
-        "enrollment code and run 'eport-agent card enroll --center URL --code CODE'"
-    )
-
-
-def load_center_ca(config: AgentConfig) -> x509.Certificate:
-    try:
-        return x509.load_pem_x509_certificate(config.ca_file.read_bytes())
-    except FileNotFoundError as exc:
-        raise ca_missing(config) from exc
-    except ValueError as exc:
-        raise ConfigError(f"{config.ca_file} is not a PEM certificate") from exc
-
-
-def load_device(workspace: Workspace) -> DeviceCredential | None:
-    """The agent's device key and certificate from state/, if it was enrolled (else no unattended pulls)."""
-    key_file, cert_file = workspace.state / "device-key.pem", workspace.state / "device-cert.pem"
-    if not (key_file.exists() and cert_file.exists()):
-        return None
-    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise ConfigError(f"{key_file} is not an ECC key")
-    return DeviceCredential([x509.load_pem_x509_certificate(cert_file.read_bytes())], software_signer(key))
-
-
-def pinned_tls(config: AgentConfig) -> ssl.SSLContext | None:
-    """For an https center: trust exactly the center's CA (pinned in agent.toml), nothing else."""
-    if not config.center_url.startswith("https:"):
-        return None
-    if not config.ca_file.exists():
-        raise ca_missing(config)
-    return ssl.create_default_context(cafile=str(config.ca_file))
 
 
 def assemble(

@@ -18,10 +18,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.piv import PivSession
 from agent.card.piv_admin import DEFAULT_MANAGEMENT_KEY, authenticate
+from agent.center_link import load_device
 from agent.device import device_public_key, save_device_certificate
 from agent.facade import Agent
 from agent.operator_card import OperatorCard
-from agent.runtime import assemble, emulated_card_file, load_device
+from agent.runtime import assemble, emulated_card_file
 from agent.workspace import Workspace, config_text
 from center.service import Center
 from sync.client import CenterClient

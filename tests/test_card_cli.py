@@ -19,9 +19,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.card.emulated import EmulatedPivCard
 from agent.card.vpcd import VpcdCard
+from agent.center_link import load_device
 from agent.cli import main as agent_main
 from agent.operator_card import CardState
-from agent.runtime import build_agent, load_device
+from agent.runtime import build_agent
 from agent.workspace import Workspace, config_text
 from center.db import enrollment_codes, operators
 from center.service import Center

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from agent.center_link import pinned_tls
 from agent.config import AgentConfig
-from agent.runtime import pinned_tls
 from agent.workspace import Workspace, config_text
 from center.app import start_center
 from center.service import Center
