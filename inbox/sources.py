@@ -137,15 +137,16 @@ def _table_source(kind: BatchKind, numbered: Iterator[RawRow], close: Callable[[
     layout = [columns.index(c) if c in columns else None for c in kind.columns]
     names = [labels[columns.index(c)] if c in columns else "" for c in kind.columns]
     width = len(header)
-    rows = (_padded(row, width) for row in numbered if any(map(str.strip, row[1])))
-    return Source(layout, width, rows, close, names, problems)
+    return Source(layout, width, _data_rows(numbered, width), close, names, problems)
 
 
-def _padded(row: RawRow, width: int) -> RawRow:
-    """A row with as many cells as the header: a short row's missing cells are empty ones (a workbook leaves out
-    trailing empty cells, and so may a CSV written by hand)."""
-    number, cells = row
-    return row if len(cells) >= width else (number, cells + [""] * (width - len(cells)))
+def _data_rows(numbered: Iterator[RawRow], width: int) -> Iterator[RawRow]:
+    """The rows that hold anything, each with as many cells as the header: a short row's missing cells are empty
+    ones (a workbook leaves out trailing empty cells, and so may a CSV written by hand)."""
+    for row in numbered:
+        cells = row[1]
+        if any(map(str.strip, cells)):
+            yield row if len(cells) >= width else (row[0], cells + [""] * (width - len(cells)))
 
 
 # -- workbooks ------------------------------------------------------------------------------------------------------
