@@ -31,6 +31,7 @@ from sync.enroll import CodeError, EnrollmentCode
 CARD_FIELDS = (
     "reader",
     "card_type",
+    "algorithm",
     "serial",
     "state",
     "pin_tries_left",

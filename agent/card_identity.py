@@ -12,12 +12,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from agent.card.apdu import Connection
-from agent.card.errors import SW_FILE_NOT_FOUND, ApduError, CardError
-from agent.card.piv import PIN_POLICY_ONCE, PivSession
+from agent.card.errors import SW_FILE_NOT_FOUND, SW_INCORRECT_DATA, SW_INCORRECT_P1P2, ApduError, CardError
+from agent.card.piv import PIN_POLICY_ONCE, PIV_ALGORITHMS, PivSession
 from agent.card.piv_admin import (
     ManagementKeySource,
     authenticate,
@@ -26,13 +25,14 @@ from agent.card.piv_admin import (
     yubikey_version,
 )
 from l10n import say
+from sync.algorithms import ES256, NAMES, PublicKey, SignatureError, algorithm_of_certificate
 from sync.protocol import DigestSigner
 
 EXPIRY_WARNING = dt.timedelta(days=30)
 
 # Issues the certificate for a key made on the card: (public key, card serial, the card's signer for the new key,
 # to prove it holds the key) -> certificate.
-Certify = Callable[[ec.EllipticCurvePublicKey, str | None, DigestSigner], x509.Certificate]
+Certify = Callable[[PublicKey, str | None, DigestSigner], x509.Certificate]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class CardInfo:
     pin_tries_left: int | None = None
     problem: str | None = None
     card_type: str | None = None  # e.g. "YubiKey 5.4.3 (PIV)" (agent.card.piv_admin.card_type)
+    algorithm: str | None = None  # the 9C key's, from its certificate: "ECDSA P-256 (ES256)" or "SM2/SM3 国密 (SM2SM3)"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,8 +101,16 @@ def describe_card(
         certificate.not_valid_after_utc.isoformat(),
         tries_left,
         card_type=kind,
+        algorithm=_algorithm_name(certificate),
     )
     return info, certificate
+
+
+def _algorithm_name(certificate: x509.Certificate) -> str | None:
+    try:
+        return NAMES[algorithm_of_certificate(certificate)]
+    except SignatureError:
+        return None
 
 
 def select_piv(connection: Connection) -> PivSession:
@@ -112,10 +121,12 @@ def select_piv(connection: Connection) -> PivSession:
 
 
 def enroll_card(
-    connection: Connection, pin: str, certify: Certify, management_key: ManagementKeySource
+    connection: Connection, pin: str, certify: Certify, management_key: ManagementKeySource, algorithm: str = ES256
 ) -> x509.Certificate:
-    """Generate a new key on the card, have ``certify(public_key, serial, sign_digest)`` issue its certificate (the
-    card signs the request with the new key: the proof that the key is on this card), and store it.
+    """Generate a new key of ``algorithm`` (the center's: ES256 for P-256, SM2SM3 for SM2) on the card, have
+    ``certify(public_key, serial, sign_digest)`` issue its certificate (the card signs the request with the new key:
+    the proof that the key is on this card), and store it. A card that cannot make such a key says so and keeps the
+    key it has.
 
     The card management key comes first (``management_key(what the card tells of it)``, asked once, kept nowhere,
     never retried): a refused key stops here with the card as it was and no PIN try spent. Then the PIN, once (the
@@ -131,7 +142,14 @@ def enroll_card(
     # A YubiKey's 9C key wants the PIN before every signature unless made with PIN policy "once": the agent signs
     # every batch after one unlock. Other PIV cards keep their own policy (docs/CARDS.md).
     pin_policy = PIN_POLICY_ONCE if yubikey_version(session) is not None else None
-    certificate = certify(session.generate_key(pin_policy), serial, session.sign_digest)
+    piv_algorithm = PIV_ALGORITHMS[algorithm]
+    try:
+        public_key = session.generate_key(pin_policy, piv_algorithm)
+    except ApduError as exc:
+        if exc.sw in (SW_INCORRECT_DATA, SW_INCORRECT_P1P2):  # the card knows no such algorithm
+            raise CardError(say("card.cannot_make", algorithm=NAMES[algorithm])) from None
+        raise
+    certificate = certify(public_key, serial, lambda digest: session.sign_digest(digest, piv_algorithm))
     session.put_certificate(certificate)
     return certificate
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import aiohttp
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.card.piv_admin import ManagementKeySource
@@ -28,6 +27,7 @@ from agent.config import AgentConfig, check_center_url
 from agent.device import device_key, save_device_certificate
 from agent.runtime import EMULATED, card_connector, emulated_card_file
 from agent.workspace import Workspace, config_text
+from sync.algorithms import ALGORITHMS, ES256, PublicKey, algorithm_of_certificate, public_key_of, same_key
 from sync.client import CenterUnavailable
 from sync.enroll import (
     API_CA,
@@ -115,7 +115,7 @@ def _tls(center_url: str, ca: x509.Certificate) -> ssl.SSLContext | bool:
 
 
 async def _certify(
-    center_url: str, ca: x509.Certificate, public_key: ec.EllipticCurvePublicKey, body: dict[str, str]
+    center_url: str, ca: x509.Certificate, public_key: PublicKey, body: dict[str, str]
 ) -> x509.Certificate:
     """POST the request; the certificate must be for our key and issued by the CA we pinned."""
     try:
@@ -126,7 +126,7 @@ async def _certify(
         raise EnrollmentError(
             f"数据中心返回的不是其CA签发的证书 / the center's answer is not a certificate from its CA: {exc}"
         ) from exc
-    if certificate.public_key() != public_key:
+    if not same_key(public_key_of(certificate), public_key):
         raise EnrollmentError("数据中心签发的证书不是本次生成的密钥的 / the center certified another key than ours")
     return certificate
 
@@ -185,18 +185,22 @@ async def enroll_operator_card(
     center_url = check_center_url(center_url)
     config = AgentConfig.load(workspace)
     ca = await trusted_ca(config, center_url, code)
-    announce(await check_code(center_url, ca, code, OPERATOR_KIND))
+    terms = await check_code(center_url, ca, code, OPERATOR_KIND)
+    algorithm = terms.get("algorithm", ES256)  # the key the center wants: its own algorithm (before: always P-256)
+    if algorithm not in ALGORITHMS:
+        raise EnrollmentError(f"数据中心要求未知的签名算法 / the center asks for an unknown algorithm {algorithm!r}")
+    announce(terms)
     connection = card_connector(config, workspace)()
     loop = asyncio.get_running_loop()
 
-    def certify(public_key: ec.EllipticCurvePublicKey, serial: str | None, sign: DigestSigner) -> x509.Certificate:
+    def certify(public_key: PublicKey, serial: str | None, sign: DigestSigner) -> x509.Certificate:
         # On the card's thread: the card signs the request here, the HTTP call runs on the event loop.
         body = enrollment_request(OPERATOR_KIND, code.secret, public_key, sign, card_serial=serial)
         return asyncio.run_coroutine_threadsafe(_certify(center_url, ca, public_key, body), loop).result()
 
     try:
         pin = read_pin()
-        certificate = await asyncio.to_thread(enroll_card, connection, pin, certify, management_key)
+        certificate = await asyncio.to_thread(enroll_card, connection, pin, certify, management_key, algorithm)
     finally:
         connection.close()
     if config.card_reader == EMULATED:
@@ -211,11 +215,12 @@ async def enroll_operator_card(
 async def enroll_device(
     workspace: Workspace, center_url: str, code: EnrollmentCode, name: str | None = None
 ) -> x509.Certificate:
-    """This PC's device key (made now if it has none) certified over the wire, for unattended sync."""
+    """This PC's device key (made now if it has none, or if it is not of the center's algorithm: its CA's) certified
+    over the wire, for unattended sync."""
     center_url = check_center_url(center_url)
     config = AgentConfig.load(workspace)
     ca = await trusted_ca(config, center_url, code)
-    key = device_key(workspace)
+    key = device_key(workspace, algorithm_of_certificate(ca))
     body = enrollment_request(
         DEVICE_KIND, code.secret, key.public_key(), software_signer(key), name=name or platform.node()
     )

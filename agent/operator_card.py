@@ -26,8 +26,9 @@ from agent.card.errors import (
     InvalidPinError,
     PinBlockedError,
 )
-from agent.card.piv import PivSession
+from agent.card.piv import ALGORITHM_ECCP256, PIV_ALGORITHMS, PivSession
 from agent.card_identity import CardInfo, describe_card, select_piv
+from sync.algorithms import algorithm_of_certificate
 
 if TYPE_CHECKING:
     from agent.card.monitor import Presence
@@ -213,10 +214,16 @@ class OperatorCard:
             if self.state is not CardState.UNLOCKED or self._session is None:
                 raise CardNotReady(f"the card is {self.state.value}: unlock it to sign waiting batches")
             try:
-                return self._session.sign_digest(digest)
+                return self._session.sign_digest(digest, self._key_algorithm())
             except CardError as exc:
                 self._lost_if_transport(exc)
                 raise
+
+    def _key_algorithm(self) -> int:
+        """The 9C key's PIV algorithm, from the certificate the card holds (P-256 or SM2)."""
+        if self._certificate is None:
+            return ALGORITHM_ECCP256
+        return PIV_ALGORITHMS[algorithm_of_certificate(self._certificate)]
 
     def warnings(self) -> list[str]:
         return self.info.warnings()

@@ -181,6 +181,12 @@ MESSAGES.update(
         "card.enterprise": ("企业", "enterprise"),
         "card.not_after": ("有效期至", "valid until"),
         "card.problem": ("问题", "problem"),
+        "card.algorithm": ("签名算法", "algorithm"),
+        "card.cannot_make": (
+            "该卡不能生成数据中心要求的{algorithm}密钥，卡上原有的密钥和证书未改动；请换用支持该算法的操作员卡。",
+            "the card cannot make the {algorithm} key the center requires; its key and certificate are as they were: "
+            "use an operator card that supports it",
+        ),
         "card_state.unlocked": ("已解锁", "unlocked"),
         "card_state.locked": ("未解锁", "locked"),
         "card_state.blocked": ("已锁死", "blocked"),

@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
-from agent.card.piv import PivSession
+from agent.card.piv import PIV_ALGORITHMS, PivSession
 from agent.card.piv_admin import DEFAULT_MANAGEMENT_KEY, authenticate
 from agent.center_link import load_device
 from agent.device import device_public_key, save_device_certificate
@@ -33,12 +33,14 @@ ENTERPRISE = "1101230001"
 
 
 def enrolled_card(center: Center, enterprise: str = ENTERPRISE, name: str = "操作员", **terms: Any) -> EmulatedPivCard:
-    """An emulated card with its key and the certificate the center issued for it (``terms``: its days, its role)."""
+    """An emulated card with its key, of the center's algorithm (P-256 or SM2), and the certificate the center issued
+    for it (``terms``: its days, its role)."""
     card = EmulatedPivCard(pin=PIN)
     session = PivSession(EmulatedConnection(card))
     authenticate(session, DEFAULT_MANAGEMENT_KEY)  # an emulated card keeps the well-known default
     session.verify_pin(PIN)
-    key, serial = session.generate_key(), session.get_serial()
+    key = session.generate_key(algorithm=PIV_ALGORITHMS[center.algorithm])
+    serial = session.get_serial()
     session.put_certificate(center.enroll_operator(enterprise, key, name, serial, **terms))
     card.reset()
     return card

@@ -1,7 +1,8 @@
 """An emulated PIV card, written for this project's tests and demo.
 
 NOT FOR PRODUCTION: the private key lives in process memory and, when saved, in a plain JSON file. It implements
-just the part of NIST SP 800-73-4 the agent uses (SELECT, VERIFY, GENERAL AUTHENTICATE with the 9C P-256 key,
+just the part of NIST SP 800-73-4 the agent uses (SELECT, VERIFY, GENERAL AUTHENTICATE with the 9C key: P-256, or
+SM2 under the vendor algorithm 54 (docs/CARDS.md),
 GET/PUT DATA of the 9C certificate and the CHUID, GENERATE for 9C, command and response chaining) and its
 administration as a real card enforces it: PUT DATA and GENERATE only after GENERAL AUTHENTICATE with the 9B card
 management key (3DES or AES, the well-known default unless given another), PIN and PUK changes, and Yubico's
@@ -25,11 +26,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from agent.card import emulated_keys
 from agent.card.emulated_admin import DEFAULT_PUK
 from agent.card.emulated_applet import PivApplet
 from agent.card.errors import CardError
 from agent.card.piv import PIN_LENGTH_PADDED, PIN_MIN_LENGTH
 from agent.card.piv_admin import ALGORITHM_3DES, ALGORITHMS, DEFAULT_MANAGEMENT_KEY
+from sync.algorithms import PrivateKey, load_private_key_pem, private_key_pem
+from sync.sm2 import Sm2PrivateKey
 
 # PC/SC-style ATR (T=0 and T=1 offered, 8 historical bytes "EmuPIV01") with its check byte TCK = XOR of T0..last.
 ATR = bytes.fromhex("3B888001456D7550495630311A")
@@ -86,7 +90,7 @@ class EmulatedPivCard(PivApplet):
     def __init__(
         self,
         pin: str = "123456",
-        key: ec.EllipticCurvePrivateKey | None = None,
+        key: PrivateKey | None = None,
         certificate: x509.Certificate | None = None,
         serial: str | None = None,
         max_tries: int = 3,
@@ -96,13 +100,16 @@ class EmulatedPivCard(PivApplet):
         puk: str = DEFAULT_PUK,
         metadata: bool = True,
         random: Callable[[int], bytes] = os.urandom,
+        key_algorithms: tuple[int, ...] = emulated_keys.ALL_ALGORITHMS,
     ) -> None:
+        """``key``: a P-256 or SM2 key in 9C (default: a new P-256 key); ``key_algorithms``: what GENERATE makes
+        (without ALGORITHM_SM2 the card stands in for a PIV card that cannot make SM2 keys)."""
         if not (PIN_MIN_LENGTH <= len(pin) <= PIN_LENGTH_PADDED and pin.isascii() and pin.isdigit()):
             raise ValueError("the emulated card's PIN must be 6 to 8 digits")
         if not 1 <= max_tries <= 15:
             raise ValueError("max_tries must be 1..15 (it is reported in one nibble of 63Cx)")
-        if key is not None and not isinstance(key.curve, ec.SECP256R1):
-            raise ValueError("the emulated card holds a P-256 key only")
+        if key is not None and not isinstance(key, Sm2PrivateKey) and not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError("the emulated card holds a P-256 or an SM2 key")
         serial = serial.upper() if serial is not None else os.urandom(16).hex().upper()
         if len(serial) != 32 or any(c not in "0123456789ABCDEF" for c in serial):
             raise ValueError("serial is the 16-byte CHUID GUID as 32 hex digits")
@@ -121,6 +128,7 @@ class EmulatedPivCard(PivApplet):
             puk=puk,
             metadata=metadata,
             random=random,
+            key_algorithms=key_algorithms,
         )
 
     # --- persistence for the demo ---------------------------------------------------------------------------
@@ -140,9 +148,8 @@ class EmulatedPivCard(PivApplet):
                 "management_key": self.management_key.hex(),
                 "management_algorithm": self.management_algorithm,
                 "metadata": self.metadata,
-                "private_key_pem": self.key.private_bytes(
-                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-                ).decode("ascii"),
+                "key_algorithms": list(self.key_algorithms),
+                "private_key_pem": private_key_pem(self.key),  # PKCS#8, P-256 or SM2
                 "certificate_pem": (
                     self.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
                     if self.certificate is not None
@@ -155,9 +162,7 @@ class EmulatedPivCard(PivApplet):
         """Rebuild a card saved by :meth:`to_dict`."""
         if state.get("version") != _FILE_VERSION:
             raise ValueError(f"unsupported emulated card file version {state.get('version')!r}")
-        key = serialization.load_pem_private_key(state["private_key_pem"].encode("ascii"), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError("the emulated card file holds no EC private key")
+        key = load_private_key_pem(state["private_key_pem"].encode("ascii"))  # P-256 or SM2; ValueError else
         cert_pem = state.get("certificate_pem")
         certificate = x509.load_pem_x509_certificate(cert_pem.encode("ascii")) if cert_pem else None
         card = cls(
@@ -171,6 +176,7 @@ class EmulatedPivCard(PivApplet):
             management_algorithm=int(state.get("management_algorithm", ALGORITHM_3DES)),
             puk=state.get("puk", DEFAULT_PUK),
             metadata=bool(state.get("metadata", True)),
+            key_algorithms=tuple(int(a) for a in state.get("key_algorithms", emulated_keys.ALL_ALGORITHMS)),
         )
         card.puk_tries_left = int(state.get("puk_tries_left", card.puk_max_tries))
         tries_left = int(state["tries_left"])

@@ -1,6 +1,6 @@
 """The PIV application of the emulated card: the commands the agent uses (NIST SP 800-73-4: SELECT, VERIFY,
-GENERAL AUTHENTICATE with the 9C P-256 key, GET/PUT DATA of the 9C certificate and the CHUID, GENERATE for 9C) over
-the card's PIN counter, key, certificate and serial.
+GENERAL AUTHENTICATE with the 9C key, P-256 or SM2, GET/PUT DATA of the 9C certificate and the CHUID, GENERATE for
+9C) over the card's PIN counter, key (``emulated_keys``), certificate and serial.
 
 Only the commands live here: framing (chaining, GET RESPONSE) is ``emulated_apdu``'s, the management key, PUK and
 reference-data changes ``emulated_admin``'s, and making, checking and saving a card is ``emulated``'s. As on a real
@@ -16,10 +16,9 @@ import threading
 from collections.abc import Callable
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives import serialization
 
+from agent.card import emulated_keys
 from agent.card.emulated_admin import DEFAULT_PUK, CardAdministration
 from agent.card.emulated_apdu import Answer, ApduFraming, status
 from agent.card.errors import (
@@ -35,7 +34,6 @@ from agent.card.errors import (
 from agent.card.piv import (
     AID,
     AID_FULL,
-    ALGORITHM_ECCP256,
     CERT_INFO_COMPRESSED,
     INS_GENERAL_AUTHENTICATE,
     INS_GENERATE,
@@ -82,6 +80,7 @@ from agent.card.piv_admin import (
     INS_GET_METADATA,
     KEY_REF_MANAGEMENT,
 )
+from sync.algorithms import PrivateKey
 
 # A FASC-N of the "non-federal issuer" kind; the agent only reads the GUID, but real CHUIDs always carry one.
 _FASCN = bytes.fromhex("D4E739DA739CED39CE739D836858210842108421C84210C3EB")
@@ -104,7 +103,7 @@ class PivApplet(CardAdministration):
         self,
         pin: str,
         max_tries: int,
-        key: ec.EllipticCurvePrivateKey,
+        key: PrivateKey,
         certificate: x509.Certificate | None,
         serial: str,
         management_key: bytes = DEFAULT_MANAGEMENT_KEY,
@@ -112,11 +111,13 @@ class PivApplet(CardAdministration):
         puk: str = DEFAULT_PUK,
         metadata: bool = True,
         random: Callable[[int], bytes] = os.urandom,
+        key_algorithms: tuple[int, ...] = emulated_keys.ALL_ALGORITHMS,
     ) -> None:
         self.pin = pin
         self.max_tries = max_tries
         self.tries_left = max_tries
         self.key = key
+        self.key_algorithms = key_algorithms  # what GENERATE makes (a card without SM2 refuses 54 with 6A80)
         self.certificate = certificate
         self.serial = serial  # the CHUID GUID as 32 hex digits
         self.verify_attempts = 0  # VERIFY commands that carried a PIN, right or wrong
@@ -201,7 +202,7 @@ class PivApplet(CardAdministration):
     def _general_authenticate(self, p1: int, p2: int, data: bytes) -> Answer:
         if p2 == KEY_REF_MANAGEMENT:
             return self._authenticate_admin(p1, data)
-        if (p1, p2) != (ALGORITHM_ECCP256, SLOT_SIGNATURE):
+        if (p1, p2) != (emulated_keys.algorithm_of(self.key), SLOT_SIGNATURE):  # the 9C key's own algorithm
             return status(SW_INCORRECT_P1P2)
         if not self.verified:
             return status(SW_SECURITY_STATUS_NOT_SATISFIED)
@@ -209,7 +210,7 @@ class PivApplet(CardAdministration):
         digest = fields.get(TAG_AUTH_CHALLENGE, b"")
         if fields.get(TAG_AUTH_RESPONSE) != b"" or len(digest) != 32:
             return status(SW_INCORRECT_DATA)
-        signature = self.key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+        signature = emulated_keys.sign(self.key, digest)
         self.signatures += 1
         return encode_tlv(TAG_DYN_AUTH, encode_tlv(TAG_AUTH_RESPONSE, signature)), SW_SUCCESS
 
@@ -264,11 +265,10 @@ class PivApplet(CardAdministration):
             return status(SW_INCORRECT_P1P2)
         if not self.admin_authenticated:  # the 9B management key, as on a real card
             return status(SW_SECURITY_STATUS_NOT_SATISFIED)
-        if find_tlv(find_tlv(data, TAG_GEN_TEMPLATE), TAG_GEN_ALGORITHM) != bytes([ALGORITHM_ECCP256]):
-            return status(SW_INCORRECT_DATA)
-        self.key = ec.generate_private_key(ec.SECP256R1())
+        algorithm = find_tlv(find_tlv(data, TAG_GEN_TEMPLATE), TAG_GEN_ALGORITHM)
+        if len(algorithm) != 1 or algorithm[0] not in self.key_algorithms:
+            return status(SW_INCORRECT_DATA)  # the old key stays
+        self.key = emulated_keys.generate(algorithm[0])
         self.certificate = None  # the old certificate names the old key
-        point = self.key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
+        point = emulated_keys.public_point(self.key)
         return encode_tlv(TAG_PUBLIC_KEY, encode_tlv(TAG_EC_POINT, point)), SW_SUCCESS

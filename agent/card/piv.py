@@ -2,6 +2,10 @@
 
 Only the verbs the agent uses are here: PIN, signing with slot 9C, the 9C certificate, key generation and the card
 serial. The session never touches pyscard; it talks to any :class:`~agent.card.apdu.Connection`.
+
+The 9C key is ECC P-256 (algorithm 11) or SM2 (54: PIV has no SM2 identifier; 54 is the one CanoKey's PIV applet
+gives its SM2 keys, docs/CARDS.md). Either signs a 32-byte digest the host computes (sync.algorithms); a P-256 key
+answers a DER ECDSA signature, an SM2 key r ‖ s.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from agent.card.errors import (
     InvalidPinError,
     PinBlockedError,
 )
+from sync.algorithms import ES256, SM2SM3, PublicKey
+from sync.sm2 import Sm2Error, Sm2PublicKey
 
 # --- Constants, named as in SP 800-73-4 -------------------------------------------------------------------------
 
@@ -39,6 +45,9 @@ P1_VERIFY_RESET = 0xFF  # VERIFY with P1=FF drops the verified state
 KEY_REF_PIN = 0x80  # P2 of VERIFY: the PIV Card Application PIN
 
 ALGORITHM_ECCP256 = 0x11
+ALGORITHM_SM2 = 0x54  # not in SP 800-78: the vendor identifier of CanoKey's PIV applet for SM2 (docs/CARDS.md)
+# The card's algorithm for each of the wire's (sync.algorithms).
+PIV_ALGORITHMS = {ES256: ALGORITHM_ECCP256, SM2SM3: ALGORITHM_SM2}
 SLOT_SIGNATURE = 0x9C  # "Digital Signature" key
 
 TAG_DYN_AUTH = 0x7C
@@ -182,13 +191,14 @@ class PivSession:
             raise
         return None
 
-    def sign_digest(self, digest: bytes) -> bytes:
-        """ECDSA P-256 signature (DER) over a SHA-256 digest with the 9C key; needs the PIN verified (else 6982)."""
+    def sign_digest(self, digest: bytes, algorithm: int = ALGORITHM_ECCP256) -> bytes:
+        """The 9C key's signature of a 32-byte digest: ECDSA P-256 (DER) of a SHA-256 digest, or with
+        ``ALGORITHM_SM2`` SM2 (r ‖ s) of e = SM3(Z ‖ M). Needs the PIN verified (else 6982)."""
         if len(digest) != 32:
-            raise ValueError(f"a SHA-256 digest is 32 bytes, got {len(digest)}")
+            raise ValueError(f"a digest to sign is 32 bytes, got {len(digest)}")
         template = encode_tlv(TAG_DYN_AUTH, encode_tlv(TAG_AUTH_RESPONSE) + encode_tlv(TAG_AUTH_CHALLENGE, digest))
         answer = self.protocol.send(
-            0x00, INS_GENERAL_AUTHENTICATE, ALGORITHM_ECCP256, SLOT_SIGNATURE, template, le=MAX_SHORT_LE
+            0x00, INS_GENERAL_AUTHENTICATE, algorithm, SLOT_SIGNATURE, template, le=MAX_SHORT_LE
         )
         return _unpack(answer, TAG_DYN_AUTH, TAG_AUTH_RESPONSE)
 
@@ -213,20 +223,23 @@ class PivSession:
         )
         self._put_object(OBJECT_ID_SIGNATURE, body)
 
-    def generate_key(self, pin_policy: int | None = None) -> ec.EllipticCurvePublicKey:
-        """Generate a new P-256 key in slot 9C and return its public key. The old key is gone for good.
+    def generate_key(self, pin_policy: int | None = None, algorithm: int = ALGORITHM_ECCP256) -> PublicKey:
+        """Generate a new key in slot 9C, P-256 or (``ALGORITHM_SM2``) SM2, and return its public key. The old key is
+        gone for good; a card that cannot make such a key refuses (6A80) and keeps it.
 
         ``pin_policy`` (a Yubico extension): PIN_POLICY_ONCE lets one PIN entry sign many batches; a YubiKey's 9C
         key otherwise wants the PIN before every signature."""
-        fields = encode_tlv(TAG_GEN_ALGORITHM, bytes([ALGORITHM_ECCP256]))
+        fields = encode_tlv(TAG_GEN_ALGORITHM, bytes([algorithm]))
         if pin_policy is not None:
             fields += encode_tlv(TAG_GEN_PIN_POLICY, bytes([pin_policy]))
         template = encode_tlv(TAG_GEN_TEMPLATE, fields)
         answer = self.protocol.send(0x00, INS_GENERATE, 0x00, SLOT_SIGNATURE, template, le=MAX_SHORT_LE)
         point = _unpack(answer, TAG_PUBLIC_KEY, TAG_EC_POINT)
         try:
+            if algorithm == ALGORITHM_SM2:
+                return Sm2PublicKey.from_encoded(point)
             return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
-        except ValueError as e:
+        except (ValueError, Sm2Error) as e:
             raise CardError("The card returned an invalid public key.") from e
 
     def get_serial(self) -> str:
