@@ -3,7 +3,10 @@
 Starts a center (`eport-center serve`, SQLite) and `eport-agent run` on a fresh workspace with the emulated card,
 waits until the agent has settled, then samples the agent process from /proc (Linux) for the window.
 
-    python bench/idle_footprint.py [--seconds 60]
+    python bench/idle_footprint.py [--seconds 60] [--algorithm p256|sm2]
+
+``--algorithm sm2``: a 国密 center and an SM2 card. ``gmssl_loaded`` tells whether the GmSSL library (gmssl-pyx)
+is mapped into the agent: it is loaded only when an SM2 key is used, never by a P-256 agent.
 
 Prints one JSON object.
 """
@@ -24,6 +27,7 @@ HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 
 from center.service import Center  # noqa: E402
+from sync.algorithms import CHOICES  # noqa: E402
 from tests.rigs import enrolled_card, free_port, workspace_for  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -44,10 +48,15 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def measure(seconds: float) -> dict[str, Any]:
+def gmssl_loaded(pid: int) -> bool:
+    """Whether gmssl-pyx's extension (the GmSSL library) is mapped into the process."""
+    return "gmsslext" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def measure(seconds: float, algorithm: str = "p256") -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        center = Center.open(str(root / "center.db"))
+        center = Center.open(str(root / "center.db"), algorithm=CHOICES[algorithm])
         center.create_enterprise("1101230001", "bench")
         port = free_port()
         workspace = workspace_for(root / "ws", center, port, card=enrolled_card(center))
@@ -74,6 +83,7 @@ def measure(seconds: float) -> dict[str, Any]:
                 time.sleep(1)
             cpu = cpu_seconds(agent.pid) - cpu_before
             elapsed = time.monotonic() - start
+            gmssl = gmssl_loaded(agent.pid)
         finally:
             agent.terminate()
             serve.terminate()
@@ -81,6 +91,8 @@ def measure(seconds: float) -> dict[str, Any]:
             serve.wait()
     return {
         "benchmark": "idle_footprint",
+        "algorithm": algorithm,
+        "gmssl_loaded": gmssl,
         "window_s": round(elapsed, 1),
         "rss_mb_max": round(max(samples), 1),
         "rss_mb_mean": round(sum(samples) / len(samples), 1),
@@ -93,7 +105,9 @@ def measure(seconds: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
-    print(json.dumps(measure(parser.parse_args().seconds)))
+    parser.add_argument("--algorithm", choices=sorted(CHOICES), default="p256", help="the center's and the card's")
+    args = parser.parse_args()
+    print(json.dumps(measure(args.seconds, args.algorithm)))
 
 
 if __name__ == "__main__":

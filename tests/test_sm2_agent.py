@@ -5,6 +5,8 @@ whole, and the clerk reads why in Chinese and English, both ways round."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,24 @@ async def test_a_card_of_the_other_algorithm_is_refused_and_the_clerk_reads_why(
         assert f"本数据中心只签发和接受{names[agent_center]}" in row["message"]
         assert f"the signing certificate uses {names[card_center]}" in row["message"]
         assert center.form(form_no)["customs_status"] == "unused"  # type: ignore[index]
+
+
+def test_the_sm2_libraries_are_loaded_only_when_an_sm2_key_is_used() -> None:
+    """The idle agent's budget (docs/PERFORMANCE.md): a P-256 agent signs and checks without gmssl-pyx or asn1crypto,
+    an SM2 key brings them in."""
+    script = (
+        "import sys\n"
+        "import agent.cli, agent.runtime, agent.facade, center.service\n"
+        "from cryptography.hazmat.primitives.asymmetric import ec\n"
+        "from agent.card.emulated import self_signed_certificate\n"
+        "from sync.protocol import sign_detached, software_signer, verify_detached\n"
+        "key = ec.generate_private_key(ec.SECP256R1())\n"
+        "verify_detached(sign_detached(b'{}', [self_signed_certificate(key)], software_signer(key)), b'{}')\n"
+        "loaded = lambda: sorted(m for m in ('gmssl_pyx', 'asn1crypto') if m in sys.modules)\n"
+        "print(loaded())\n"
+        "from sync.sm2 import Sm2PrivateKey, private_key_pem\n"
+        "private_key_pem(Sm2PrivateKey.generate())\n"
+        "print(loaded())\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert ran.stdout.splitlines() == ["[]", "['asn1crypto', 'gmssl_pyx']"], ran.stderr
