@@ -47,7 +47,7 @@ def retire_errors(errors: Path, archive: Path, stem: str) -> list[tuple[Path, Pa
     for path in settled_errors(errors, stem):
         target = free_path(archive, f"{stamp}-{path.name}")
         try:
-            os.replace(path, target)
+            shutil.move(path, target)  # archive/ may be on another disk
         except FileNotFoundError:
             continue
         except OSError as exc:  # open in Excel: it stays, the new one gets the next free name
