@@ -238,3 +238,17 @@ def test_the_sm2_keys_lie_encrypted_at_rest_and_open_with_the_passphrase_only(tm
         assert center.keys_encrypted and center.algorithm == SM2SM3
     with Center.open(url, key_passphrase=Passphrase(b"wrong", "test")) as center, pytest.raises(WrongPassphrase):
         center.unlock_keys()
+
+
+def test_operator_enroll_from_the_command_line_takes_an_sm2_public_key(tmp_path: Path) -> None:
+    key = generate_private_key(SM2SM3)
+    (tmp_path / "card.pub").write_text(sm2.public_key_pem(key.public_key()))
+    url = str(tmp_path / "cli.db")
+    assert run_cli(center_main, "init", "--db", url, "--algorithm", "sm2").code == 0
+    with Center.open(url) as center:
+        center.create_enterprise(ENTERPRISE, "国密测试企业")
+    ran = run_cli(center_main, "operator", "enroll", "--db", url, "--enterprise", ENTERPRISE, "--name", "王五",
+                  "--public-key", str(tmp_path / "card.pub"), "--out", str(tmp_path / "card.pem"))  # fmt: skip
+    assert ran.code == 0, ran.err
+    certificate = x509.load_pem_x509_certificate((tmp_path / "card.pem").read_bytes())
+    assert public_key_of(certificate) == key.public_key()
