@@ -16,10 +16,12 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.worker import GunicornWebWorker
 from gunicorn.app.base import BaseApplication
 
 from center import logs, metrics
@@ -55,6 +57,17 @@ def app_factory(db: str) -> Callable[[], Awaitable[web.AppRunner]]:
     return factory
 
 
+class CenterWorker(GunicornWebWorker):
+    """aiohttp's worker, serving TLS with the same context as one process does (``center.serving``): the standard
+    library's defaults for a server, not a context built from gunicorn's deprecated ``ssl_version``."""
+
+    @staticmethod
+    def _create_ssl_context(cfg: Any) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cfg.certfile, cfg.keyfile)
+        return context
+
+
 def _child_exit(server: Any, worker: Any) -> None:
     metrics.process_died(worker.pid)
 
@@ -73,7 +86,7 @@ class CenterWorkers(BaseApplication):
         config: dict[str, Any] = {
             "bind": [_bind(s["host"], s["port"])],
             "workers": s["workers"],
-            "worker_class": "aiohttp.GunicornWebWorker",
+            "worker_class": "center.workers.CenterWorker",
             "proc_name": "eport-center",
             "graceful_timeout": GRACEFUL_SECONDS,
             "timeout": 60,  # a worker whose event loop has not ticked for a minute is replaced

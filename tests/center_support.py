@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -192,11 +193,12 @@ class CenterProcess:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    tls: ssl.SSLContext | None = None  # trusting the center's CA, when it serves TLS
 
     def get(self, path: str, timeout: float = 10) -> tuple[int, bytes]:
         """Status and body of ``GET path``, on a new connection (so that any worker process may answer)."""
         try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
+            with urllib.request.urlopen(self.url + path, timeout=timeout, context=self.tls) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()
@@ -216,15 +218,21 @@ class CenterProcess:
 
 
 @contextmanager
-def center_process(db_url: str, log: Path, *flags: str, env: dict[str, str] | None = None) -> Iterator[CenterProcess]:
+def center_process(
+    db_url: str, log: Path, *flags: str, env: dict[str, str] | None = None, ca: x509.Certificate | None = None
+) -> Iterator[CenterProcess]:
     """``eport-center serve --db DB_URL FLAGS`` on a free loopback port, once every one of its processes (``--workers
-    N``) answers ``/healthz``; stopped afterwards. ``env`` is its whole environment (default: this one's)."""
+    N``) answers ``/healthz``; stopped afterwards. ``env`` is its whole environment (default: this one's); ``ca`` the
+    CA to trust when the flags give it a TLS certificate."""
     port = free_port()
     command = [sys.executable, "-m", "center.cli", "serve", "--db", db_url, "--port", str(port), *flags]
     workers = int(flags[flags.index("--workers") + 1]) if "--workers" in flags else 1
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    served = CenterProcess(f"http://127.0.0.1:{port}", process, log)
+    tls = None
+    if ca is not None:
+        tls = ssl.create_default_context(cadata=ca.public_bytes(serialization.Encoding.PEM).decode("ascii"))
+    served = CenterProcess(f"{'https' if tls else 'http'}://127.0.0.1:{port}", process, log, tls)
     answered: set[int] = set()
 
     def all_up() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -118,6 +119,20 @@ def test_a_worker_that_dies_is_replaced(pg_url: str, tmp_path: Path) -> None:
             return len(seen - {victim}) == 2
 
         wait_until(replaced, 60, "the killed worker was not replaced by a new process")
+
+
+def test_the_processes_serve_tls_as_one_process_does(pg_url: str, tmp_path: Path) -> None:
+    with open_center(pg_url) as center:
+        key_pem, chain_pem = center.issue_tls_certificate(["127.0.0.1"])
+        ca = center.ca_certificate()
+    (tmp_path / "tls.key").write_text(key_pem)
+    (tmp_path / "tls.pem").write_text(chain_pem)
+    tls = ("--tls-cert", str(tmp_path / "tls.pem"), "--tls-key", str(tmp_path / "tls.key"))
+    with center_process(pg_url, tmp_path / "center.log", "--workers", "2", *tls, ca=ca) as served:
+        assert served.url.startswith("https://")
+        status, body = served.get("/api/v1/ports/5300")
+        assert (status, json.loads(body)["code"]) == (200, "5300")
+        assert served.health()["status"] == "ok"
 
 
 def test_sqlite_serves_one_process(tmp_path: Path) -> None:
