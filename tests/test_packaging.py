@@ -59,7 +59,9 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def test_the_installed_commands_work(package: Path, tmp_path: Path) -> None:
-    assert shutil.which("eport-agent") == "/usr/bin/eport-agent"
+    # On the PATH of a system without a development environment in front (the test runner puts its own first).
+    system_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    assert shutil.which("eport-agent", path=system_path) == "/usr/bin/eport-agent"
     for program in ("eport-agent", "eport-center"):
         done = run(f"/usr/bin/{program}", "--version")
         assert (done.returncode, done.stdout.strip()) == (0, f"{program} {version('eport-agent')}")
