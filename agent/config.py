@@ -5,11 +5,13 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from apscheduler.triggers.base import BaseTrigger
 
 from agent.workspace import Workspace
+from inbox.watcher import CLOSE_SETTLE_SECONDS, QUIET_SECONDS
 from l10n import LANGUAGES, use
 from sync.access import ACCOUNT_SUFFIX, is_account
 from sync.schedule import sync_trigger
@@ -63,6 +65,13 @@ def _language(section: dict[str, object]) -> str:
     return language
 
 
+def _seconds(section: dict[str, Any], key: str, default: float) -> float:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 600:
+        raise ConfigError(f"[inbox] {key} must be a number of seconds from 0 to 600, not {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     center_url: str
@@ -73,6 +82,8 @@ class AgentConfig:
     retry_cap: float = 300.0
     access_account: str | None = None  # the 17999 account this PC is online through (sync.access)
     inbox_polling: bool = False  # poll the inbox (network shares) instead of the system's file events
+    inbox_quiet: float = QUIET_SECONDS  # [inbox] quiet_seconds: a file unchanged this long is complete
+    inbox_settle: float = CLOSE_SETTLE_SECONDS  # [inbox] close_settle_seconds: the same after its writer closed it
     log_max_bytes: int = 1 << 20
     log_backups: int = 5
     language: str = "zh"  # [ui] language: the agent's own words, "zh" or "en" (l10n)
@@ -105,6 +116,8 @@ class AgentConfig:
             retry_cap=float(sync.get("retry_max_seconds", 300)),
             access_account=_access_account(data.get("access", {})),
             inbox_polling=_flag(data.get("inbox", {}), "polling", "[inbox] polling"),
+            inbox_quiet=_seconds(data.get("inbox", {}), "quiet_seconds", QUIET_SECONDS),
+            inbox_settle=_seconds(data.get("inbox", {}), "close_settle_seconds", CLOSE_SETTLE_SECONDS),
             log_max_bytes=_whole(data.get("logs", {}), "max_bytes", 1 << 20, "[logs] max_bytes"),
             log_backups=_whole(data.get("logs", {}), "backups", 5, "[logs] backups"),
             language=_language(data.get("ui", {})),

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.store import Store
+from agent.taking import Changed, NotRegular, Snapshot, keep, let_go, remove_object, snapshot
 from agent.workspace import KINDS, Workspace
 from inbox.encoding import SAMPLE_BYTES
 from inbox.schema import BatchKind
@@ -32,7 +32,7 @@ from inbox.validate import PortTable, Validator
 from l10n import pair, say
 from l10n.times import local_text
 from outbox.contents import ERROR_COLUMNS, bilingual
-from outbox.files import TableDraft, free_path, safe_stem, workbook_of
+from outbox.files import UNSAFE_NAME, TableDraft, free_path, safe_stem, workbook_of
 from outbox.tidy import archive_stamp, retire_errors
 
 log = logging.getLogger("eport.agent")
@@ -66,27 +66,39 @@ class Intake:
             self.on_batch()
 
     def take(self, path: Path) -> str | None:
-        """Handle one complete file; returns the new batch id, if it became a batch."""
-        sha = file_sha256(path)
+        """Handle one complete file; returns the new batch id, if it became a batch. Its bytes are read once, into
+        a private copy (agent.taking); ``Changed`` (raised) when it changed meanwhile: the watcher looks again."""
+        try:
+            snap = snapshot(path, self.workspace.state / "taking")
+        except NotRegular as odd:
+            self._refuse_object(path, odd)
+            return None
+        try:
+            return self._take(snap)
+        finally:
+            snap.discard()
+
+    def _take(self, snap: Snapshot) -> str | None:
+        path, sha = snap.source, snap.sha256
         known = self.store.file(sha)
         if known is not None and self.store.resend_pending(path.name, sha):
             known = None  # a refused file the clerk asked to send again (agent.resend): taken as a new copy
         if known is not None and known["archived_as"] is None:
-            self._archive(path, sha)  # recorded before a crash, not yet archived: finish, don't report it twice
+            self._archive(snap, sha)  # recorded before a crash, not yet archived: finish, don't report it twice
             return None
         if known is not None:
-            self._report_duplicate(path, known)
+            self._report_duplicate(snap, known)
             return None
         errors = self._errors_draft()
         batch_id = None
         failure: Exception | None = None
         try:
-            batch_id = self._read(path, sha, errors)
+            batch_id = self._read(snap, errors)
         except FileRefused as refused:
             _write_error(errors, refused.error)
-        except (PermissionError, FileNotFoundError, sqlite3.Error):
-            # Locked by another program, gone, or the store (another process recorded the same file first): not
-            # the file's doing, so it is looked at again rather than archived.
+        except (PermissionError, FileNotFoundError, sqlite3.Error, Changed):
+            # Locked by another program, gone, changed while read, or the store (another process recorded the same
+            # file first): not the file's doing, so it is looked at again rather than archived.
             errors.discard()
             raise
         except Exception as exc:  # the reader failed on this file: said in its errors file, never retried as is
@@ -104,7 +116,7 @@ class Intake:
         else:
             errors.discard()
             self._retire_errors(stem)  # the corrected file went through: its old mistakes are settled
-        self._archive(path, sha)
+        self._archive(snap, sha)
         if failure is not None:
             self.problem = say("intake.unreadable", name=path.name, error=failure, report=workbook_of(report).name)
         else:
@@ -118,8 +130,9 @@ class Intake:
         for old, new in retire_errors(self.workspace.errors, self.workspace.archive, stem):
             self.store.report_moved(str(old), str(new))
 
-    def _read(self, path: Path, sha: str, errors: TableDraft) -> str | None:
-        kind = tell_kind(path, self._folder_kind(path))
+    def _read(self, snap: Snapshot, errors: TableDraft) -> str | None:
+        path, sha = snap.copy, snap.sha256  # the bytes read, under the dropped file's name
+        kind = tell_kind(path, self._folder_kind(snap.source))
         with path.open("rb") as handle:
             fmt = file_format(path, handle.read(SAMPLE_BYTES))
         source = open_source(path, kind)
@@ -141,15 +154,41 @@ class Intake:
                 raise _no_records(kind)
             if errors.count:
                 return None
+            if not snap.source_unchanged() and not snap.source_replaced():
+                raise Changed(path.name)  # written to since it was read: not answered from a mix, read again
             batch_id = ingest.commit()
         log.info("batch %s received from %s: %s, %d records", batch_id, path.name, kind.name, ingest.count)
         return batch_id
 
     def _folder_kind(self, path: Path) -> str | None:
-        folder = path.parent.name
-        return folder if path.parent.parent == self.workspace.inbox and folder in KINDS else None
+        """The kind folder the file was dropped in, at any depth: inbox/filings/june/x.csv is a filing."""
+        try:
+            first = path.relative_to(self.workspace.inbox).parts[0]
+        except (ValueError, IndexError):
+            return None
+        return first if first in KINDS and path.parent != self.workspace.inbox else None
 
-    def _report_duplicate(self, path: Path, known: dict[str, Any]) -> None:
+    def _refuse_object(self, path: Path, odd: NotRegular) -> None:
+        """A link, pipe, socket or device in the inbox: refused without being opened, moved out of the inbox."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        zh, en = pair("intake.not_regular", what_zh=odd.zh, what_en=odd.en)
+        draft = self._errors_draft()
+        _write_error(draft, FieldError(0, "", path.name, zh, en))
+        stem = safe_stem(path.name)
+        self._retire_errors(stem)
+        report = draft.publish(f"{stem}.errors.csv", self.store.claimed_outputs())
+        sha = hashlib.sha256(f"not-a-file:{path}:{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}".encode()).hexdigest()
+        self.store.add_rejected_file(sha, path.name, str(report), folder=self._folder_kind(path))
+        kept = remove_object(path, self._archive_path(path, sha))
+        self.store.mark_archived(sha, str(kept or ""))
+        log.warning("inbox entry %s is %s, not a regular file: refused without reading it", path.name, odd.en)
+        self.announce("errors", workbook_of(report))
+
+    def _report_duplicate(self, snap: Snapshot, known: dict[str, Any]) -> None:
+        path = snap.source
         name, when = known["name"], local_text(known["received_at"])
         outcome = _outcome(self.store, known)
         draft = self._errors_draft()
@@ -169,21 +208,25 @@ class Intake:
         report = draft.publish(f"{stem}.errors.csv", self.store.claimed_outputs())
         log.info("file %s is a duplicate of %s; not sent again", path.name, known["name"])
         self.announce("errors", workbook_of(report))
-        self._archive(path, known["sha256"], record=False)
+        self._archive(snap, known["sha256"], record=False)
 
-    def _archive(self, path: Path, sha: str, record: bool = True) -> None:
-        """Move the source out of the inbox under a name that cannot collide; it is never deleted."""
-        target = free_path(
-            self.workspace.archive, f"{archive_stamp()}-{sha[:8]}-{safe_stem(path.name)}{path.suffix[:10]}"
-        )
-        # Link (or copy) then unlink rather than rename: a rename out of the watched tree is held back by the
-        # inotify watcher for 0.5 s to pair it with a rename into it, and every later inbox event waits behind it.
-        # At every instant at least one name holds the clerk's file.
-        try:
-            os.link(path, target)
-        except OSError:
-            shutil.copy2(path, target)
-        path.unlink()
+    def _archive_path(self, path: Path, sha: str) -> Path:
+        suffix = UNSAFE_NAME.sub("_", path.suffix[:10])
+        return free_path(self.workspace.archive, f"{archive_stamp()}-{sha[:8]}-{safe_stem(path.name)}{suffix}")
+
+    def _archive(self, snap: Snapshot, sha: str, record: bool = True) -> None:
+        """Keep the bytes read in archive/ under a name that cannot collide (never deleted), then let the inbox
+        file go if it is still those bytes; a file replaced or changed since stays and is taken on its own.
+        Link (or copy) then unlink rather than rename: a rename out of the watched tree is held back by the
+        inotify watcher for 0.5 s to pair it with a rename into it, and every later inbox event waits behind it.
+        At every instant at least one name holds the clerk's file."""
+        target = self._archive_path(snap.source, sha)
+        keep(snap, target)
+        if not let_go(snap):
+            log.info(
+                "file %s changed or was replaced after it was read: the new version is taken on its own",
+                snap.source.name,
+            )
         if record:
             self.store.mark_archived(sha, str(target))
 

@@ -21,7 +21,7 @@ from agent.signer import Signer
 from agent.store import Store
 from agent.worker import Announcer, Worker
 from agent.workspace import Workspace
-from inbox.watcher import InboxWatcher
+from inbox.watcher import CLOSE_SETTLE_SECONDS, QUIET_SECONDS, InboxWatcher
 from outbox.deliver import Delivery
 from outbox.tidy import KEEP_DAYS
 from sync.client import CenterClient
@@ -78,10 +78,11 @@ def assemble(
     center_ca: x509.Certificate,
     card: OperatorCard | None,
     schedule: BaseTrigger | None = None,
-    settle_quiet: float = 0.1,
+    settle_quiet: float = QUIET_SECONDS,
     retry_cap: float = 300.0,
     polling: bool = False,
     keep_days: int = KEEP_DAYS,
+    settle_close: float = CLOSE_SETTLE_SECONDS,
 ) -> Agent:
     """The agent from its parts. With a card: the resident agent (watcher, signer, control channel); without one:
     the headless sync daemon, which only sends, delivers and pulls, and has no signer at all."""
@@ -96,7 +97,9 @@ def assemble(
         # A new batch asks the agent (made just below) for a sync.
         intake = Intake(workspace, store, announcer, on_batch=lambda: agent.request_sync())
         observer = PollingObserver(timeout=1) if polling else None  # network shares send no file events
-        watcher = InboxWatcher(workspace.inbox, intake.handle, quiet=settle_quiet, observer=observer)
+        watcher = InboxWatcher(
+            workspace.inbox, intake.handle, quiet=settle_quiet, observer=observer, settle=settle_close
+        )
     agent = Agent(
         workspace,
         store,
@@ -114,7 +117,7 @@ def assemble(
 
 
 def build_agent(
-    workspace: Workspace, config: AgentConfig | None = None, settle_quiet: float = 0.1, headless: bool = False
+    workspace: Workspace, config: AgentConfig | None = None, settle_quiet: float | None = None, headless: bool = False
 ) -> Agent:
     """The resident agent, or with ``headless`` the sync daemon, as agent.toml describes them."""
     config = config or AgentConfig.load(workspace)
@@ -124,7 +127,8 @@ def build_agent(
         load_center_ca(config),
         None if headless else open_card(config, workspace),
         schedule=config.sync_trigger(),
-        settle_quiet=settle_quiet,
+        settle_quiet=config.inbox_quiet if settle_quiet is None else settle_quiet,
+        settle_close=config.inbox_settle,
         retry_cap=config.retry_cap,
         polling=config.inbox_polling,
         keep_days=config.keep_days,

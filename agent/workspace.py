@@ -42,6 +42,10 @@ retry_max_seconds = {retry_max_seconds:g}
 # true: look at the inbox folders every second instead of waiting for the system's file events
 # (for an inbox on a network share, where events do not arrive). Either way the inbox is looked through at every sync.
 polling = {polling}
+# A file is taken once it has not changed for quiet_seconds (a slow export, a network copy pausing between
+# pieces), or for close_settle_seconds after the program writing it closed it. Raise both for a slow network.
+quiet_seconds = 3
+close_settle_seconds = 1.5
 
 [logs]
 # logs/agent.log is rotated at this size, keeping this many older files.

@@ -37,10 +37,17 @@ SPREADSHEET_CHANGES = re.compile(
 PROTECTED = re.compile(r'="([^"]*)"')
 
 
-def safe_stem(name: str, limit: int = 80) -> str:
-    """A file stem derived from an untrusted name: no separators, control or reserved characters."""
+# A stem's length in UTF-8 bytes: with a time stamp, a hash, " (n)" and ".errors.xlsx" around it a name stays well
+# under the 255 bytes file systems allow (40 Chinese characters, or 120 ASCII ones).
+STEM_BYTES = 120
+
+
+def safe_stem(name: str, limit: int = STEM_BYTES) -> str:
+    """A file stem derived from an untrusted name: no separators, control or reserved characters, at most ``limit``
+    bytes in UTF-8 (cut at a character, so the name stays recognisable)."""
     stem = Path(name.replace("\\", "/").split("/")[-1]).stem
-    stem = UNSAFE_NAME.sub("_", stem).strip(" .")[:limit]
+    stem = UNSAFE_NAME.sub("_", stem).strip(" .")
+    stem = stem.encode("utf-8")[:limit].decode("utf-8", "ignore").strip(" .")
     return stem or "batch"
 
 
