@@ -174,7 +174,7 @@ class Intake:
             st = os.lstat(path)
         except FileNotFoundError:
             return
-        zh, en = pair("intake.not_regular", what_zh=odd.zh, what_en=odd.en)
+        zh, en = pair("intake.not_regular", what=odd.zh)[0], pair("intake.not_regular", what=odd.en)[1]
         draft = self._errors_draft()
         _write_error(draft, FieldError(0, "", path.name, zh, en))
         stem = safe_stem(path.name)

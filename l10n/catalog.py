@@ -50,8 +50,8 @@ MESSAGES.update(
             "logs/agent.log to your support",
         ),
         "intake.not_regular": (
-            "这不是普通文件，而是{what_zh}：未读取、未发送，已移出收件箱。请把文件本身（而不是快捷方式）放入收件箱",
-            "this is not a regular file but {what_en}: it was not read nor sent, and was moved out of the inbox. "
+            "这不是普通文件，而是{what}：未读取、未发送，已移出收件箱。请把文件本身（而不是快捷方式）放入收件箱",
+            "this is not a regular file but {what}: it was not read nor sent, and was moved out of the inbox. "
             "Drop the file itself (not a link to it) into the inbox",
         ),
     }
