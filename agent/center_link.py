@@ -9,9 +9,10 @@ from cryptography import x509
 
 from agent.config import AgentConfig, ConfigError
 from agent.workspace import Workspace
-from sync.algorithms import load_private_key_pem
+from sync.algorithms import SM2SM3, algorithm_of_certificate, load_private_key_pem
 from sync.client import DeviceCredential
 from sync.protocol import software_signer
+from sync.sm2_tls import ServerPin
 
 
 def ca_missing(config: AgentConfig) -> ConfigError:
@@ -45,10 +46,14 @@ def load_device(workspace: Workspace) -> DeviceCredential | None:
     return DeviceCredential([x509.load_pem_x509_certificate(cert_file.read_bytes())], software_signer(key))
 
 
-def pinned_tls(config: AgentConfig) -> ssl.SSLContext | None:
-    """For an https center: trust exactly the center's CA (pinned in agent.toml), nothing else."""
+def pinned_tls(config: AgentConfig) -> ssl.SSLContext | ServerPin | None:
+    """For an https center: trust exactly the center's CA (pinned in agent.toml), nothing else. An SM2 center's
+    server certificate is checked against it by sync.sm2_tls: OpenSSL 3.0 cannot check an SM2 CA's signature."""
     if not config.center_url.startswith("https:"):
         return None
     if not config.ca_file.exists():
         raise ca_missing(config)
+    ca = load_center_ca(config)
+    if algorithm_of_certificate(ca) == SM2SM3:
+        return ServerPin(ca)
     return ssl.create_default_context(cafile=str(config.ca_file))

@@ -27,7 +27,7 @@ from agent.config import AgentConfig, check_center_url
 from agent.device import device_key, save_device_certificate
 from agent.runtime import EMULATED, card_connector, emulated_card_file
 from agent.workspace import Workspace, config_text
-from sync.algorithms import ALGORITHMS, ES256, PublicKey, algorithm_of_certificate, public_key_of, same_key
+from sync.algorithms import ALGORITHMS, ES256, SM2SM3, PublicKey, algorithm_of_certificate, public_key_of, same_key
 from sync.client import CenterUnavailable
 from sync.enroll import (
     API_CA,
@@ -41,6 +41,7 @@ from sync.enroll import (
     read_enrollment_answer,
 )
 from sync.protocol import DigestSigner, SignatureError, check_issued_by, software_signer
+from sync.sm2_tls import ServerPin, tls_for
 
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 
@@ -57,13 +58,15 @@ class EnrollmentRefused(Exception):
         self.code, self.zh, self.en = code, zh, en
 
 
-async def _call(method: str, url: str, tls: ssl.SSLContext | bool, body: dict[str, Any] | None = None) -> bytes:
+async def _call(
+    method: str, url: str, tls: ssl.SSLContext | ServerPin | bool, body: dict[str, Any] | None = None
+) -> bytes:
     data = None if body is None else json.dumps(body).encode("utf-8")
     headers = {} if body is None else {"Content-Type": "application/json"}
     try:
         async with (
             aiohttp.ClientSession(timeout=TIMEOUT) as session,
-            session.request(method, url, data=data, headers=headers, ssl=tls) as response,
+            session.request(method, url, data=data, headers=headers, ssl=await tls_for(url, tls)) as response,
         ):
             answer = await response.read()
             if response.status >= 500:
@@ -72,7 +75,7 @@ async def _call(method: str, url: str, tls: ssl.SSLContext | bool, body: dict[st
                 refusal = json.loads(answer)
                 raise EnrollmentRefused(refusal["code"], refusal["message_zh"], refusal["message_en"])
             return answer
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError, SignatureError) as exc:
         reason = str(exc) or type(exc).__name__
         raise CenterUnavailable(f"数据中心无法连接 / the center cannot be reached at {url}: {reason}") from exc
     except (ValueError, KeyError, TypeError) as exc:
@@ -107,10 +110,13 @@ async def trusted_ca(config: AgentConfig, center_url: str, code: EnrollmentCode)
     return ca
 
 
-def _tls(center_url: str, ca: x509.Certificate) -> ssl.SSLContext | bool:
-    """Over https, trust exactly the CA the code vouched for (plain http is loopback only)."""
+def _tls(center_url: str, ca: x509.Certificate) -> ssl.SSLContext | ServerPin | bool:
+    """Over https, trust exactly the CA the code vouched for (plain http is loopback only); an SM2 CA's server
+    certificate is checked by sync.sm2_tls (OpenSSL 3.0 cannot)."""
     if not center_url.startswith("https:"):
         return False
+    if algorithm_of_certificate(ca) == SM2SM3:
+        return ServerPin(ca)
     return ssl.create_default_context(cadata=ca.public_bytes(Encoding.PEM).decode("ascii"))
 
 

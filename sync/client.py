@@ -23,9 +23,11 @@ from sync.protocol import (
     API_PORTS,
     API_UPDATES,
     DigestSigner,
+    SignatureError,
     canonical_json,
     device_authorization,
 )
+from sync.sm2_tls import ServerPin, tls_for
 
 log = logging.getLogger("eport.sync")
 
@@ -59,11 +61,20 @@ class CenterRefused(CenterError):
         self.status, self.code, self.zh, self.en = status, code, zh, en
 
 
+# The center's certificate is not the pinned CA's; the last two from an SM2 center's check (sync.sm2_tls).
+CERTIFICATE_TROUBLE = (
+    aiohttp.ClientConnectorCertificateError,
+    aiohttp.ClientSSLError,
+    aiohttp.ServerFingerprintMismatch,
+    SignatureError,
+)
+
+
 def _unreachable(url: str, exc: BaseException) -> str:
     """Why the center did not answer, in words (the exception itself goes to the log)."""
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         why = "数据中心没有及时回答", "the center did not answer in time"
-    elif isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+    elif isinstance(exc, CERTIFICATE_TROUBLE):
         why = "数据中心的证书不可信（与注册时固定的CA不符）", "the center's certificate is not the pinned CA's"
     elif isinstance(exc, aiohttp.ClientConnectorError):
         why = "连不上数据中心（网络不通或中心未运行）", "cannot connect (network down, or the center not running)"
@@ -102,7 +113,7 @@ class CenterClient:
     def __init__(
         self,
         base_url: str,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext | ServerPin | None = None,
         timeout: float = 30,
         device: DeviceCredential | None = None,
         access_account: str | None = None,
@@ -136,7 +147,7 @@ class CenterClient:
             chain, signer = self.device.chain, self.device.sign_digest
             headers["Authorization"] = device_authorization(method, path, body, chain, signer)
         try:
-            tls = self._ssl if self._ssl is not None else True
+            tls = await tls_for(self.base_url, self._ssl)  # an SM2 center's certificate is checked by sync.sm2_tls
             url = self.base_url + path
             async with session.request(method, url, data=body or None, headers=headers, ssl=tls) as response:
                 if response.status in AWAY:
@@ -149,7 +160,9 @@ class CenterClient:
                 if response.status >= 400:
                     raise _refusal(response.status, await response.read())
                 return await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError, SignatureError) as exc:
+            if isinstance(exc, aiohttp.ServerFingerprintMismatch) and isinstance(self._ssl, ServerPin):
+                self._ssl.forget(self.base_url)  # a renewed certificate: checked anew at the next request
             log.info("the center at %s did not answer: %r", self.base_url, exc)  # the detail, for whoever reads logs
             raise CenterUnavailable(_unreachable(self.base_url, exc)) from exc
 
