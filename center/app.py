@@ -30,12 +30,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from center import access_api, logs, metrics
+from center.limits import check_batch, check_batch_body, read_body
 from center.openapi import API_METRICS, API_OPENAPI, openapi_spec
 from center.operations import ADMIN_PREFIX, OPERATIONS, Operation
 from center.refusals import Refusal
 from center.requests import device_enterprise, json_object, parse_json, plain_request
 from center.service import Center, Received
 from sync.enroll import API_CA, API_ENROLL, API_ENROLL_CHECK
+from sync.limits import MAX_BATCH_BYTES, MAX_JSON_DEPTH
 from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,8 @@ def _refusals_middleware(max_body: int) -> Middleware:
             return _refused(request, Refusal("PAYLOAD_TOO_LARGE", limit_mb=max_body // (1024 * 1024)))
         except web.HTTPException:
             raise  # 404/405 and friends keep aiohttp's own answer
+        except RecursionError:  # JSON nested deeper than a parser goes, in any endpoint: malformed, not a 500
+            return _refused(request, Refusal("BAD_REQUEST", detail=f"JSON nested deeper than {MAX_JSON_DEPTH} levels"))
         except Exception:
             # Nothing was committed (a batch is one transaction); the agent may resend the same batch id.
             log.exception("unexpected error on %s %s", request.method, request.path)
@@ -112,26 +116,31 @@ async def _metrics_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 def _receive(center: Center, body: bytes) -> Received:
-    return center.receive(parse_json(body))
+    # Bounded work (center.limits): size and structure before the parse, records, forms and conditions before the
+    # signature is checked and the write lock taken.
+    check_batch_body(body)
+    document = parse_json(body)  # depth-limited
+    check_batch(document)
+    return center.receive(document)
 
 
 async def post_enroll(request: web.Request) -> web.Response:
     """A certificate for the key that signed the request, against a one-time enrollment code (sync.enroll)."""
-    body = await request.read()
+    body = await read_body(request)
     answer = await _blocking(request, request.app[CENTER].enroll, body)
     return web.json_response(answer, dumps=_dumps)
 
 
 async def post_enroll_check(request: web.Request) -> web.Response:
     """What a one-time enrollment code would enroll, if it can be used now; nothing changes."""
-    body = await request.read()
+    body = await read_body(request)
     answer = await _blocking(request, request.app[CENTER].check_enrollment, body)
     return web.json_response(answer, dumps=_dumps)
 
 
 async def post_batch(request: web.Request) -> web.Response:
     started = time.perf_counter()
-    body = await request.read()
+    body = await read_body(request, MAX_BATCH_BYTES)
     try:
         received = await _blocking(request, _receive, request.app[CENTER], body)
     except Refusal:
@@ -193,7 +202,7 @@ def admin_operation(operation: Operation) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         await _require_admin(request)
-        body = json_object(await request.read(), "the body must be a JSON object of the operation's arguments")
+        body = json_object(await read_body(request), "the body must be a JSON object of the operation's arguments")
         outcome = await _blocking(request, operation.call, request.app[CENTER], body)
         return web.json_response(outcome, dumps=_dumps)
 

@@ -257,6 +257,28 @@ REASONS: dict[str, Reason] = {
         "请求过大（上限{limit_mb} MB），请将批次拆分后重新发送。",
         "The request is too large (limit {limit_mb} MB); split the batch and send it again.",
     ),
+    # Bounded work per batch (sync/limits.py): checked before the signature and before the write lock.
+    "BATCH_TOO_MANY_RECORDS": Reason(
+        413,
+        "批次记录过多（{count} 条，上限 {limit} 条），请拆分为多个文件后重新放入。",
+        "The batch has too many records ({count}, at most {limit}); split it into several files and drop them again.",
+    ),
+    "BATCH_TOO_MANY_FORMS": Reason(
+        413,
+        "批次涉及的核销单过多（号段展开后共 {count} 份，上限 {limit} 份），请拆分为多个文件后重新放入。",
+        "The batch names too many forms ({count} with its ranges counted out, at most {limit}); split it into "
+        "several files and drop them again.",
+    ),
+    "QUERY_TOO_MANY_CONDITIONS": Reason(
+        413,
+        "查询条件过多（{count} 个，上限 {limit} 个），请减少条件后重新查询。",
+        "The query has too many conditions ({count}, at most {limit}); use fewer conditions.",
+    ),
+    "REQUEST_TIMEOUT": Reason(
+        408,
+        "请求内容未能在 {seconds} 秒内送达，请检查网络后重新发送。",
+        "The request's body did not arrive within {seconds} seconds; check the network and send it again.",
+    ),
     "SIGNATURE_INVALID": Reason(
         401,
         "签名验证失败，批次内容与操作员卡的签名不符。",

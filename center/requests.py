@@ -14,9 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
+from center.limits import check_depth, read_body
 from center.refusals import Refusal
 from center.service import Center
 from sync.access import ARRIVING_ACCOUNT_HEADER
+from sync.limits import MAX_JSON_DEPTH
 from sync.protocol import SignatureError, verify_device_authorization
 
 
@@ -44,7 +46,7 @@ async def plain_request(request: web.Request) -> PlainRequest:
         request.path_qs,
         dict(request.match_info),
         request.headers,
-        await request.read(),
+        await read_body(request),
     )
 
 
@@ -56,9 +58,13 @@ def parse_json(body: bytes) -> Any:
     """The body as JSON, any value; a body that is not UTF-8 JSON is refused (BAD_REQUEST)."""
     try:
         # NaN/Infinity are not JSON and have no canonical form to sign, so they are refused here.
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        parsed = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise Refusal("BAD_REQUEST", detail=f"the body is not UTF-8 JSON ({exc})") from None
+    except RecursionError:  # nested deeper than the parser goes: malformed, not an internal error
+        raise Refusal("BAD_REQUEST", detail=f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    check_depth(parsed)
+    return parsed
 
 
 def json_object(body: bytes, detail: str = "the body must be a JSON object") -> dict[str, Any]:

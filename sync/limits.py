@@ -1,0 +1,26 @@
+"""Bounded work per batch: the limits the agent checks a dropped file against and the center checks a batch against
+before it parses it fully, checks its signature or takes its write lock (docs/SECURITY.md lists them).
+
+A batch over one of them is refused as a whole with its own code (center/refusals.py); the agent refuses such a
+file in its errors file before anything is signed, so a clerk meets them there, not as a refused batch.
+"""
+
+from __future__ import annotations
+
+MAX_BATCH_RECORDS = 5000  # rows (records) in one batch
+MAX_BATCH_FORMS = 20000  # forms one batch names, each range row counted as the forms it names
+MAX_QUERY_CONDITIONS = 100  # conditions in one query batch (组合查询)
+MAX_BATCH_BYTES = 4 * 1024 * 1024  # a batch request's body, read before its signature is checked
+# JSON objects and arrays a batch body may hold before it is parsed: a record is one object, and the document
+# around them a handful more (a brace in a text value counts too, hence the margin).
+MAX_BATCH_CONTAINERS = 2 * MAX_BATCH_RECORDS + 64
+MAX_JSON_DEPTH = 32  # nesting of any JSON body the center reads
+BODY_READ_SECONDS = 30.0  # a request's body must have arrived within this long
+
+
+def forms_named(record: dict[str, object]) -> int:
+    """How many forms a record names: a range row its count, any other record one."""
+    count = record.get("count")
+    if "start_form_no" in record and isinstance(count, int) and not isinstance(count, bool):
+        return max(count, 1)
+    return 1
