@@ -25,6 +25,7 @@ from typing import Any
 from agent.store import Store
 from agent.taking import Changed, NotRegular, Snapshot, keep, let_go, remove_object, snapshot
 from agent.workspace import KINDS, Workspace
+from inbox.budget import Budget
 from inbox.encoding import SAMPLE_BYTES
 from inbox.schema import BatchKind
 from inbox.sources import FieldError, FileRefused, file_format, open_source, refuse, tell_kind
@@ -140,8 +141,10 @@ class Intake:
         with closing(source), self.store.ingest(sha, path.name, safe_stem(path.name), kind.name, fmt) as ingest:
             for problem in source.problems:
                 _write_error(errors, problem)
+            budget = Budget(kind)  # over a per-batch limit: refused at once, reading stops (inbox.budget)
             for row in source.rows:
                 checked, problems, forms = validator.check(row)
+                budget.spend(len(forms))
                 for problem in problems:
                     _write_error(errors, problem)
                 if checked is not None:

@@ -11,6 +11,7 @@ million valid rows cost one pass, and a clerk still gets every error. A value Ex
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,8 +52,21 @@ class PortTable:
 NO_PORTS = PortTable(frozenset(), frozenset())
 
 
+# NUL and other control characters (a line break, a tab kept), and bidirectional overrides: never taken as data.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def control_at(text: str) -> int | None:
+    """The index of the first control character or bidi override in ``text``, if any."""
+    found = CONTROL.search(text)
+    return None if found is None else found.start()
+
+
 def parse_cell(column: Column, raw: str) -> str | int | _Invalid | None:
-    """A cell's value by its column's rule: None when empty, INVALID when it breaks the rule."""
+    """A cell's value by its column's rule: None when empty, INVALID when it breaks the rule (a control character
+    or a bidi override anywhere in it does)."""
+    if control_at(raw) is not None:
+        return INVALID
     value = raw.strip()
     if column.code:
         if not value.isascii():
@@ -62,9 +76,9 @@ def parse_cell(column: Column, raw: str) -> str | int | _Invalid | None:
         return None
     if column.integer is not None:
         low, high = column.integer
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):  # ASCII digits only: "፩".isdigit() holds, int() refuses it
             value = ungrouped(value) or value  # 1,000 as Excel shows a thousand: meant as 1000
-        return int(value) if value.isdigit() and low <= int(value) <= high else INVALID
+        return int(value) if value.isascii() and value.isdigit() and low <= int(value) <= high else INVALID
     if column.pattern is not None and column.pattern.fullmatch(value) is None:
         return INVALID
     return value
@@ -220,8 +234,17 @@ class Validator:
             texts[column.name] = _stripped(raw)
             values[column.name] = None if value is INVALID else value
             excel = damage(texts[column.name], column.digits) if value is INVALID else None
+            at = control_at(raw)
             if value is None and column.required and index is not None:
                 error(column, "", f"“{column.zh}”不能为空", f"'{column.name}' is empty")
+            elif at is not None:
+                code = f"U+{ord(raw[at]):04X}"
+                error(
+                    column,
+                    raw,
+                    f"“{column.zh}”的第 {at + 1} 个字符是不可见的控制字符（{code}），请删除后重新放入",
+                    f"'{column.name}' has an invisible control character ({code}) at character {at + 1}; remove it",
+                )
             elif excel is not None:
                 error(column, raw.strip(), f"“{column.zh}”：{excel[0]}", f"'{column.name}': {excel[1]}")
             elif value is INVALID and column.integer is not None:

@@ -49,6 +49,20 @@ MESSAGES.update(
             "again from Excel as .xlsx or CSV UTF-8) and drop it again; if it fails again, give the file and "
             "logs/agent.log to your support",
         ),
+        "limits.rows": (
+            "文件超过每批 {limit} 行的上限，未读完、未发送：请拆分为每个不超过 {limit} 行的多个文件后重新放入",
+            "the file has more than the {limit} rows a batch may hold; it was not read further nor sent: split it "
+            "into files of at most {limit} rows and drop them again",
+        ),
+        "limits.forms": (
+            "文件涉及的核销单超过每批 {limit} 份的上限（号段按份数计），未发送：请拆分为多个文件后重新放入",
+            "the file names more than the {limit} forms a batch may name (ranges counted out); it was not sent: "
+            "split it into several files and drop them again",
+        ),
+        "limits.conditions": (
+            "查询条件超过 {limit} 个的上限，未发送：请减少条件后重新放入",
+            "the query has more than {limit} conditions; it was not sent: use fewer conditions and drop it again",
+        ),
         "intake.not_regular": (
             "这不是普通文件，而是{what}：未读取、未发送，已移出收件箱。请把文件本身（而不是快捷方式）放入收件箱",
             "this is not a regular file but {what}: it was not read nor sent, and was moved out of the inbox. "

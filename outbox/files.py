@@ -63,13 +63,24 @@ def protected(text: str) -> str:
     return f'="{text}"'
 
 
+# Control characters and bidirectional overrides are never written raw into a cell: a clerk's file could otherwise
+# make a result file show something else than it says (a right-to-left override turns "2200" into "0022").
+INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with each control character or bidi override shown as ``<U+XXXX>``."""
+    return INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+
+
 def csv_cell(column: Column, value: object) -> str:
-    """One value as a CSV cell of its column: identifiers protected, times in local time, formulas neutralised."""
+    """One value as a CSV cell of its column: identifiers protected, times in local time, formulas neutralised,
+    control characters and bidi overrides made visible."""
     if value is None or value == "":
         return ""
     if column.cell is Cell.TIME:
         return local_text(str(value))
-    text = str(value)
+    text = visible(str(value))
     if column.cell is Cell.ID and '"' not in text:
         return protected(text)
     if column.cell is Cell.TEXT and SPREADSHEET_CHANGES.fullmatch(text):

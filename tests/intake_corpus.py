@@ -131,7 +131,7 @@ def cases() -> list[Case]:
         Case(
             "mixed-encoding.csv",
             "filings",
-            csv("form_no,port\n" + f"{F1},2200\n" * 20000) + "260000002,上海海关\r\n".encode("gbk"),
+            csv("form_no,port\n" + f"{F1},2200{' ' * 70}\n" * 4000) + "260000002,上海海关\r\n".encode("gbk"),
             error="mixed encodings",
         ),
         Case(
@@ -210,6 +210,49 @@ def cases() -> list[Case]:
             error="op must be eq or prefix",
         ),
         Case("query-none.csv", "queries", csv("business,attribute,op,value\n"), error="at least one condition"),
+        # -- issue 18: hostile values, encodings and sizes --------------------------------------------------------
+        Case(
+            "gbk-declared.xml",
+            "filings",
+            '<?xml version="1.0" encoding="GBK"?>\n<filings><filing><form_no>260000001</form_no><port>上海海关</port>'
+            "</filing></filings>".encode("gbk"),
+            records=1,
+        ),
+        Case(
+            "big5-declared.xml",
+            "filings",
+            '<?xml version="1.0" encoding="Big5"?>\n<filings><filing><form_no>260000001</form_no><port>2200</port>'
+            "</filing></filings>".encode("big5"),
+            records=1,
+        ),
+        Case("ethiopic-digit.csv", "filings", csv(f"start_form_no,count,port\n{F1},\u1369,2200\n"), error="'count'"),
+        Case("tai-digit.csv", "filings", csv(f"start_form_no,count,port\n{F1},\u19da,2200\n"), error="'count' must"),
+        Case(
+            "nul-late.csv",
+            "applications",
+            b"copies,remark\n" + (b"5," + b"x" * 70 + b"\n") * 4000 + b"5,ab\x00cd\n",
+            error="'remark' has an invisible control character (U+0000) at character 3",
+        ),
+        Case("escape.csv", "filings", csv(f"form_no,port\n{F1},22\x1b00\n"), error="control character (U+001B)"),
+        Case("rlo.csv", "filings", csv("form_no,port\n2600\u202e00001,2200\n"), error="(U+202E) at character 5"),
+        Case(
+            "too-many-rows.csv",
+            "filings",
+            csv("form_no,port\n" + "".join(f"{260000000 + i:09d},2200\n" for i in range(5001))),
+            error="more than the 5000 rows a batch may hold",
+        ),
+        Case(
+            "too-many-forms.csv",
+            "losses",
+            csv("start_form_no,count\n" + "".join(f"{260000000 + i * 1000:09d},1000\n" for i in range(21))),
+            error="more than the 20000 forms a batch may name",
+        ),
+        Case(
+            "too-many-conditions.csv",
+            "queries",
+            csv("business,attribute,op,value\n" + "form,form_no,prefix,26\n" * 101),
+            error="more than 100 conditions",
+        ),
         Case(
             "query.xml",
             "queries",

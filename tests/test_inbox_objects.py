@@ -228,8 +228,8 @@ def test_a_slow_writer_opening_the_file_for_each_piece_is_waited_for(tmp_path: P
             with target.open("ab") as out:  # a network copy: each piece its own open and close
                 out.write(piece)
             if n < len(pieces) - 1:
-                deadline = time.monotonic() + 1.0  # the writer's one-second pause; the watcher must not take it
-                wait_until(lambda: time.monotonic() >= deadline or seen, 2, "")
+                pause_ends = time.monotonic() + 1.0  # the writer's one-second pause; the watcher must not take it
+                wait_until(lambda end=pause_ends: time.monotonic() >= end or seen, 2, "")  # type: ignore[misc]
                 assert seen == [], "the file was taken between two pieces"
         wait_until(lambda: seen, 10, "the complete file was never taken")
         drop_marker(tmp_path, lambda: [p for p, _ in seen])
