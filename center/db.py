@@ -360,7 +360,9 @@ def reading(engine: Engine) -> Connection:
 
     On PostgreSQL the reads run in autocommit mode: at READ COMMITTED (the default) a transaction gives each
     statement a snapshot of its own all the same, and its BEGIN and COMMIT cost two round trips more (a feed pull
-    made four of them). SQLite reads keep their transaction: there it is one snapshot for all the statements.
+    made four of them). SQLite reads keep their transaction: there it is one snapshot for all the statements. So on
+    PostgreSQL two statements of one read may see different commits: what must be consistent (a feed page drawn
+    from two tables) is read in one statement.
     """
     options: dict[str, Any] = {READ_ONLY: True}
     if engine.dialect.name == "postgresql":
