@@ -13,8 +13,8 @@ import pytest
 
 from center import limits
 from center.service import Center
-from sync.limits import MAX_BATCH_FORMS, MAX_BATCH_RECORDS, MAX_QUERY_CONDITIONS
 from sync.enroll import API_ENROLL
+from sync.limits import MAX_BATCH_FORMS, MAX_BATCH_RECORDS, MAX_QUERY_CONDITIONS
 from sync.protocol import API_BATCHES
 from tests.center_support import Card, Client, count_batches, enroll, filing_payload, filings, loopback_client
 
