@@ -83,6 +83,8 @@ class Agent:
         )
         self._scheduler.start()
         await self._worker.run(self.delivery.remove_stale_drafts)
+        if self.intake is not None:
+            await self._worker.run(self.intake.recover)
         await self._worker.run(self.delivery.keep_tidy)  # and once a day at a sync
         if self.watcher is not None:
             self.watcher.start()

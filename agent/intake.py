@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.store import Store
-from agent.taking import Changed, NotRegular, Snapshot, keep, let_go, remove_object, snapshot
+from agent.taking import Changed, NotRegular, Snapshot, keep, leftovers, let_go, remove_object, snapshot
 from agent.workspace import KINDS, Workspace
 from inbox.budget import Budget
 from inbox.encoding import SAMPLE_BYTES
@@ -60,6 +60,11 @@ class Intake:
         self.announce = announce
         self.on_batch = on_batch  # a new batch waits to be signed and sent: ask for a sync
         self.problem: str | None = None  # a file that could not be read, until a later one is
+
+    def recover(self) -> None:
+        """At start: private copies a crash left half taken go to archive/ (as unfinished-…), never lost."""
+        for moved in leftovers(self.workspace.state / "taking", self.workspace.archive):
+            log.warning("a copy left by an interrupted intake was kept as %s", moved.name)
 
     def handle(self, path: Path) -> None:
         """The inbox watcher's callback for a complete file (a PermissionError makes the watcher try again)."""

@@ -23,7 +23,7 @@ from agent.store import Store
 from agent.workspace import Workspace
 from center.db import batches
 from tests.center_support import eventually, free_port, open_center, serve, wait_for
-from tests.rigs import ENTERPRISE, PIN, agent_cli, enrolled_card, loopback_agent, start_agent, workspace_for
+from tests.rigs import ENTERPRISE, PIN, agent_cli, agent_for, enrolled_card, loopback_agent, start_agent, workspace_for
 
 
 async def test_a_second_agent_on_the_same_workspace_is_turned_away_and_touches_nothing(tmp_path: Path) -> None:
@@ -184,3 +184,22 @@ async def test_a_full_disk_loses_nothing_says_so_and_the_agent_carries_on_once_t
     with center.engine.connect() as conn:  # applied exactly once
         assert conn.scalar(sa.select(sa.func.count()).select_from(batches)) == 1
     center.close()
+
+
+async def test_a_copy_left_half_taken_by_a_crash_is_kept_in_the_archive_at_the_next_start(tmp_path: Path) -> None:
+    center = open_center(tmp_path, [ENTERPRISE])
+    workspace = workspace_for(tmp_path / "ws", center, free_port())
+    left = workspace.state / "taking" / "4242-0123456789abcdef"
+    left.mkdir(parents=True)
+    (left / "filings.csv").write_text("form_no,port\n000000001,2200\n", encoding="utf-8")
+    old = time.time() - 3600  # the crash was an hour ago
+    os.utime(left, (old, old))
+    agent = agent_for(workspace, center, enrolled_card(center), free_port())
+    await agent.start()
+    try:
+        kept = [p.name for p in workspace.archive.iterdir()]
+        assert len(kept) == 1 and kept[0].startswith("unfinished-") and kept[0].endswith("filings.csv"), kept
+        assert not left.exists()
+    finally:
+        await agent.stop()
+        center.close()
