@@ -131,6 +131,9 @@ def describe(overview: dict[str, Any]) -> list[str]:
     lines = [say("access.open" if overview["open"] else "access.closed")]
     if "as_of" in overview:
         lines[0] += say("access.as_of", time=local_text(overview["as_of"]))
+    if overview.get("enterprise_name"):  # the enterprise with its 组织机构代码, as the center registered it
+        org = overview.get("org_code") or "-"
+        lines.insert(0, say("fx.enterprise", code=overview["enterprise"], name=overview["enterprise_name"], org=org))
     for a in overview["accounts"]:
         hours = say("access.hours", used=a["hours_used"], limit=a["hour_limit"]) if a["hour_limit"] is not None else ""
         lines.append(

@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from agent import permission
 from agent.card.errors import CardError, InvalidPinError, PinBlockedError
 from agent.card_admin_cli import (
     ManagementKeyPrompt,
@@ -38,7 +39,9 @@ CARD_FIELDS = (
     "subject",
     "operator",
     "enterprise",
+    "enterprise_name",
     "not_after",
+    "fx_permission",
     "problem",
 )
 
@@ -47,6 +50,8 @@ def _card_value(key: str, value: Any) -> Any:
     """A fact as the clerk reads it: the card's state in words, its expiry in local time."""
     if key == "state":
         return say(f"card_state.{value}") if f"card_state.{value}" in MESSAGES else value
+    if key == "fx_permission":
+        return permission.describe(value)
     return local_text(value) if key == "not_after" else value
 
 
@@ -176,6 +181,7 @@ def cmd_card_enroll(workspace: Workspace, args: Any) -> int:
         f"操作员卡注册成功 / card enrolled: {certificate.subject.rfc4514_string()}, "
         f"valid until {certificate.not_valid_after_utc:%Y-%m-%d}"
     )
+    print(say("cli.enrolled_fx"))
     return 0
 
 
@@ -217,6 +223,17 @@ def _card_info_from_card(workspace: Workspace) -> dict[str, Any]:
     return {**info.as_dict(), "warnings": info.warnings()}
 
 
+def _with_permission(workspace: Workspace, info: dict[str, Any]) -> dict[str, Any]:
+    """The card read directly, with its 出口收汇 permission as the agent last heard it from the center."""
+    from agent.store import Store
+
+    known = permission.fact(Store(workspace.store_file)) if workspace.store_file.exists() else None
+    if known is None or known.get("card") != info.get("serial"):
+        return info
+    fx = permission.warning(known)
+    return {**info, "fx_permission": known, "warnings": [*info.get("warnings", []), *([fx] if fx else [])]}
+
+
 def run_card(workspace: Workspace, args: Any) -> int:
     """`eport-agent card VERB`."""
     if args.card_command == "enroll":
@@ -237,6 +254,8 @@ def cmd_card_info(workspace: Workspace, args: Any) -> int:
             return 1
     if info["source"] == "card":
         print(say("cli.card_from_card"), file=sys.stderr)
+        info = _with_permission(workspace, info)
+    info["enterprise_name"] = permission.enterprise_line(info.get("fx_permission"))
     if args.json:
         print(json.dumps(info, ensure_ascii=False, indent=2))
         return 0

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from agent.access_cli import run_access, run_permission
 from agent.card.errors import CardError, InvalidPinError, PinBlockedError
 from agent.card_cli import add_commands as add_card_commands
 from agent.card_cli import cmd_device_enroll, cmd_unlock, pin_failure, read_pin, run_card
+from agent.clerk_cli import COMMANDS as CLERK_COMMANDS
+from agent.clerk_cli import add_commands as add_clerk_commands
 from agent.config import AgentConfig, ConfigError, use_workspace_language
 from agent.roles import AlreadyRunning
 from agent.signals import until_signalled
@@ -125,7 +128,9 @@ def _run_with_tray(workspace: Workspace, pystray: Any) -> None:
     engine.start()
     try:
         print(say("cli.running_tray", root=workspace.root, inbox=workspace.inbox), flush=True)
-        TrayApp(agent, pystray, workspace.inbox, workspace.outbox, dialogs=load_dialogs()).run()
+        TrayApp(
+            agent, pystray, workspace.inbox, workspace.outbox, dialogs=load_dialogs(), guide=workspace.root / "guide"
+        ).run()
     finally:
         asyncio.run_coroutine_threadsafe(agent.stop(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
@@ -238,7 +243,12 @@ def parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", parents=[common], help="show the queue")
     status.add_argument("--json", action="store_true", help="print JSON")
     add_access_commands(commands, common, pin)
+    add_clerk_commands(commands, common)
     return root
+
+
+def _in_workspace(run: Callable[[Workspace, argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    return lambda args: run(_workspace(args), args)
 
 
 COMMANDS = {
@@ -254,6 +264,7 @@ COMMANDS = {
     "device": cmd_device,
     "access": cmd_access,
     "permission": cmd_permission,
+    **{name: _in_workspace(run) for name, run in CLERK_COMMANDS.items()},
 }
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.x509.oid import NameOID
+
 from agent.card.emulated import EmulatedPivCard
 from agent.card.piv_admin import DEFAULT_MANAGEMENT_KEY
 from agent.config import AgentConfig
@@ -35,6 +37,7 @@ log = logging.getLogger("eport.demo")
 
 DEMO_PIN = "123456"
 DEMO_ENTERPRISE = "DEMO000001"
+DEMO_ORG_CODE = "71093412-3"  # 组织机构代码 (GB 11714, check character 3)
 OTHER_ENTERPRISE = "DEMO000002"  # its forms show that another enterprise's form is answered as unknown
 DEMO_FORMS = 20
 # The simulated customs and SAFE act on a form only after it has rested this long, so a clerk's batch (and the
@@ -118,7 +121,16 @@ async def prepare_center(db: str) -> tuple[list[str], list[str], str, str]:
     other one, and the two enrollment codes."""
     await eport_center("init", "--db", db)  # the center itself, once: its CA and receipt key
     await eport_center(
-        "enterprise", "create", "--db", db, "--code", DEMO_ENTERPRISE, "--name", "演示进出口有限公司 (demo)"
+        "enterprise",
+        "create",
+        "--db",
+        db,
+        "--code",
+        DEMO_ENTERPRISE,
+        "--name",
+        "演示进出口有限公司 (demo)",
+        "--org-code",
+        DEMO_ORG_CODE,
     )
     # The database exists now: the rest may run side by side (SQLite lets one writer at a time in, the others wait).
     _created, issued, operator, device, _access = await asyncio.gather(
@@ -142,9 +154,12 @@ async def set_up(workspace: Workspace, url: str, db: str, prepared: tuple[list[s
     # Sync every 10 s: the simulator's changes show soon. The enrollments below point it at the center again.
     workspace.config_file.write_text(config_text(url, EMULATED, interval_seconds=10), encoding="utf-8")
     # The emulated card keeps the well-known default management key: it is a demo card, NOT FOR PRODUCTION.
-    await enroll_operator_card(
+    certificate = await enroll_operator_card(
         workspace, url, EnrollmentCode.parse(operator_code), lambda: DEMO_PIN, lambda _info: DEFAULT_MANAGEMENT_KEY
     )
+    # A new card has no 出口收汇 permission (FAQ 3 (2)) until SAFE gives it one: the demo's SAFE does so at once.
+    [serial] = certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    await eport_center_json("safe", "set-permission", "--db", db, "--card", str(serial.value), "--days", "365")
     await enroll_device(workspace, url, EnrollmentCode.parse(device_code), "demo PC")
     (workspace.root / "samples").mkdir(exist_ok=True)
     (workspace.root / "samples" / "filings.csv").write_bytes(_sample_csv(sample_rows(mine, others)))

@@ -18,7 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from agent import form_listing, listing
+from agent import form_listing, listing, permission, port_table
 from agent.control import CONTROL_FILE, ControlServer
 from agent.intake import Intake
 from agent.operator_card import OperatorCard
@@ -127,7 +127,8 @@ class Agent:
     def card_info(self) -> dict[str, Any]:
         """The card as last read (no card I/O): reader, serial, certificate, enterprise, expiry, PIN tries left."""
         card = self._holding_card()
-        return {**card.info.as_dict(), "warnings": card.warnings()}
+        fx = permission.fact(self.store)  # the center's word on the card's 出口收汇 permission (agent.permission)
+        return {**card.info.as_dict(), "fx_permission": fx, "warnings": self.warnings()}
 
     def _holding_card(self) -> OperatorCard:
         if self.card is None:
@@ -147,7 +148,11 @@ class Agent:
             if self.watcher is not None:  # a file whose events were lost (overflow, network share) is found now
                 await self._worker.run(self.watcher.rescan)
             await self.engine.cycle(force=force)
+            if self.engine.unreachable_since is None:  # the card's 出口收汇 permission, said up front
+                serial = self.card.info.serial if self.card is not None else None
+                await permission.refresh(self.engine.client, self.store, serial, self._worker.run)
             await self._worker.run(self.delivery.keep_tidy)
+            await self._worker.run(port_table.keep_current, self.workspace, self.store)  # templates/ports.csv
             self.last_sync = now_iso()
             status = self.status()
             shared = [name for name in SHARED_STATUS if name != "card" or self.card is not None]
@@ -196,8 +201,12 @@ class Agent:
         self._announcer.listeners.append(listener)
 
     def warnings(self) -> list[str]:
-        """Trouble ahead: the operator certificate running out, or the center saying the permission has ended."""
-        return [*(self.card.warnings() if self.card is not None else []), *self.engine.warnings()]
+        """Trouble ahead: the operator certificate running out, the card's 出口收汇 permission missing or ending (as
+        the center last described it), or the center refusing a batch for either."""
+        fx = permission.warning(permission.fact(self.store))
+        refused = self.engine.refusal is not None and self.engine.refusal["code"].startswith("FX_PERMISSION")
+        center = [] if fx and refused else self.engine.warnings()
+        return [*(self.card.warnings() if self.card is not None else []), *([fx] if fx else []), *center]
 
     def problem(self) -> str | None:
         """What went wrong in the latest cycle, in words a clerk can act on (the card's trouble first)."""

@@ -20,18 +20,18 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
+from agent import repeats
+from agent.repeats import Action, Repeat
 from agent.store import Store
 from agent.taking import Changed, NotRegular, Snapshot, keep, leftovers, let_go, remove_object, snapshot
 from agent.workspace import KINDS, Workspace
 from inbox.budget import Budget
 from inbox.encoding import SAMPLE_BYTES
-from inbox.schema import BatchKind
+from inbox.schema import BatchKind, check_operation
 from inbox.sources import FieldError, FileRefused, file_format, open_source, refuse, tell_kind
 from inbox.validate import PortTable, Validator
 from l10n import pair, say
-from l10n.times import local_text
 from outbox.contents import ERROR_COLUMNS, bilingual
 from outbox.files import UNSAFE_NAME, TableDraft, free_path, safe_stem, workbook_of
 from outbox.tidy import archive_stamp, retire_errors
@@ -86,20 +86,20 @@ class Intake:
 
     def _take(self, snap: Snapshot) -> str | None:
         path, sha = snap.source, snap.sha256
-        known = self.store.file(sha)
-        if known is not None and self.store.resend_pending(path.name, sha):
-            known = None  # a refused file the clerk asked to send again (agent.resend): taken as a new copy
-        if known is not None and known["archived_as"] is None:
+        repeat = repeats.decide(self.store, sha, path.name, self._kind_name(snap))
+        if repeat.action is Action.FINISH:
             self._archive(snap, sha)  # recorded before a crash, not yet archived: finish, don't report it twice
             return None
-        if known is not None:
-            self._report_duplicate(snap, known)
+        if repeat.action in (Action.DUPLICATE, Action.HOLD):
+            self._report_repeat(snap, repeat)
             return None
         errors = self._errors_draft()
+        if repeat.action is Action.AGAIN and repeat.words is not None:  # its errors file says what it repeats too
+            _write_error(errors, FieldError(0, "", path.name, *repeat.words))
         batch_id = None
         failure: Exception | None = None
         try:
-            batch_id = self._read(snap, errors)
+            batch_id = self._read(snap, errors, repeat.note())
         except FileRefused as refused:
             _write_error(errors, refused.error)
         except (PermissionError, FileNotFoundError, sqlite3.Error, Changed):
@@ -136,13 +136,15 @@ class Intake:
         for old, new in retire_errors(self.workspace.errors, self.workspace.archive, stem):
             self.store.report_moved(str(old), str(new))
 
-    def _read(self, snap: Snapshot, errors: TableDraft) -> str | None:
+    def _read(self, snap: Snapshot, errors: TableDraft, repeats_note: str | None = None) -> str | None:
         path, sha = snap.copy, snap.sha256  # the bytes read, under the dropped file's name
+        noted = errors.count  # a repeat's note is the errors file's first line, not a mistake
         kind = tell_kind(path, self._folder_kind(snap.source))
         with path.open("rb") as handle:
             fmt = file_format(path, handle.read(SAMPLE_BYTES))
         source = open_source(path, kind)
-        validator = Validator(kind, source, PortTable.of(self.store.ports()))
+        told = check_operation(snap.source.name) if kind.name == "checks" else None  # 预览批量备案…: a check of filings
+        validator = Validator(kind, source, PortTable.of(self.store.ports()), {"operation": told} if told else None)
         with closing(source), self.store.ingest(sha, path.name, safe_stem(path.name), kind.name, fmt) as ingest:
             for problem in source.problems:
                 _write_error(errors, problem)
@@ -158,12 +160,13 @@ class Intake:
                     ingest.note(row[0], forms)
             for form, rows in ingest.duplicates():
                 _write_error(errors, _duplicate_error(form, rows, source.label(0, kind.columns[0])))
-            if ingest.count == 0 and errors.count == 0:
+            if ingest.count == 0 and errors.count == noted:
                 raise _no_records(kind)
-            if errors.count:
+            if errors.count > noted:
                 return None
             if not snap.source_unchanged() and not snap.source_replaced():
                 raise Changed(path.name)  # written to since it was read: not answered from a mix, read again
+            ingest.repeats = repeats_note
             batch_id = ingest.commit()
         log.info("batch %s received from %s: %s, %d records", batch_id, path.name, kind.name, ingest.count)
         return batch_id
@@ -195,28 +198,30 @@ class Intake:
         log.warning("inbox entry %s is %s, not a regular file: refused without reading it", path.name, odd.en)
         self.announce("errors", workbook_of(report))
 
-    def _report_duplicate(self, snap: Snapshot, known: dict[str, Any]) -> None:
-        path = snap.source
-        name, when = known["name"], local_text(known["received_at"])
-        outcome = _outcome(self.store, known)
+    def _kind_name(self, snap: Snapshot) -> str | None:
+        """The kind the file's folder or name tells (None when neither does: its reading will say so)."""
+        try:
+            return tell_kind(snap.copy, self._folder_kind(snap.source)).name
+        except FileRefused:
+            return None
+
+    def _report_repeat(self, snap: Snapshot, repeat: Repeat) -> None:
+        """A copy of a file still on its way (answered once, with the first copy's outcome), or an applications file
+        held: its errors file says why and what to do. A held file is recorded (it can be sent on purpose:
+        agent.resend); a duplicate is not, since the first copy answers for it."""
+        path, sha = snap.source, snap.sha256
+        assert repeat.words is not None and repeat.earlier is not None
         draft = self._errors_draft()
-        _write_error(
-            draft,
-            FieldError(
-                0,
-                "",
-                path.name,
-                f"重复文件：内容与 {name}（{when} 放入）完全相同，未再次发送。第一次的结果：{outcome[0]}",
-                f"duplicate: the same content as {name} (dropped {when}); not sent again. The first one's outcome: "
-                f"{outcome[1]}",
-            ),
-        )
+        _write_error(draft, FieldError(0, "", path.name, *repeat.words))
         stem = safe_stem(path.name)
         self._retire_errors(stem)
         report = draft.publish(f"{stem}.errors.csv", self.store.claimed_outputs())
-        log.info("file %s is a duplicate of %s; not sent again", path.name, known["name"])
+        held = repeat.action is Action.HOLD
+        if held:
+            self.store.add_rejected_file(sha, path.name, str(report), folder=self._folder_kind(path))
+        log.info("file %s repeats %s (%s): not sent", path.name, repeat.earlier["name"], repeat.action.value)
         self.announce("errors", workbook_of(report))
-        self._archive(snap, known["sha256"], record=False)
+        self._archive(snap, sha, record=held)
 
     def _archive_path(self, path: Path, sha: str) -> Path:
         suffix = UNSAFE_NAME.sub("_", path.suffix[:10])
@@ -255,18 +260,10 @@ def _duplicate_error(form: str, rows: list[int], column: str) -> FieldError:
 
 
 def _no_records(kind: BatchKind) -> FileRefused:
-    if kind.name == "queries":
-        return refuse("组合查询至少需要一个查询条件", "a query needs at least one condition")
+    if kind.name == "queries":  # the manual's FAQ 6, in its words
+        return refuse(
+            "必须输入查询条件。如果希望查到多票核销单，请选择条件“以……开始”，然后在值中输入核销单的前8位或前7位。",
+            "a query needs at least one condition: to find many forms, use prefix (以……开始) with the first 8 or 7 "
+            "characters of the form number",
+        )
     return refuse("文件中没有数据行", "the file has no data rows")
-
-
-def _outcome(store: Store, known: dict[str, Any]) -> tuple[str, str]:
-    if known["outcome"] == "rejected":
-        name = workbook_of(Path(known["report_file"])).name
-        return f"被拒绝，见 {name}", f"rejected, see {name}"
-    batch = store.batch(known["batch_id"])
-    zh, en = pair(f"state.{batch['state']}")
-    if batch["result_file"]:
-        name = workbook_of(Path(batch["result_file"])).name
-        return f"{zh}，见 {name}", f"{en}, see {name}"
-    return f"处理中（{zh}）", f"in progress ({en})"

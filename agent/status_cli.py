@@ -15,6 +15,7 @@ import json
 import sys
 from typing import Any
 
+from agent import permission
 from agent.config import AgentConfig
 from agent.control import AgentNotRunning, ControlClient
 from agent.facade import SHARED_STATUS
@@ -48,7 +49,9 @@ def current_status(workspace: Workspace) -> tuple[dict[str, Any], bool]:
     except AgentNotRunning:
         store = Store(workspace.store_file)
         recorded = {k: v for k, v in store.meta().items() if k in SHARED_STATUS and k not in LIVE_ONLY}
-        return {"workspace": str(workspace.root), "batches": store.counts(), **recorded}, False
+        fx = permission.warning(permission.fact(store))  # the card's 出口收汇 permission as last heard
+        warnings = {"warnings": [fx]} if fx else {}
+        return {"workspace": str(workspace.root), "batches": store.counts(), **recorded, **warnings}, False
 
 
 def page_link(workspace: Workspace) -> str | None:

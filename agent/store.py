@@ -24,7 +24,7 @@ from sqlite_utils.db import quote_identifier
 from agent.store_db import Transaction, connect, now_iso
 from agent.store_ingest import Ingest
 from agent.store_schema import COUNT_OUTCOMES, migrate
-from sync.vocabulary import FEED_COLUMNS as FORM_COLUMNS
+from sync.vocabulary import FORM_COLUMNS
 
 _FORM_COLUMNS_SQL = ", ".join(map(quote_identifier, FORM_COLUMNS))
 # A feed entry replaces the mirror's row only if it is newer: the feed is at-least-once.
@@ -140,15 +140,33 @@ class Store:
         return next(rows, None) is not None
 
     def take_copy(self, sha256: str, name: str) -> int:
-        """The copy number of a file being recorded (call inside the transaction that records it): 0, or a resend's
-        own number, which is then marked taken."""
+        """The copy number of a file being recorded (call inside the transaction that records it): a resend's own
+        number, which is then marked taken; else the next one of its content (0 the first time; a content dropped
+        again is a copy of its own, agent.repeats)."""
         row = self.conn.execute(
             "SELECT copy FROM resends WHERE name = ? AND sha256 = ? AND taken_at IS NULL", (name, sha256)
         ).fetchone()
         if row is None:
-            return 0
+            (copy,) = self.conn.execute(
+                "SELECT max(coalesce((SELECT max(copy) FROM files WHERE sha256 = ?), -1),"
+                " coalesce((SELECT max(copy) FROM resends WHERE sha256 = ?), -1)) + 1",
+                (sha256, sha256),
+            ).fetchone()
+            return int(copy)
         self.conn.execute("UPDATE resends SET taken_at = ? WHERE name = ?", (now_iso(), name))
         return int(row[0])
+
+    def copies(self, sha256: str) -> list[dict[str, Any]]:
+        """Every copy of this content taken in, newest first, with what became of it (its batch's kind, state,
+        outcome counts and result; a refused file's errors file)."""
+        cursor = self.conn.execute(
+            "SELECT f.copy, f.name, f.received_at, f.outcome, f.report_file, f.archived_as, f.folder, f.batch_id,"
+            " b.kind, b.state, b.ok_count, b.error_count, b.result_file, b.updated_at"
+            " FROM files f LEFT JOIN batches b ON b.id = f.batch_id WHERE f.sha256 = ? ORDER BY f.copy DESC",
+            (sha256,),
+        )
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
 
     # -- facts shared between processes -----------------------------------------------------------------------------
 
@@ -164,9 +182,10 @@ class Store:
     def apply_updates(self, updates: list[dict[str, Any]], cursor: int) -> None:
         """Fold feed entries into the mirror and move the cursor, in one transaction (entries older than what the
         mirror holds change nothing: the feed is at-least-once)."""
+        about_forms = [u for u in updates if u.get("form_no")]  # an application's entry names no form
         with self.transaction() as conn:
-            conn.executemany(_UPSERT_FORM, ([u.get(c) for c in FORM_COLUMNS] for u in updates))
-            conn.executemany(_FORM_EVENT, ([u.get(c) for c in _EVENT_COLUMNS] for u in updates))
+            conn.executemany(_UPSERT_FORM, ([u.get(c) for c in FORM_COLUMNS] for u in about_forms))
+            conn.executemany(_FORM_EVENT, ([u.get(c) for c in _EVENT_COLUMNS] for u in about_forms))
             meta = self.db.table("meta")
             meta.upsert({"key": "update_cursor", "value": str(cursor)}, pk="key")
             meta.delete_where("key = ?", ["update_pending"])

@@ -54,6 +54,7 @@ class Ingest:
         self._noted: list[tuple[int, list[str]]] = []  # refused rows and the forms they name
         self._transaction: Transaction = store.transaction()
         self._committed = False
+        self.repeats: str | None = None  # the earlier copy this content repeats, for the result (agent.repeats)
 
     def __enter__(self) -> Ingest:
         self._transaction.begin()
@@ -142,6 +143,7 @@ class Ingest:
                 "created_at": stamp,
                 "updated_at": stamp,
                 "record_count": self.count,
+                "repeats": self.repeats,
             }
         )
         self._transaction.commit()

@@ -174,6 +174,17 @@ def _batch_attempts(db: Database) -> None:
     db.table("batches").add_column("attempts", int, not_null_default=0)
 
 
+def _form_details(db: Database) -> None:
+    # What a clerk browses form by form (上一单/下一单) in forms.csv: the event and 是否撤销 in Chinese, and the form's
+    # details as the feed gives them. A form's row gets them with its next feed entry.
+    forms = db.table("forms")
+    for name in ("event_zh", "issue_date", "unified_no", "declaration_no", "export_date", "submit_date", "revoked_zh"):
+        forms.add_column(name, str)
+    # A batch whose content was taken in before (a file dropped again, or sent again on purpose): which earlier copy
+    # it repeats and when, in both languages (JSON), for its result to say so (agent.repeats).
+    db.table("batches").add_column("repeats", str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_files_batches_records", _files_batches_records),
     ("002_forms_mirror", _forms_mirror),
@@ -182,6 +193,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("005_resends", _resends),
     ("006_form_history", _form_history),
     ("007_batch_attempts", _batch_attempts),
+    ("008_form_details", _form_details),
 ]
 
 

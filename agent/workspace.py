@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.guide import write_pages
 from inbox.rules import write_templates
 from inbox.schema import KINDS as BATCH_KINDS
 from outbox.folders import OutboxFolders
@@ -174,7 +175,7 @@ class Workspace:
         return self.state / "agent.db"
 
     def folders(self) -> list[Path]:
-        fixed = [self.archive, self.root / "templates", self.state, self.logs]
+        fixed = [self.archive, self.root / "templates", self.root / "guide", self.state, self.logs]
         return [self.inbox, *(self.inbox / kind for kind in KINDS), *self.out.all(), *fixed]
 
     def init(self) -> None:
@@ -182,6 +183,7 @@ class Workspace:
         for folder in self.folders():
             folder.mkdir(parents=True, exist_ok=True)
         write_templates(self.root / "templates", self._cached_ports())
+        write_pages(self.root / "guide")  # 业务规范 (agent.guide): the tray's 业务规范 opens this folder
         if not self.config_file.exists():
             self.config_file.write_text(config_text(), encoding="utf-8")
 

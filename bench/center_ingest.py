@@ -39,7 +39,7 @@ def prepare(center: Center, batches: int, records: int) -> list[dict[str, Any]]:
     center.create_enterprise(ENTERPRISE, "基准测试进出口有限公司")
     center.access_register(ENTERPRISE, "bench0001@17999.e163", "leased-line")  # business opens (rule 12)
     key = ec.generate_private_key(ec.SECP256R1())
-    certificate = center.enroll_operator(ENTERPRISE, key.public_key(), "基准", "BENCH")
+    certificate = center.enroll_operator(ENTERPRISE, key.public_key(), "基准", "BENCH", fx_days=365)
     forms: list[str] = []
     for start in range(0, batches * records, ISSUE_CHUNK):
         forms += center.issue_forms(ENTERPRISE, min(ISSUE_CHUNK, batches * records - start))

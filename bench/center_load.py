@@ -493,7 +493,7 @@ def _setup_agent(center: Center, index: int, forms: int, declared: int) -> Seed:
     center.create_enterprise(code, f"负载测试进出口有限公司{index:06d}")
     center.access_register(code, f"load{index:06d}@17999.e163", "leased-line")
     card_key = ec.generate_private_key(ec.SECP256R1())
-    card_cert = center.enroll_operator(code, card_key.public_key(), f"操作员{index}", f"CARD{index:06d}")
+    card_cert = center.enroll_operator(code, card_key.public_key(), f"操作员{index}", f"CARD{index:06d}", fx_days=365)
     device_key = ec.generate_private_key(ec.SECP256R1())
     device_cert = center.enroll_device(code, device_key.public_key(), f"pc-{index:06d}")
     issued: list[str] = []

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from center import enterprises
 from center.db import access_accounts, access_cards, access_emergencies, as_utc, business_date
 from center.ledger.identifiers import invalid_argument, is_int, require_text
 from center.ledger.issuance import require_enterprise
@@ -311,8 +312,11 @@ def overview(conn: Connection, now: dt.datetime, enterprise: str) -> dict[str, A
     accounts = [describe(row, hours, now) for row, hours in _active(conn, enterprise)]
     emergency = _emergency(conn, now, enterprise)
     valid = any(a["status"] == "valid" for a in accounts)
+    known = enterprises.facts(conn, enterprise)
     return {
         "enterprise": enterprise,
+        "enterprise_name": known["name"],
+        "org_code": known["org_code"],
         "open": valid or emergency is not None,
         "accounts": accounts,
         "emergency": emergency,

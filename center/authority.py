@@ -1,5 +1,6 @@
-"""The authorities' operations on the ledger: SAFE approves, issues and verifies; customs uses forms in
-declarations, sends the declarations' data, modifies declarations, and confirms or refuses cancellations.
+"""The authorities' operations on the ledger: SAFE approves, issues, verifies, voids forms and revokes their issuing;
+customs uses forms in declarations, sends the declarations' data, modifies declarations, and confirms or refuses
+cancellations.
 
 Each runs inside its caller's transaction, takes the form's row lock, applies the rule and writes the change with its
 event. Authorities act on every enterprise's forms, so forms are looked up without an enterprise.
@@ -15,7 +16,16 @@ from sqlalchemy.engine import Connection
 from center.ledger import declarations, issuance, rules
 from center.ledger import forms as form_store
 from center.ledger.identifiers import check_declaration_no, check_form_no, parse_date
-from center.ledger.state import CANCEL_CONFIRMED, CANCEL_REFUSED, USED, VERIFIED, Change, FormState
+from center.ledger.state import (
+    CANCEL_CONFIRMED,
+    CANCEL_REFUSED,
+    ISSUANCE_REVOKED,
+    USED,
+    VERIFIED,
+    VOIDED,
+    Change,
+    FormState,
+)
 from center.refusals import Refusal
 
 
@@ -61,6 +71,22 @@ def modify(conn: Connection, declaration_no: str, changes: dict[str, Any], now: 
 
 def verify(conn: Connection, form_no: str, now: dt.datetime) -> dict[str, Any]:
     return _change(conn, rules.verify(_form(conn, form_no)), VERIFIED, now)
+
+
+def void(conn: Connection, form_no: str, now: dt.datetime) -> dict[str, Any]:
+    """SAFE voids a form (注销)."""
+    return _change(conn, rules.void(_form(conn, form_no)), VOIDED, now)
+
+
+def revoke_issuance(conn: Connection, form_no: str, now: dt.datetime) -> dict[str, Any]:
+    """SAFE revokes a form's issuing (发放登记表 是否撤销 = 是); the form is voided with it."""
+    form = _form(conn, form_no)
+    entry = issuance.entry_for_update(conn, form_no)
+    if entry is not None and entry.revoked:
+        raise Refusal("ISSUANCE_ALREADY_REVOKED", form_no=form_no, **form.status_facts("safe_status"))
+    new = rules.revoke_issuance(form)
+    issuance.mark_revoked(conn, form_no)
+    return _change(conn, new, ISSUANCE_REVOKED, now)
 
 
 def approve(conn: Connection, unified_no: str, copies: Any, now: dt.datetime) -> dict[str, Any]:

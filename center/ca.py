@@ -23,7 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy.engine import Connection
 
 from center import sm2_certificates
-from center.db import business_date, devices, keys, operators
+from center.db import devices, keys, operators
 from center.keyring import Passphrase, SealedKey, is_encrypted, seal
 from center.refusals import Refusal
 from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE, role_of
@@ -80,14 +80,8 @@ class Operator:
     cert_serial: str
     enterprise_code: str
     name: str
-    fx_permission_until: dt.date
     card: str = ""  # the IC card's serial (its certificate's serial when enrolled without one)
     role: str = OPERATOR_ROLE  # LEGAL_PERSON_ROLE for the enterprise's legal-person card (法人卡)
-
-    def check_fx_permission(self, now: dt.datetime) -> None:
-        """rule 11 in docs/OPERATOR.md: past SAFE's permission, the card does no export FX collection business."""
-        if business_date(now) > self.fx_permission_until:
-            raise Refusal("FX_PERMISSION_EXPIRED", until=self.fx_permission_until.isoformat(), card=self.card)
 
 
 def _make_ca(now: dt.datetime, passphrase: Passphrase | None, algorithm: str = ES256) -> KeyPair:
@@ -321,11 +315,9 @@ class Authority:
             raise Refusal("CERTIFICATE_UNTRUSTED") from None
         raise Refusal("CERTIFICATE_EXPIRED", not_after=cert.not_valid_after_utc.date().isoformat())
 
-    def verify_operator(
-        self, conn: Connection, chain: Sequence[x509.Certificate], now: dt.datetime, check_permission: bool = True
-    ) -> Operator:
-        """The enrolled, unrevoked operator whose certificate (``chain[0]``) signed a request; unless told otherwise,
-        one whose FX permission has not expired."""
+    def verify_operator(self, conn: Connection, chain: Sequence[x509.Certificate], now: dt.datetime) -> Operator:
+        """The enrolled, unrevoked operator whose certificate (``chain[0]``) signed a request (its FX permission is
+        center.permissions')."""
         leaf = chain[0]
         self.check_certificate(leaf, now)
         row = conn.execute(sa.select(operators).where(operators.c.cert_serial == cert_serial_hex(leaf))).first()
@@ -335,12 +327,7 @@ class Authority:
         if row.revoked:
             raise Refusal("OPERATOR_REVOKED")
         card = row.card_serial or row.cert_serial
-        operator = Operator(
-            row.cert_serial, row.enterprise_code, row.name, row.fx_permission_until, card, role_of(leaf)
-        )
-        if check_permission:
-            operator.check_fx_permission(now)
-        return operator
+        return Operator(row.cert_serial, row.enterprise_code, row.name, card, role_of(leaf))
 
     def issue_device_certificate(
         self, public_key: PublicKey, enterprise_code: str, device_name: str, days: int = 730

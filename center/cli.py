@@ -97,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     create = _with_db(enterprise_cmds.add_parser("create", help="register an enterprise"))
     create.add_argument("--code", required=True, help="10-character enterprise code (经营单位代码)")
     create.add_argument("--name", required=True)
+    create.add_argument(
+        "--org-code", help="组织机构代码 (GB 11714: 8 characters and a check character, e.g. 12345678-8)"
+    )
     add_enterprise_commands(enterprise_cmds)
 
     operator = commands.add_parser("operator", help="operator cards")
@@ -106,7 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     enroll.add_argument("--name", required=True, help="operator name")
     enroll.add_argument("--public-key", required=True, type=Path, help="the card's public key (PEM: P-256 or SM2)")
     enroll.add_argument("--card-serial", help="the IC card's serial number")
-    enroll.add_argument("--days", type=int, default=365, help="certificate and FX permission validity")
+    enroll.add_argument(
+        "--days", type=int, default=365, help="certificate validity (the FX permission is SAFE's: safe set-permission)"
+    )
     enroll.add_argument(
         "--role",
         choices=(OPERATOR_ROLE, LEGAL_PERSON_ROLE),
@@ -122,7 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument(
         "--role", choices=(OPERATOR_ROLE, LEGAL_PERSON_ROLE), default=OPERATOR_ROLE, help="legal-person: 法人卡"
     )
-    invite.add_argument("--days", type=int, default=365, help="certificate and FX permission validity")
+    invite.add_argument(
+        "--days", type=int, default=365, help="certificate validity (the FX permission is SAFE's: safe set-permission)"
+    )
     _with_valid_hours(invite)
     add_operator_commands(operator_cmds)
 
@@ -215,6 +222,10 @@ def _describe(outcome: dict[str, Any]) -> str:
             for a in outcome["accounts"]
         ]
         return "\n".join([*lines, f"business {'open' if outcome['open'] else 'closed'}"])
+    if "permission" in outcome:
+        words = {"valid": "有效 valid", "expired": "已到期 expired", "not_granted": "未开通 none"}
+        state = words[outcome["permission"]]
+        return f"card {outcome['card']} ({outcome['enterprise']}): 出口收汇权限 {state} until {outcome['until'] or '-'}"
     form = outcome.get("form")
     if form is not None:
         return (
@@ -320,7 +331,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "ca":
             print(center.ca_certificate_pem(), end="")
         elif args.command == "enterprise":
-            created = center.create_enterprise(args.code, args.name)
+            created = center.create_enterprise(args.code, args.name, args.org_code)
             print(f"enterprise {args.code} {'created' if created else 'already registered'}: {args.name}")
         elif args.command in ("operator", "device") and args.action == "invite":
             _invite(center, args)

@@ -30,6 +30,10 @@ enterprises = sa.Table(
     sa.Column("code", sa.String(10), primary_key=True),  # 经营单位代码
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # 组织机构代码 (GB 11714: 8 characters and a check character, written 12345678-9), as the fax of FAQ (七) gives
+    # it; added after the first release (``LATER_COLUMNS``), so older centers hold none until it is set.
+    sa.Column("org_code", sa.String(10)),
+    sa.Index("ux_enterprises_org_code", "org_code", unique=True),
 )
 
 operators = sa.Table(
@@ -40,7 +44,9 @@ operators = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("card_serial", sa.String(64)),
     sa.Column("certificate", sa.Text, nullable=False),  # PEM
-    sa.Column("fx_permission_until", sa.Date, nullable=False),  # rule 11: SAFE's permission on the card
+    # What enrollment gave before the FX permission had a term of its own (``card_permissions``): read once, to
+    # seed the permission of a card enrolled then; now the certificate's end, and nothing reads it.
+    sa.Column("fx_permission_until", sa.Date, nullable=False),
     sa.Column("revoked", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -146,6 +152,22 @@ issuance = sa.Table(  # 发放登记表
     sa.Column("unified_no", sa.String(20), sa.ForeignKey("applications.unified_no")),  # None: issued directly
     sa.Column("issue_date", sa.Date, nullable=False),  # 发单日期
     sa.Column("revoked", sa.Boolean, nullable=False, default=False),  # 是否撤销
+    sa.Index("ix_issuance_form", "form_no"),  # the update feed names each form's 统一编号 and 是否撤销
+)
+
+application_events = sa.Table(
+    # SAFE's approval of an application and the issuing of its forms (申请已审批, 已发放), for the update feed. Their
+    # ``seq`` is drawn from form_events' own numbering (center.feed.next_seq), so one cursor reads both in order.
+    "application_events",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), nullable=False),
+    sa.Column("unified_no", sa.String(20), sa.ForeignKey("applications.unified_no"), nullable=False),
+    sa.Column("event", sa.String(30), nullable=False),  # "application_approved" or "application_issued"
+    sa.Column("copies", sa.Integer, nullable=False),  # approved, or issued
+    sa.Column("forms", sa.Text),  # the issued form numbers: "000000001-000000030" (runs joined by ", ")
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_application_events_enterprise_seq", "enterprise_code", "seq"),
 )
 
 admin_tokens = sa.Table(
@@ -261,6 +283,19 @@ permission_requests = sa.Table(
     sa.Column("permission_until", sa.Date),  # set by the third approval
 )
 
+card_permissions = sa.Table(
+    # An IC card's 出口收汇 permission at SAFE (rule 11, the manual's FAQ 3), apart from its certificate: the card
+    # (its serial, or its certificate's serial when enrolled without one) has it through ``until``; None: it has
+    # none (a new card, FAQ 3 (2), until SAFE approves the legal-person card's request or sets it).
+    "card_permissions",
+    metadata,
+    sa.Column("enterprise_code", sa.String(10), sa.ForeignKey("enterprises.code"), primary_key=True),
+    sa.Column("card", sa.String(64), primary_key=True),
+    sa.Column("until", sa.Date),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),  # what set it last: enrollment, SAFE, a request's third approval
+)
+
 permission_approvals = sa.Table(
     "permission_approvals",
     metadata,
@@ -339,8 +374,28 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
+# Columns and indexes added to tables after the first release: ``create_all`` makes missing tables only, so a center
+# made earlier gets them when it is opened (a nullable column, an index: both databases add them in place).
+LATER_COLUMNS = ((enterprises, "org_code"),)
+LATER_INDEXES = ("ix_issuance_form", "ux_enterprises_org_code")
+
+
+def _add_later_parts(engine: Engine) -> None:
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        for table, name in LATER_COLUMNS:
+            if name not in {c["name"] for c in inspector.get_columns(table.name)}:
+                column = table.c[name]
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                if index.name in LATER_INDEXES:
+                    index.create(conn, checkfirst=True)
+
+
 def open_engine(url_or_path: str) -> Engine:
-    """An engine on the center's database, schema created if missing."""
+    """An engine on the center's database, schema created if missing (and the later columns added)."""
     url = sa.make_url(database_url(url_or_path))
     if url.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
@@ -348,6 +403,7 @@ def open_engine(url_or_path: str) -> Engine:
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
+    _add_later_parts(engine)
     return engine
 
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from cryptography import x509
 from sqlalchemy.engine import Connection
 
+from center import permissions
 from center.ca import Authority, cert_serial_hex, certificate_pem
 from center.db import as_utc, business_date, devices, enrollment_codes, operators, utcnow
 from center.ledger.identifiers import invalid_argument, require_text
@@ -46,8 +47,10 @@ def enroll_operator(
     card_serial: str | None = None,
     days: int = 365,
     role: str = OPERATOR_ROLE,
+    fx_days: int | None = None,
 ) -> x509.Certificate:
-    """Issue a certificate for an operator card's key and enroll it; the FX permission runs as long."""
+    """Issue a certificate (valid ``days``) for an operator card's key and enroll it. The card's FX permission is its
+    own (center.permissions): a new card has none unless SAFE grants it at once (``fx_days``)."""
     name = require_text(name, "操作员姓名", "operator name")
     if days < 1:
         raise ValueError("days must be at least 1")
@@ -67,6 +70,7 @@ def enroll_operator(
             created_at=utcnow(),
         )
     )
+    permissions.enrolled(conn, utcnow(), enterprise_code, card_serial or cert_serial_hex(cert), fx_days)
     return cert
 
 

@@ -79,6 +79,11 @@ RESULT = _obj(
         "apply_date": NULLABLE_DATE,
         "account": NULLABLE_STRING,
         "expires_at": {"type": ["string", "null"], "format": "date-time"},
+        "operation": {"type": ["string", "null"], "description": "checks: the operation checked"},
+        "safe_status_zh": {"type": ["string", "null"], "description": "checks: the form's statuses now"},
+        "customs_status_zh": NULLABLE_STRING,
+        "submission_status_zh": NULLABLE_STRING,
+        "filed_port": {"type": ["string", "null"], "description": "checks: the port the form is filed at now"},
     },
     required=["seq", "status", "code", "message_zh", "message_en"],
 )
@@ -117,6 +122,8 @@ ACCESS_SCHEMAS: dict[str, Any] = {
     "AccessAccounts": _obj(
         {
             "enterprise": STRING,
+            "enterprise_name": NULLABLE_STRING,
+            "org_code": {"type": ["string", "null"], "description": "组织机构代码 (GB 11714)"},
             "open": {"type": "boolean", "description": "whether the enterprise's business is open (rule 12)"},
             "accounts": {"type": "array", "items": _ref("AccessAccount")},
             "emergency": {"oneOf": [_ref("Emergency"), {"type": "null"}]},
@@ -167,7 +174,32 @@ ACCESS_SCHEMAS: dict[str, Any] = {
             "permission_until": NULLABLE_DATE,
         }
     ),
-    "PermissionRequests": _obj({"requests": {"type": "array", "items": _ref("PermissionRequest")}}),
+    "CardPermission": _obj(
+        {
+            "enterprise": STRING,
+            "card": {"type": "string", "description": "the IC card's serial (or its certificate's serial)"},
+            "permission": {"enum": ["valid", "expired", "not_granted"], "description": "出口收汇 permission (rule 11)"},
+            "until": NULLABLE_DATE,
+            "changed_at": NULLABLE_DATE_TIME,
+        }
+    ),
+    "EnterpriseFacts": _obj({"code": STRING, "name": NULLABLE_STRING, "org_code": NULLABLE_STRING}),
+    "PermissionRequests": _obj(
+        {
+            "requests": {"type": "array", "items": _ref("PermissionRequest")},
+            "cards": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        _ref("CardPermission"),
+                        _obj({"name": STRING, "certificates": {"type": "array", "items": STRING}}),
+                    ]
+                },
+                "description": "the enterprise's cards with their 出口收汇 permission",
+            },
+            "enterprise": _ref("EnterpriseFacts"),
+        }
+    ),
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -189,6 +221,7 @@ SCHEMAS: dict[str, Any] = {
                             "losses",
                             "queries",
                             "access",
+                            "checks",
                         ]
                     },
                     "enterprise": STRING,
@@ -234,15 +267,24 @@ SCHEMAS: dict[str, Any] = {
     "Update": _obj(
         {
             "seq": {"type": "integer"},
-            "form_no": STRING,
+            "form_no": {"type": ["string", "null"], "description": "null: an entry about an application"},
             "event": STRING,
-            "safe_status": {"enum": [s.value for s in SafeStatus]},
-            "safe_status_zh": STRING,
-            "customs_status": {"enum": [s.value for s in CustomsStatus]},
-            "customs_status_zh": STRING,
-            "submission_status": {"enum": [s.value for s in SubmissionStatus]},
-            "submission_status_zh": STRING,
+            "event_zh": STRING,
+            "safe_status": {"enum": [*(s.value for s in SafeStatus), None]},
+            "safe_status_zh": NULLABLE_STRING,
+            "customs_status": {"enum": [*(s.value for s in CustomsStatus), None]},
+            "customs_status_zh": NULLABLE_STRING,
+            "submission_status": {"enum": [*(s.value for s in SubmissionStatus), None]},
+            "submission_status_zh": NULLABLE_STRING,
             "port": NULLABLE_STRING,
+            "issue_date": NULLABLE_DATE,
+            "unified_no": NULLABLE_STRING,
+            "declaration_no": NULLABLE_STRING,
+            "export_date": NULLABLE_DATE,
+            "submit_date": NULLABLE_DATE,
+            "revoked_zh": {"enum": ["是", "否", None], "description": "是否撤销 (the issuance register)"},
+            "count": {"type": ["integer", "null"], "description": "an application's entry: forms approved/issued"},
+            "forms": {"type": ["string", "null"], "description": "an application's issued forms, as runs"},
             "at": {"type": "string", "format": "date-time"},
         }
     ),
@@ -268,7 +310,7 @@ SCHEMAS: dict[str, Any] = {
             "name": NULLABLE_STRING,
             "expires_at": DATE_TIME,
             "role": {"type": "string", "description": "operator cards: operator or legal-person"},
-            "days": {"type": "integer", "description": "operator cards: certificate and FX permission validity"},
+            "days": {"type": "integer", "description": "operator cards: the certificate's validity"},
             "algorithm": {
                 "enum": list(ALGORITHMS),
                 "description": "the key to make: ES256 (ECC P-256) or SM2SM3 (SM2), the center's own algorithm",

@@ -73,6 +73,7 @@ FORM_NO = Param("form_no", "form number (核销单号)")
 DECLARATION_NO = Param("declaration_no", "declaration number (报关单号, 18 digits)")
 ENTERPRISE = Param("enterprise", "the enterprise code (经营单位代码)")
 ACCOUNT = Param("account", "the 17999 account, e.g. 02012345678@17999.e163")
+CARD = Param("card", "the IC card's serial (IC卡卡号, as card info shows it)")
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -101,6 +102,20 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("safe", "verify", "verify a submitted form (已核销)", (FORM_NO,), "safe_verify"),
     Operation(
         "safe",
+        "void",
+        "void a form (注销): a valid form customs has not used (its port filing released), or a lost one",
+        (FORM_NO,),
+        "safe_void",
+    ),
+    Operation(
+        "safe",
+        "revoke-issuance",
+        "revoke a form's issuing (发放登记表 是否撤销 = 是); the unused form is voided with it",
+        (FORM_NO,),
+        "safe_revoke_issuance",
+    ),
+    Operation(
+        "safe",
         "approve-permission",
         "approve an IC card permission extension at one of its 3 levels, in order; the 3rd gives the card a year",
         (
@@ -109,6 +124,27 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         "safe_approve_permission",
         "PermissionRequest",
+    ),
+    Operation(
+        "safe",
+        "set-permission",
+        "set an IC card's 出口收汇 permission (FAQ 3): through --until DATE, or for --days N from today",
+        (
+            CARD,
+            Param("until", "the last day of the permission (2026-12-31, 2026/12/31, 2026年12月31日)", required=False),
+            Param("days", "or: how many days from today", "integer", required=False),
+            Param("enterprise", "the card's enterprise, if its serial is ambiguous", required=False),
+        ),
+        "safe_set_permission",
+        "CardPermission",
+    ),
+    Operation(
+        "safe",
+        "end-permission",
+        "end an IC card's 出口收汇 permission today (出口收汇 greyed out until it is set again or a request approved)",
+        (CARD, Param("enterprise", "the card's enterprise, if its serial is ambiguous", required=False)),
+        "safe_end_permission",
+        "CardPermission",
     ),
     Operation(
         "customs",
@@ -188,9 +224,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "access",
         "grant-emergency",
-        "open an enterprise's business for some hours without an account (紧急授权, FAQ (七))",
+        "open an enterprise's business for some hours without an account (紧急授权, FAQ (七)); the enterprise by its "
+        "code or by the 组织机构代码 the fax gives",
         (
-            ENTERPRISE,
+            Param("enterprise", "the enterprise code (经营单位代码), or give --org-code", required=False),
+            Param("org_code", "the organisation code (组织机构代码, GB 11714, e.g. 12345678-8)", required=False),
             Param("hours", "how long, 1 to 168 hours", "integer"),
             Param("reason", "what it rests on, e.g. the fax and who approved it"),
         ),

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from center.db import ports
 from center.refusals import Refusal
+from sync.ports import CANDIDATES, candidates_text, search
 
 PORT_CODE = re.compile(r"^[0-9]{4}$")
 SEARCH_LIMIT = 20
@@ -64,6 +65,13 @@ def resolve_ports(conn: Connection, texts: Iterable[str]) -> dict[str, str | Non
         for row in rows:
             found[row.code] = found[row.name] = row.code
     return {text: found.get(stripped) for text, stripped in wanted.items()}
+
+
+def port_not_found(conn: Connection, text: str) -> Refusal:
+    """``PORT_NOT_FOUND`` for ``text``, offering the ports the manual's pick-list would (sync.ports)."""
+    table = [(p["code"], p["name"]) for p in list_ports(conn)]
+    zh, en = candidates_text(search(table, text, CANDIDATES))
+    return Refusal("PORT_NOT_FOUND", port=text, candidates_zh=zh, candidates_en=en)
 
 
 def search_ports(conn: Connection, text: str, limit: int = SEARCH_LIMIT) -> list[dict[str, str]]:

@@ -1,9 +1,10 @@
 """The records of a batch, kind by kind (sync/protocol.py): each applied on its own, each answered on its own.
 
 A form kind (filings, cancellations, submissions, losses) names forms one by one or as ranges; every form named gets
-one result. The forms of a batch are loaded (and locked) in one go, the rules run on them in record order (so a later
-record sees what an earlier one did), and the changes are written together: a refused record leaves nothing behind
-and never stops the others.
+one result; a check (``checks``) names them the same way, with the operation to check, and changes nothing. The
+forms of a batch are loaded (and locked) in one go, the rules run on them in record order (so a later record sees
+what an earlier one did), and the changes are written together: a refused record leaves nothing behind and never
+stops the others.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from center.ledger import forms as form_store
 from center.ledger import issuance, query, rules
 from center.ledger.identifiers import DECLARATION_NO, FORM_NO, check_form_no, is_int
 from center.ledger.state import CANCEL_REQUESTED, FILED, LOST, SUBMITTED, Change, FormState
-from center.ports import resolve_ports
-from center.refusals import OK_CODE, SUCCESSES, Refusal
+from center.ports import port_not_found, resolve_ports
+from center.refusals import OK_CODE, SUBMITTED_ONE, SUCCESSES, Refusal
+from center.statuses import label_en, label_zh
 from sync.vocabulary import MAX_RANGE, expand_range
 
 
@@ -128,7 +130,7 @@ def _file(form: FormState, record: dict[str, Any], ctx: BatchContext) -> FormSta
     port = record.get("port")
     if not isinstance(port, str) or not port.strip():
         raise _record_invalid("缺少口岸 port", "'port' is missing")
-    return rules.file(form, ctx.port(port), port)
+    return rules.file(form, ctx.port(port), lambda: port_not_found(ctx.conn, port))
 
 
 def _submit(form: FormState, record: dict[str, Any], ctx: BatchContext) -> FormState:
@@ -152,13 +154,9 @@ FORM_RULES: dict[str, tuple[FormRule, str]] = {
 def apply_forms(ctx: BatchContext, kind: str, records: list[dict[str, Any]]) -> Answer:
     rule, event = FORM_RULES[kind]
     items = expand(records)
-    named = [i.form_no for i in items if i.refusal is None and i.form_no is not None]
-    states = form_store.load_for_update(ctx.conn, named, ctx.enterprise)
-    if kind == "filings":  # every port the batch names, in one query
-        texts = {r["port"] for r in records if isinstance(r.get("port"), str)}
-        ctx.ports.update(resolve_ports(ctx.conn, texts))
-    if kind == "submissions":
-        ctx.arrived = form_store.arrived(ctx.conn, (s.declaration_no for s in states.values() if s.declaration_no))
+    # 企业交单 submits one form and answers 交单完成; 批量交单 submits several: 交单成功 (the manual's words).
+    success = SUBMITTED_ONE if kind == "submissions" and len(items) == 1 else kind
+    states = _load(ctx, kind, records, items)
     changes: list[Change] = []
     results: list[dict[str, Any]] = []
     for item in items:
@@ -174,8 +172,104 @@ def apply_forms(ctx: BatchContext, kind: str, records: list[dict[str, Any]]) -> 
             continue
         states[new.form_no] = new
         changes.append(Change(new, event))
-        results.append(_result(item.seq, kind, None, {"form_no": item.form_no}))
+        results.append(_result(item.seq, success, None, {"form_no": item.form_no}))
     form_store.save(ctx.conn, changes, ctx.now)
+    return Answer(results)
+
+
+def _load(ctx: BatchContext, kind: str, records: list[dict[str, Any]], items: list[FormItem]) -> dict[str, FormState]:
+    """The forms the items name (the enterprise's own, locked), and what the kind's rules need to know besides."""
+    named = [i.form_no for i in items if i.refusal is None and i.form_no is not None]
+    states = form_store.load_for_update(ctx.conn, named, ctx.enterprise)
+    texts = {r["port"] for r in records if isinstance(r.get("port"), str)}
+    if texts:  # every port the batch names, in one query
+        ctx.ports.update(resolve_ports(ctx.conn, texts))
+    if kind in ("submissions", CHECKS_KIND):
+        ctx.arrived = form_store.arrived(ctx.conn, (s.declaration_no for s in states.values() if s.declaration_no))
+    return states
+
+
+# Checks (核对): what an operation would do to each form a file names, before the clerk does it (the manual's lists
+# with their confirmation, chapters 6, 9, 10). Nothing is changed.
+
+CHECKS_KIND = "checks"
+OPERATIONS = {
+    "filings": ("filings", "口岸备案", "批量备案", "备案"),
+    "cancellations": ("cancellations", "撤销备案", "撤销"),
+    "submissions": ("submissions", "企业交单", "批量交单", "交单"),
+    "losses": ("losses", "核销单挂失", "挂失"),
+}
+ACTIONS = {
+    "filings": ("口岸备案", "filed at the port"),
+    "cancellations": ("撤销备案", "have its filing cancelled"),
+    "submissions": ("交单", "submitted"),
+    "losses": ("挂失", "reported lost"),
+}
+
+
+def operation_of(text: Any) -> str | None:
+    """The form kind an operation names, in English or by the manual's menu name."""
+    word = text.strip().lower() if isinstance(text, str) else ""
+    return next((kind for kind, names in OPERATIONS.items() if word in names), None)
+
+
+def _check_facts(form: FormState | None) -> dict[str, Any]:
+    if form is None:
+        return dict.fromkeys(("safe_status_zh", "customs_status_zh", "submission_status_zh", "filed_port"))
+    return {
+        "safe_status_zh": label_zh(form.safe_status),
+        "customs_status_zh": label_zh(form.customs_status),
+        "submission_status_zh": label_zh(form.submission_status),
+        "filed_port": form.port,
+    }
+
+
+def apply_checks(ctx: BatchContext, kind: str, records: list[dict[str, Any]]) -> Answer:
+    """Each form a record names, with its statuses now and what the record's operation would do to it (in record
+    order, as a batch of it would: a later record sees what an earlier one would have done)."""
+    items = expand(records)
+    now = _load(ctx, kind, records, items)
+    would = dict(now)
+    results: list[dict[str, Any]] = []
+    for item in items:
+        facts = {"form_no": item.form_no, "operation": item.record.get("operation"), **_check_facts(None)}
+        try:
+            if item.refusal is not None:
+                raise item.refusal
+            operation = operation_of(item.record.get("operation"))
+            if operation is None:
+                raise _record_invalid(
+                    "操作应为：口岸备案、撤销备案、企业交单、核销单挂失之一",
+                    "operation must be filings, cancellations, submissions or losses",
+                )
+            state = would.get(item.form_no or "")
+            if state is None:  # unknown, or another enterprise's: the same answer (rule 10)
+                raise Refusal("FORM_NOT_FOUND", form_no=item.form_no)
+            facts.update(_check_facts(now[state.form_no]), operation=operation)
+            new = FORM_RULES[operation][0](state, item.record, ctx)
+        except Refusal as refusal:
+            results.append(_result(item.seq, kind, refusal, facts))
+            continue
+        would[new.form_no] = new
+        action_zh, action_en = ACTIONS[operation]
+        results.append(
+            _result(
+                item.seq,
+                kind,
+                None,
+                facts,
+                action_zh=action_zh,
+                action_en=action_en,
+                safe_zh=label_zh(new.safe_status),
+                customs_zh=label_zh(new.customs_status),
+                submission_zh=label_zh(new.submission_status),
+                safe_en=label_en(new.safe_status),
+                customs_en=label_en(new.customs_status),
+                submission_en=label_en(new.submission_status),
+                port_zh=f"，口岸{new.port}" if new.port else "",
+                port_en=f", port {new.port}" if new.port else "",
+            )
+        )
     return Answer(results)
 
 
@@ -256,6 +350,7 @@ KINDS: dict[str, Callable[[BatchContext, str, list[dict[str, Any]]], Answer]] = 
     "applications": apply_applications,
     "queries": apply_queries,
     ACCESS_KIND: apply_access,
+    CHECKS_KIND: apply_checks,
     **dict.fromkeys(FORM_RULES, apply_forms),
 }
 

@@ -17,9 +17,11 @@ class Reason:
     http_status: int
     zh: str
     en: str
+    defaults: tuple[tuple[str, str], ...] = ()  # facts a refusal may leave out, and what they are then
 
 
 OK_CODE = "OK"
+SUBMITTED_ONE = "submissions, one form"  # the success of a submissions batch that names one form (企业交单)
 
 # What each operation answers when it succeeds, in the manual's words where it has them (the code is always "OK").
 SUCCESSES: dict[str, Reason] = {
@@ -33,13 +35,21 @@ SUCCESSES: dict[str, Reason] = {
         "Cancellation requested. It is complete once the customs office of the filing confirms it; query the form's "
         "customs status to see the confirmation.",
     ),
-    "submissions": Reason(200, "交单成功", "Submitted to SAFE"),
+    "submissions": Reason(200, "交单成功", "Submitted to SAFE"),  # 批量交单: a batch that submits several forms
+    SUBMITTED_ONE: Reason(200, "交单完成", "Submitted to SAFE"),  # 企业交单: a batch that submits one form
     "losses": Reason(200, "核销单挂失成功", "Form reported lost"),
     "queries": Reason(200, "查询条件已设定", "Condition applied"),
     "access": Reason(
         200,
         "17999卡账号{account}注册成功，有效期至{until}。",
         "17999 account {account} registered, valid until {until}.",
+    ),
+    "checks": Reason(
+        200,
+        "可以{action_zh}（仅为核对，未做任何更改）。{action_zh}后：外汇局使用状态“{safe_zh}”，"
+        "海关使用状态“{customs_zh}”，交单状态“{submission_zh}”{port_zh}。",
+        "It can be {action_en} (a check only: nothing was changed). Afterwards: SAFE status {safe_en}, customs "
+        "status {customs_en}, submission status {submission_en}{port_en}.",
     ),
 }
 
@@ -55,8 +65,9 @@ REASONS: dict[str, Reason] = {
     ),
     "PORT_NOT_FOUND": Reason(
         422,
-        "口岸“{port}”不存在，请输入口岸代码（4位关区代码）或准确的口岸名称。",
-        "Port '{port}' does not exist; give the 4-digit customs district code or the exact port name.",
+        "口岸“{port}”不存在{candidates_zh}。请输入口岸代码（4位关区代码）或准确的口岸名称。",
+        "Port '{port}' does not exist{candidates_en}; give the 4-digit customs district code or the exact port name.",
+        (("candidates_zh", ""), ("candidates_en", "")),
     ),
     "FORM_ALREADY_FILED": Reason(
         409,
@@ -92,6 +103,11 @@ REASONS: dict[str, Reason] = {
         "核销单{form_no}已撤销备案，正在等待备案海关系统确认，可通过查询功能查询核销单的海关使用状态。",
         "The filing of form {form_no} is already being cancelled and awaits the customs office's confirmation; "
         "query the form's customs status to see it.",
+    ),
+    "ISSUANCE_ALREADY_REVOKED": Reason(
+        409,
+        "核销单{form_no}的发放登记已撤销（是否撤销：是），外汇局使用状态为“{status_zh}”。",
+        "The issuance of form {form_no} is already revoked; its SAFE status is {status_en}.",
     ),
     "CANCEL_NOT_PENDING": Reason(
         409,
@@ -315,13 +331,27 @@ REASONS: dict[str, Reason] = {
         "操作员卡已被注销，不能再进行业务操作。",
         "The operator card has been revoked and can no longer be used.",
     ),
+    "FX_PERMISSION_NOT_GRANTED": Reason(
+        403,
+        "“出口收汇”显示为灰色：IC卡{card}暂无“出口收汇”权限（新申领的IC卡在外汇局审批之前没有此权限），"
+        "“出口收汇”的各项业务暂不能办理。请使用企业法人卡进入【企业管理】子系统，点击【数据备案】->【IC卡权限】->【外汇】"
+        "->【暂存】->【申报】，然后请与主管外管局主动联系（可以是电话联系），外管局有关负责人在网上3级审批通过后，"
+        "IC卡将获得使用权限。用本系统申请：插入企业法人卡，执行 eport-agent permission request --card {card}。",
+        "Export FX collection is greyed out: IC card {card} has no export FX collection permission yet (a newly "
+        "issued card has none until SAFE approves it), so no such business can be done with it. With the "
+        "enterprise's legal-person card, go to Enterprise Management > Data filing > IC card permissions > Foreign "
+        "exchange > Save > Declare, then contact your SAFE office (a phone call will do); the card gets the "
+        "permission once SAFE's officers have approved it at all three levels. Here: insert the legal-person card "
+        "and run 'eport-agent permission request --card {card}'.",
+    ),
     "FX_PERMISSION_EXPIRED": Reason(
         403,
-        "IC卡在外汇管理局的使用权限已于{until}到期，“出口收汇”的各项业务暂不能办理。请使用企业法人卡通过电子口岸"
+        "“出口收汇”显示为灰色：IC卡在外汇管理局的使用权限已于{until}到期，“出口收汇”的各项业务暂不能办理。请使用企业法人卡通过电子口岸"
         "向外汇管理局申请延期：使用企业法人卡进入【企业管理】子系统，点击【备案变更】->【IC卡权限】（查找您的IC卡卡号）"
         "->【外汇】->【暂存】->【申报】，然后请与主管外管局主动联系（可以是电话联系），外管局有关负责人员在网上3级审批通过后，"
         "IC卡将恢复使用权限。用本系统申请：插入企业法人卡，执行 eport-agent permission request --card {card}。",
-        "The operator card's foreign-exchange permission expired on {until}, so no export FX collection business "
+        "Export FX collection is greyed out: the operator card's foreign-exchange permission expired on {until}, so "
+        "no export FX collection business "
         "can be done with it. Apply for an extension with the enterprise's legal-person card through E-Port "
         "(Enterprise Management > Filing change > IC card permissions > find this card > Foreign exchange > Save > "
         "Declare), then contact your SAFE office (a phone call will do); the card works again once SAFE's officers "
@@ -373,6 +403,22 @@ REASONS: dict[str, Reason] = {
         "Enterprise {code} is already registered as '{name}'.",
     ),
     "ENTERPRISE_NOT_FOUND": Reason(404, "企业{code}未登记。", "Enterprise {code} is not registered."),
+    "ORG_CODE_INVALID": Reason(
+        400,
+        "组织机构代码“{org_code}”无效：{detail_zh}（GB 11714：8位数字或大写字母，加1位校验码，如12345678-8）。",
+        "Organisation code '{org_code}' is invalid: {detail_en} (GB 11714: 8 digits or capital letters and a check "
+        "character, e.g. 12345678-8).",
+    ),
+    "ORG_CODE_TAKEN": Reason(
+        409,
+        "组织机构代码{org_code}已属于企业{enterprise}。",
+        "Organisation code {org_code} already belongs to enterprise {enterprise}.",
+    ),
+    "ORG_CODE_NOT_FOUND": Reason(
+        404,
+        "没有组织机构代码为{org_code}的企业，请用 eport-center enterprise list 查看。",
+        "No enterprise has organisation code {org_code}; see 'eport-center enterprise list'.",
+    ),
     "NAME_REQUIRED": Reason(400, "{what_zh}不能为空。", "The {what_en} must not be empty."),
     "KEY_INVALID": Reason(
         400,
@@ -519,6 +565,7 @@ class Refusal(Exception):
 
     def __init__(self, code: str, /, **facts: Any) -> None:
         reason = REASONS[code]
+        facts = {**dict(reason.defaults), **facts}
         self.code = code
         self.http_status = reason.http_status
         self.zh = reason.zh.format(**facts)

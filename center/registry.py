@@ -4,12 +4,14 @@ cards and agent PCs, with revocation of a lost card or a retired PC (docs/OPERAT
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from cryptography import x509
 
+from center import permissions
 from center.ca import CA_NAME
 from center.db import database_url, devices, enterprises, keys, operators
 from center.refusals import Refusal
@@ -77,7 +79,11 @@ def list_enterprises(center: Center) -> list[dict[str, Any]]:
         )
 
     query = sa.select(
-        enterprises.c.code, enterprises.c.name, active(operators).label("cards"), active(devices).label("pcs")
+        enterprises.c.code,
+        enterprises.c.name,
+        enterprises.c.org_code,
+        active(operators).label("cards"),
+        active(devices).label("pcs"),
     ).order_by(enterprises.c.code)
     with center.engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
@@ -88,7 +94,11 @@ def list_operators(center: Center, enterprise: str | None = None) -> list[dict[s
     if enterprise:
         query = query.where(operators.c.enterprise_code == enterprise)
     with center.engine.connect() as conn:
-        rows = list(conn.execute(query))
+        now = dt.datetime.now(dt.UTC)
+        rows = [
+            (row, permissions.card_facts(conn, now, row.enterprise_code, row.card_serial or row.cert_serial))
+            for row in conn.execute(query)
+        ]
     return [
         {
             "certificate": row.cert_serial,
@@ -97,10 +107,11 @@ def list_operators(center: Center, enterprise: str | None = None) -> list[dict[s
             "role": role_of(x509.load_pem_x509_certificate(row.certificate.encode("ascii"))),
             "card_serial": row.card_serial,
             "valid_until": _not_after(row.certificate),
-            "fx_permission_until": row.fx_permission_until.isoformat(),
+            "fx_permission": permission["permission"],
+            "fx_permission_until": permission["until"],
             "revoked": bool(row.revoked),
         }
-        for row in rows
+        for row, permission in rows
     ]
 
 

@@ -103,7 +103,11 @@ def _init(args: argparse.Namespace) -> int:
 
 def _enterprises(center: Center, args: argparse.Namespace) -> int:
     found = list_enterprises(center)
-    lines = [f"{e['code']} {e['name']}  操作员卡 cards {e['cards']}  本机 PCs {e['pcs']}" for e in found]
+    lines = [
+        f"{e['code']} {e['name']}  组织机构代码 org code {e['org_code'] or '-'}  操作员卡 cards {e['cards']}  "
+        f"本机 PCs {e['pcs']}"
+        for e in found
+    ]
     return _print(args, found, lines or ["（没有企业 / no enterprises）"])
 
 
@@ -111,11 +115,18 @@ def _state(revoked: bool) -> str:
     return "已注销 revoked" if revoked else "有效 active"
 
 
+def _permission(operator: dict[str, Any]) -> str:
+    if operator["fx_permission"] == "not_granted":
+        return "未开通 none"
+    word = "有效 valid" if operator["fx_permission"] == "valid" else "已到期 expired"
+    return f"{word} {operator['fx_permission_until']}"
+
+
 def _operators(center: Center, args: argparse.Namespace) -> int:
     found = list_operators(center, args.enterprise)
     lines = [
         f"{o['certificate']}  {o['enterprise']} {o['name']} ({o['role']})  卡号 card {o['card_serial'] or '-'}  "
-        f"有效期至 valid until {o['valid_until']}  {_state(o['revoked'])}"
+        f"有效期至 valid until {o['valid_until']}  出口收汇权限 FX permission {_permission(o)}  {_state(o['revoked'])}"
         for o in found
     ]
     return _print(args, found, lines or ["（没有操作员卡 / no operator cards）"])

@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.engine import Connection, Engine
 
 from center import access, admin, authority, enrollment, feed, jobs, permissions
+from center import enterprises as enterprises_register
 from center.batch_document import BatchHeader, parse_header, split_document
 from center.ca import Authority, certificate_pem
 from center.db import (
     batches,
-    enterprises,
     is_retryable,
     open_engine,
     operators,
@@ -34,9 +34,15 @@ from center.db import (
 from center.jobs import seed_jobs
 from center.keyring import FROM_ENVIRONMENT, FromEnvironment, Passphrase, passphrase_from
 from center.ledger import forms as form_store
-from center.ledger.identifiers import check_enterprise_code
 from center.ledger.issuance import DECLARATION_COUNTER, allocate, require_enterprise, seed_counters
-from center.ports import import_ports, list_ports, load_ports, parse_port_table, resolve_port, search_ports
+from center.ports import (
+    import_ports,
+    list_ports,
+    load_ports,
+    parse_port_table,
+    resolve_port,
+    search_ports,
+)
 from center.records import ACCESS_KIND, Answer, BatchContext, apply_batch, check_kind
 from center.refusals import Refusal
 from sync.access import OPERATOR_ROLE
@@ -116,6 +122,7 @@ class Center:
                 load_ports(conn)
                 seed_counters(conn)
                 seed_jobs(conn)
+                permissions.seed(conn, clock())
         except BaseException:
             engine.dispose()
             raise
@@ -218,23 +225,11 @@ class Center:
 
     # Administration.
 
-    def create_enterprise(self, code: str, name: str) -> bool:
-        """Register an enterprise; True if created, False if it already exists with this name (safe to re-run).
-
-        The same code under another name is refused (ENTERPRISE_EXISTS) rather than silently renamed.
-        """
-        check_enterprise_code(code)
-        name = name.strip()
-        if not name:
-            raise Refusal("NAME_REQUIRED", what_zh="企业名称", what_en="enterprise name")
-        with self._engine.begin() as conn:
-            existing = conn.scalar(sa.select(enterprises.c.name).where(enterprises.c.code == code))
-            if existing is not None:
-                if existing == name:
-                    return False
-                raise Refusal("ENTERPRISE_EXISTS", code=code, name=existing)
-            conn.execute(sa.insert(enterprises).values(code=code, name=name, created_at=utcnow()))
-        return True
+    def create_enterprise(self, code: str, name: str, org_code: str | None = None) -> bool:
+        """Register an enterprise (with its 组织机构代码, GB 11714); True if created, False if it already exists
+        with this name (safe to re-run). The same code under another name is refused (ENTERPRISE_EXISTS) rather
+        than silently renamed."""
+        return self._write(lambda conn, now: enterprises_register.create(conn, now, code, name, org_code))
 
     def enroll_operator(
         self,
@@ -244,15 +239,18 @@ class Center:
         card_serial: str | None = None,
         days: int = 365,
         role: str = OPERATOR_ROLE,
+        fx_days: int | None = None,
     ) -> x509.Certificate:
-        """Issue a certificate for an operator card's key and enroll it; the FX permission runs as long.
+        """Issue a certificate valid ``days`` for an operator card's key and enroll it.
 
-        ``role`` is ``legal-person`` for the enterprise's legal-person card (法人卡), which requests permission
-        extensions for the operator cards.
+        ``role`` is ``legal-person`` for the enterprise's legal-person card (法人卡), which requests permissions for
+        the operator cards. The card's 出口收汇 permission is its own (rule 11): a new card has none until SAFE
+        approves the legal-person card's request or sets it; ``fx_days`` is SAFE's grant taken at once (set-ups,
+        demos, tests).
         """
         return self._write(
             lambda conn, now: enrollment.enroll_operator(
-                conn, self._authority, enterprise_code, public_key, name, card_serial, days, role
+                conn, self._authority, enterprise_code, public_key, name, card_serial, days, role, fx_days
             )
         )
 
@@ -370,6 +368,12 @@ class Center:
     def safe_verify(self, form_no: str) -> dict[str, Any]:
         return self._write(lambda conn, now: authority.verify(conn, form_no, now))
 
+    def safe_void(self, form_no: str) -> dict[str, Any]:
+        return self._write(lambda conn, now: authority.void(conn, form_no, now))
+
+    def safe_revoke_issuance(self, form_no: str) -> dict[str, Any]:
+        return self._write(lambda conn, now: authority.revoke_issuance(conn, form_no, now))
+
     def customs_use(self, form_no: str, declaration_no: str, port: str, export_date: str) -> dict[str, Any]:
         return self._write(lambda conn, now: authority.use(conn, form_no, declaration_no, port, export_date, now))
 
@@ -478,8 +482,21 @@ class Center:
 
         return self._write(work)
 
-    def access_grant_emergency(self, enterprise: str, hours: int, reason: str) -> dict[str, Any]:
-        return self._write(lambda conn, now: access.grant_emergency(conn, now, enterprise, hours, reason))
+    def access_grant_emergency(
+        self,
+        enterprise: str | None = None,
+        hours: int | None = None,
+        reason: str | None = None,
+        org_code: str | None = None,
+    ) -> dict[str, Any]:
+        """紧急授权 (FAQ (七)) for the enterprise the fax names: by its code or its 组织机构代码."""
+
+        def work(conn: Connection, now: dt.datetime) -> dict[str, Any]:
+            return access.grant_emergency(
+                conn, now, enterprises_register.named(conn, enterprise, org_code), hours, reason
+            )
+
+        return self._write(work)
 
     def access_end_emergency(self, enterprise: str) -> dict[str, Any]:
         return self._write(lambda conn, now: access.end_emergency(conn, now, enterprise))
@@ -497,17 +514,37 @@ class Center:
         request = permissions.PermissionPayload.parse(payload)
 
         def work(conn: Connection, now: dt.datetime) -> dict[str, Any] | Refusal:
-            requester = self._authority.verify_operator(conn, chain, now, check_permission=False)
+            requester = self._authority.verify_operator(conn, chain, now)
             closed = access.gate(conn, now, requester.enterprise_code)
             return closed if closed is not None else permissions.request(conn, now, requester, request)
 
         return self._write_answer(work)
 
     def permission_requests(self, enterprise: str) -> dict[str, Any]:
-        return {"requests": self._read(lambda conn: permissions.requests(conn, enterprise))}
+        """The enterprise's extension requests, its cards with their 出口收汇 permission (an agent says it before
+        anything is dropped), and the enterprise (its name and 组织机构代码)."""
+
+        def read(conn: Connection) -> dict[str, Any]:
+            return {
+                "requests": permissions.requests(conn, enterprise),
+                "cards": permissions.cards(conn, self._clock(), enterprise),
+                "enterprise": enterprises_register.facts(conn, enterprise),
+            }
+
+        return self._read(read)
 
     def safe_approve_permission(self, request_no: int, level: int) -> dict[str, Any]:
         return self._write(lambda conn, now: permissions.approve(conn, now, request_no, level))
+
+    def safe_set_permission(
+        self, card: str, until: str | None = None, days: int | None = None, enterprise: str | None = None
+    ) -> dict[str, Any]:
+        """SAFE sets a card's 出口收汇 permission: through ``until``, or for ``days`` from today."""
+        return self._write(lambda conn, now: permissions.safe_set(conn, now, card, until, days, enterprise))
+
+    def safe_end_permission(self, card: str, enterprise: str | None = None) -> dict[str, Any]:
+        """SAFE ends a card's 出口收汇 permission today."""
+        return self._write(lambda conn, now: permissions.safe_end(conn, now, card, enterprise))
 
     # The wire.
 
@@ -536,7 +573,7 @@ class Center:
         header: BatchHeader,
         batch_sha256: str,
     ) -> Received | Refusal:
-        operator = self._authority.verify_operator(conn, chain, now, check_permission=False)
+        operator = self._authority.verify_operator(conn, chain, now)
         if header.enterprise != operator.enterprise_code:
             raise Refusal("ENTERPRISE_MISMATCH", enterprise=header.enterprise)
         stored = conn.execute(
@@ -553,7 +590,7 @@ class Center:
             closed = access.gate(conn, now, header.enterprise)
             if closed is not None:
                 return closed
-            operator.check_fx_permission(now)
+            permissions.check(conn, operator, now)
         check_kind(header.kind, header.records)
         applied = apply_batch(BatchContext(conn, header.enterprise, now), header.kind, header.records)
         answer = {"batch_id": header.batch_id, "results": applied.results}

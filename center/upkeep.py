@@ -11,6 +11,7 @@ passphrase, kept apart from the backups.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -101,6 +102,9 @@ def _check_copy(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     last_seq = conn.execute("SELECT max(seq) FROM form_events").fetchone()[0]
+    with contextlib.suppress(sqlite3.OperationalError):  # a backup made before applications had feed entries
+        last_app = conn.execute("SELECT max(seq) FROM application_events").fetchone()[0]
+        last_seq = max(last_seq or 0, last_app or 0)
     return {
         "enterprises": count("enterprises"),
         "forms": count("forms"),

@@ -101,7 +101,7 @@ APPLICATIONS = BatchKind(
     "applications",
     "核销单申请",
     "application",
-    ("applications", "application", "申请"),
+    ("applications", "application", "申请", "核销单申请"),
     (
         Column(
             "copies",
@@ -156,7 +156,7 @@ CANCELLATIONS = BatchKind(
     "cancellations",
     "撤销备案",
     "cancellation",
-    ("cancellations", "cancellation", "撤销"),
+    ("cancellations", "cancellation", "撤销", "撤销备案"),
     (_form(), START, COUNT),
     ranges=True,
     notes_zh=(*FORM_KIND_NOTES_ZH, "只能撤销尚未用于出口报关的核销单；撤销后需等待海关确认。"),
@@ -191,7 +191,7 @@ LOSSES = BatchKind(
     "losses",
     "核销单挂失",
     "loss",
-    ("losses", "loss", "挂失"),
+    ("losses", "loss", "挂失", "核销单挂失"),
     (_form(), START, COUNT),
     ranges=True,
     notes_zh=(*FORM_KIND_NOTES_ZH, "只能挂失外汇局状态为有效、且尚未用于报关的核销单；挂失后不能再使用。"),
@@ -211,7 +211,9 @@ QUERY_ATTRIBUTES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("application", "核销单申请表"): (("unified_no", "统一编号"), ("apply_date", "申请日期")),
     ("approval", "核销单申请审批表"): (("unified_no", "统一编号"), ("approval_date", "审批日期")),
 }
-QUERY_OPS = (("eq", "等于"), ("prefix", "以…开始"))
+QUERY_OPS = (("eq", "等于"), ("prefix", "以……开始"))
+# The condition as clerks write it: the manual's 以……开始 (the Chinese input method's ellipsis), 以…开始, 以...开始.
+QUERY_OP_SPELLINGS = {"以……开始": "prefix", "以…开始": "prefix", "以...开始": "prefix", "以......开始": "prefix"}
 QUERY_DATES = frozenset({"issue_date", "submit_date", "apply_date", "approval_date"})  # values are YYYY-MM-DD
 
 
@@ -239,12 +241,93 @@ QUERIES = BatchKind(
             "an attribute of that business type (table below)",
             "form_no",
         ),
-        Column("op", "运算", "eq 等于 或 prefix 以…开始", "eq (equals) or prefix (starts with)", "prefix"),
+        Column("op", "运算", "eq 等于 或 prefix 以……开始", "eq (equals) or prefix (starts with)", "prefix"),
         Column("value", "值", "要比较的值", "the value to compare with", "2600"),
     ),
-    notes_zh=("每行一个条件，各行条件同时满足（与）；至少一个条件。",),
-    notes_en=("One condition per row; all rows must hold (AND); at least one condition.",),
+    notes_zh=(
+        "每行一个条件，各行条件同时满足（与）；至少一个条件。",
+        "日期可以写成 2026-12-02、2026/12/2 或 2026年12月2日；以……开始 也可以只写年月（2026/12）。",
+    ),
+    notes_en=(
+        "One condition per row; all rows must hold (AND); at least one condition.",
+        "Dates as 2026-12-02, 2026/12/2 or 2026年12月2日; prefix also takes a year and a month (2026/12).",
+    ),
 )
+
+# 核对 (a check): what an operation would do to each form a file names, before it is done — the lists the manual
+# shows for confirmation (chapters 6, 9, 10). The operation is a column, or the rest of the file name after the
+# prefix (预览批量备案0601.xlsx: a check of filings).
+CHECK_OPERATIONS = {
+    "filings": ("口岸备案", "批量备案"),
+    "cancellations": ("撤销备案",),
+    "submissions": ("企业交单", "批量交单"),
+    "losses": ("核销单挂失",),
+}
+CHECKS = BatchKind(
+    "checks",
+    "核对",
+    "check",
+    ("checks", "check", "preview", "核对", "预览"),
+    (
+        _form(),
+        START,
+        COUNT,
+        Column(
+            "operation",
+            "操作",
+            "口岸备案、批量备案、撤销备案、企业交单、批量交单、核销单挂失之一（文件名以“预览口岸备案”等开头时可不填）",
+            "filings, cancellations, submissions or losses (or the manual's menu name); may be left out when the file "
+            "name tells it (预览口岸备案…)",
+            "口岸备案",
+            re.compile("|".join(n for kind, names in CHECK_OPERATIONS.items() for n in (kind, *names))),
+            required=False,
+        ),
+        Column(
+            "port",
+            "口岸",
+            "口岸备案时填写：4 位关区代码或口岸全称",
+            "for filings: the 4-digit customs code or the port's exact name",
+            "2200",
+            required=False,
+            code=True,
+            digits=4,
+        ),
+        Column(
+            "declaration_no",
+            "报关单号",
+            "可不填；交单时用于核对",
+            "optional; for submissions, checked against the form",
+            "",
+            DECLARATION_NO,
+            required=False,
+            code=True,
+            digits=18,
+        ),
+    ),
+    ranges=True,
+    result_extra=("safe_status_zh", "customs_status_zh", "submission_status_zh", "filed_port"),
+    notes_zh=(
+        *FORM_KIND_NOTES_ZH,
+        "只核对，不办理：结果列出每张核销单现在的三个状态，以及该操作会把它变成什么样（或为什么不能办理）。",
+    ),
+    notes_en=(
+        *FORM_KIND_NOTES_EN,
+        "A check only, nothing is done: the result lists each form's three statuses now and what the operation "
+        "would make of it (or why it cannot be done).",
+    ),
+)
+
+
+def check_operation(file_name: str) -> str | None:
+    """The operation a check's file name tells after its prefix: 预览批量备案0601.xlsx → filings."""
+    name = file_name.lower()
+    for prefix in sorted(CHECKS.prefixes, key=len, reverse=True):
+        if name.startswith(prefix):
+            rest = name[len(prefix) :].lstrip(" -_")
+            told = kind_from_name(rest)
+            return told.name if told is not None and told.name in CHECK_OPERATIONS else None
+    return None
+
 
 # 17999卡注册 (the manual's part one, 4.3): the one kind the center takes before the enterprise holds an account.
 ACCESS = BatchKind(
@@ -313,7 +396,7 @@ ACCESS = BatchKind(
 )
 
 KINDS: dict[str, BatchKind] = {
-    k.name: k for k in (APPLICATIONS, FILINGS, CANCELLATIONS, SUBMISSIONS, LOSSES, QUERIES, ACCESS)
+    k.name: k for k in (APPLICATIONS, FILINGS, CANCELLATIONS, SUBMISSIONS, LOSSES, QUERIES, ACCESS, CHECKS)
 }
 
 
@@ -337,4 +420,5 @@ def query_names(business: str, attribute: str) -> tuple[str, str] | None:
 
 
 def query_op(op: str) -> str | None:
-    return next((en for en, zh in QUERY_OPS if op in (en, zh, zh.replace("…", "..."))), None)
+    op = op.strip()
+    return QUERY_OP_SPELLINGS.get(op) or next((en for en, zh in QUERY_OPS if op.lower() in (en, zh)), None)

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from inbox.excel import DateCell, NumberCell, damage, date_damage, iso_date, ungrouped
 from inbox.schema import QUERY_DATES, BatchKind, Column, query_names, query_op
 from inbox.sources import FieldError, RawRow, Source
+from sync.ports import CANDIDATES, candidates_text, search
 from sync.vocabulary import expand_range
 
 RANGE_COLUMNS = ("form_no", "start_form_no", "count")
@@ -39,14 +40,20 @@ class PortTable:
 
     codes: frozenset[str]
     names: frozenset[str]
+    pairs: tuple[tuple[str, str], ...] = ()  # (code, name), for the ports a clerk may have meant
 
     @classmethod
     def of(cls, ports: Iterable[dict[str, str]]) -> PortTable:
         listed = list(ports)
-        return cls(frozenset(p["code"] for p in listed), frozenset(p["name"] for p in listed))
+        pairs = tuple((p["code"], p["name"]) for p in listed)
+        return cls(frozenset(p["code"] for p in listed), frozenset(p["name"] for p in listed), pairs)
 
     def knows(self, text: str) -> bool:
         return not self.codes or text in self.codes or text in self.names
+
+    def candidates(self, text: str) -> tuple[str, str]:
+        """The manual's pick-list as a message's tail: "，您是否要填：5300 深圳海关、5316 深圳湾" (sync.ports)."""
+        return candidates_text(search(self.pairs, text, CANDIDATES))
 
 
 NO_PORTS = PortTable(frozenset(), frozenset())
@@ -136,9 +143,12 @@ class _Shape:
 
 
 class Validator:
-    def __init__(self, kind: BatchKind, source: Source, ports: PortTable = NO_PORTS) -> None:
+    def __init__(
+        self, kind: BatchKind, source: Source, ports: PortTable = NO_PORTS, fill: dict[str, str] | None = None
+    ) -> None:
         self.kind = kind
         self.ports = ports
+        self.fill = fill or {}  # a value the file name gives a column the file leaves empty (a check's operation)
         self.width = source.width
         self._plan = list(zip(kind.columns, source.layout, strict=True))
         self._labels = {c.name: source.label(i, c) for i, c in enumerate(kind.columns)}
@@ -172,6 +182,8 @@ class Validator:
         try:
             for column, index in self._plan:
                 value = None if index is None else parse_cell(column, cells[index])
+                if value is None:
+                    value = self.fill.get(column.name)
                 if value is INVALID or (value is None and column.required):
                     return None
                 values[column.name] = value
@@ -191,6 +203,8 @@ class Validator:
             else:
                 return None
         if self._check_port and not self.ports.knows(values["port"]):
+            return None
+        if self.kind.name == "checks" and not values["operation"]:
             return None
         if self._query:
             names, op = query_names(values["business"], values["attribute"]), query_op(values["op"])
@@ -231,6 +245,8 @@ class Validator:
         for column, index in self._plan:
             raw = cells[index] if index is not None and index < len(cells) else ""
             value = parse_cell(column, raw)
+            if value is None:
+                value = self.fill.get(column.name)
             texts[column.name] = _stripped(raw)
             values[column.name] = None if value is INVALID else value
             excel = damage(texts[column.name], column.digits) if value is INVALID else None
@@ -268,6 +284,15 @@ class Validator:
             self._explain_port(values["port"], texts["port"], error)
         if self.kind.name == "queries" and not errors:
             self._explain_query(values, texts, error)
+        if self.kind.name == "checks" and not values["operation"] and not errors:
+            column = self.kind.column("operation")
+            error(
+                column,
+                "",
+                "请填写要核对的操作（口岸备案、撤销备案、企业交单、核销单挂失），或以“预览口岸备案”这样的文件名开头",
+                "give the operation to check (filings, cancellations, submissions, losses), or start the file name "
+                "with it (预览口岸备案…)",
+            )
         return errors, forms
 
     def _explain_port(self, port: str, cell: str, error: Any) -> None:
@@ -276,11 +301,14 @@ class Validator:
         if excel is not None:
             error(column, port, f"口岸“{port}”不在口岸代码表中。{excel[0]}", f"port '{port}' is unknown. {excel[1]}")
             return
+        meant_zh, meant_en = self.ports.candidates(port)
         error(
             column,
             port,
-            f"口岸“{port}”不在口岸代码表中：请填写 4 位关区代码或准确的口岸名称",
-            f"port '{port}' is not in the port table: give the 4-digit customs code or the port's exact name",
+            f"口岸“{port}”不在口岸代码表中{meant_zh}。请填写 4 位关区代码或准确的口岸名称"
+            "（eport-agent ports search 可查口岸）",
+            f"port '{port}' is not in the port table{meant_en}; give the 4-digit customs code or the port's exact "
+            "name ('eport-agent ports search' looks ports up)",
         )
 
     def _explain_forms(self, values: dict[str, Any], texts: dict[str, str], error: Any) -> list[str]:

@@ -69,6 +69,10 @@ def xml_sample(kind: BatchKind) -> str:
     plain = [c for c in kind.columns if c.name not in ("start_form_no", "count") and (c.required or c.example)]
     records = [record(plain)]
     if kind.ranges:
-        ranged = [c for c in kind.columns if c.name != "form_no"]
+        ranged = [
+            c
+            for c in kind.columns
+            if c.name != "form_no" and (c.required or c.example or c.name in ("start_form_no", "count"))
+        ]
         records.append(record(ranged).replace("260000001", "260000101"))
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<{kind.name}>\n{"".join(records)}</{kind.name}>\n'

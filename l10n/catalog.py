@@ -106,6 +106,7 @@ MESSAGES.update(
         "menu.resume": ("恢复", "Resume"),
         "menu.status": ("状态", "Status"),
         "menu.page": ("打开状态页", "Open the status page"),
+        "menu.guide": ("业务规范", "Guide"),
         "menu.quit": ("退出", "Quit"),
         "notice.errors_title": ("文件未发送", "File not sent"),
         "notice.errors": ("{name} 有错误，未发送：请看 {report}", "{name} has mistakes and was not sent: see {report}"),
@@ -290,4 +291,90 @@ MESSAGES.update(
 MESSAGES["warn.hours_left"] = (
     "17999 账号 {account} 的上网时长只剩 {hours:g} 小时（共 {limit} 小时）。",
     "17999 account {account} has {hours:g} of its {limit} online hours left.",
+)
+
+# A file whose content was taken before (agent.repeats): its result's note, or why it was not sent. Records: they are
+# written in both languages.
+MESSAGES.update(
+    {
+        "repeat.again": (
+            "与 {name}（{when} 放入）内容相同，已按再次放入办理",
+            "the same content as {name} (dropped {when}), handled as dropped again",
+        ),
+        "repeat.query": (
+            "与 {name}（{when} 放入）内容相同，已按现在的数据重新查询",
+            "the same query as {name} (dropped {when}), answered afresh with the data as it is now",
+        ),
+        "repeat.resent": (
+            "按您的要求再次发送（eport-agent resend），内容与 {name}（{when} 放入）相同",
+            "sent again as you asked (eport-agent resend); the same content as {name} (dropped {when})",
+        ),
+        "repeat.duplicate": (
+            "重复文件：内容与 {name}（{when} 放入）完全相同，而那份文件还在处理中："
+            "本文件不再发送，只办理一次。第一份的结果：",
+            "duplicate: the same content as {name} (dropped {when}), which is still on its way: this copy is not sent, "
+            "the file is handled once. The first one's outcome: ",
+        ),
+        "repeat.held": (
+            "暂未发送：内容与 {name}（{when} 放入，{at} 已向外汇局申请）完全相同，再次发送会重复申请核销单。"
+            "如确需再次申请，请运行：eport-agent resend {file}",
+            "held, not sent: the same content as {name} (dropped {when}, applied at {at}); sending it would ask SAFE "
+            "for forms twice. To apply again on purpose, run: eport-agent resend {file}",
+        ),
+    }
+)
+
+# The card's 出口收汇 permission as the center describes it (agent.permission): card info, status, the tray.
+MESSAGES.update(
+    {
+        "warn.fx_not_granted": (
+            "出口收汇不可用：IC卡 {card} 的外汇权限未开通（新申领的IC卡在外汇局审批前没有“出口收汇”权限）。"
+            "请插入企业法人卡运行 eport-agent permission request --card {card}，再联系外汇局，三级审批通过后即可使用。",
+            "Export FX collection unavailable: IC card {card} has no FX permission yet (a new card has none until SAFE "
+            "approves it). Insert the legal-person card, run 'eport-agent permission request --card {card}', then call "
+            "your SAFE office; the card works once SAFE has approved it at three levels.",
+        ),
+        "warn.fx_expired": (
+            "出口收汇不可用：IC卡 {card} 的外汇权限已于 {until} 到期。请插入企业法人卡运行 "
+            "eport-agent permission request --card {card}，再联系外汇局，三级审批通过后恢复使用。",
+            "Export FX collection unavailable: the FX permission of IC card {card} expired on {until}. Insert the "
+            "legal-person card, run 'eport-agent permission request --card {card}', then call your SAFE office; the "
+            "card works again once SAFE has approved it at three levels.",
+        ),
+        "warn.fx_ends": (
+            "IC卡 {card} 的外汇权限将于 {until} 到期（还有 {days} 天）：请及早用企业法人卡申请延期"
+            "（eport-agent permission request --card {card}）。",
+            "The FX permission of IC card {card} ends on {until} (in {days} days): have the legal-person card request "
+            "an extension in time ('eport-agent permission request --card {card}').",
+        ),
+        "fx.valid": ("有效，至 {until}", "valid until {until}"),
+        "fx.expired": ("已到期（{until}）", "expired ({until})"),
+        "fx.not_granted": ("未开通", "none"),
+        "fx.enterprise": ("{code} {name}（组织机构代码 {org}）", "{code} {name} (organisation code {org})"),
+        "card.fx_permission": ("出口收汇权限", "FX permission"),
+        "cli.enrolled_fx": (
+            "注意：新申领的IC卡在外汇局三级审批通过之前没有“出口收汇”权限（常见问题3（2））；"
+            "eport-agent status 和 card info 会显示权限是否已开通。",
+            "Note: a newly issued card has no export FX collection permission until SAFE approves it at three levels "
+            "(FAQ 3 (2)); eport-agent status and card info say whether it has it.",
+        ),
+        "card.enterprise_name": ("企业名称", "enterprise"),
+    }
+)
+
+# The clerk's own commands (agent.clerk_cli): resend, ports search, guide; and the port table's sheet.
+MESSAGES.update(
+    {
+        "cli.resent": (
+            "已放回待发文件夹：{folder}/{name}，代理读取后会再发送一次",
+            "put back into the inbox as {folder}/{name}: the agent sends it once more when it reads it",
+        ),
+        "cli.no_ports": (
+            "还没有口岸代码表：代理第一次与数据中心同步后才会有（eport-agent sync）",
+            "no port table yet: the agent gets it at its first sync with the center (eport-agent sync)",
+        ),
+        "cli.no_port_found": ("没有与“{text}”相符的口岸", "no port matches '{text}'"),
+        "cli.no_guide_page": ("没有“{page}”这一页，可选：{pages}", "no page '{page}'; choose one of: {pages}"),
+        "sheet.ports": ("口岸代码表", "ports"),
+    }
 )

@@ -8,6 +8,7 @@ import enum
 from dataclasses import dataclass
 
 import l10n
+from sync import vocabulary
 
 
 class Cell(enum.Enum):
@@ -77,6 +78,12 @@ _KNOWN = [
     Column("amount", "成交总价", Cell.AMOUNT, 12),
     Column("currency", "币制", Cell.TEXT),
     Column("revoked", "是否撤销", Cell.TEXT),
+    Column("revoked_zh", "是否撤销", Cell.TEXT),
+    Column("event_zh", "变更（中文）", Cell.TEXT, 14),
+    Column("forms", "核销单号", Cell.TEXT, 22),  # an issuing's forms, as runs (000000001-000000030)
+    Column("operation", "操作", Cell.TEXT),
+    Column("filed_port", "已备案口岸", Cell.ID, 6),
+    Column("port_name", "口岸名称", Cell.TEXT, 16),
     Column("id", "序号", Cell.COUNT),
     Column("seq", "变更序号", Cell.COUNT),
     Column("event", "变更", Cell.LABEL, 12),
@@ -90,20 +97,8 @@ _KNOWN = [
 ]
 COLUMNS = {c.name: c for c in _KNOWN}
 
-# The update feed's events (the center's form_events), by the words of the manual.
-EVENT_LABELS = {
-    "issued": "已发放",
-    "filed": "已口岸备案",
-    "cancel_requested": "已申请撤销备案",
-    "cancel_confirmed": "撤销备案已确认",
-    "cancel_refused": "撤销备案被拒绝",
-    "used": "已用于出口报关",
-    "declared": "报关单数据已到达",
-    "declaration_modified": "报关单已修改",
-    "submitted": "已交单",
-    "lost": "已挂失",
-    "verified": "已核销",
-}
+# The update feed's events (the center's form_events and application_events), by the words of the manual.
+EVENT_LABELS = vocabulary.EVENT_LABELS
 
 
 def column(name: str) -> Column:

@@ -19,6 +19,17 @@ def bilingual(zh: str, en: str) -> str:
     return f"{zh} / {en}"
 
 
+def noted(results: Sequence[dict[str, Any]], note: tuple[str, str] | None) -> Sequence[dict[str, Any]]:
+    """Results whose every message also says ``note`` (Chinese, English): e.g. which earlier copy of the same file a
+    batch repeats (agent.repeats)."""
+    if note is None:
+        return results
+    zh, en = note
+    return [
+        {**r, "message_zh": f"{r['message_zh']}（{zh}）", "message_en": f"{r['message_en']} ({en})"} for r in results
+    ]
+
+
 def result_fields(kind: BatchKind) -> tuple[str, ...]:
     return ("row", *kind.key_fields(), *kind.result_extra, "status", "code", "message")
 

@@ -27,7 +27,7 @@ from inbox.schema import KINDS
 from l10n import say
 from l10n.times import now_local
 from outbox.columns import columns
-from outbox.contents import query_table, result_table, result_xml
+from outbox.contents import noted, query_table, result_table, result_xml
 from outbox.files import (
     WORKBOOK,
     csv_bytes,
@@ -52,6 +52,22 @@ UPDATE_PROMISE = "update_pending"
 FORMS_WRITTEN_AT = "forms_written_at"  # the update cursor forms.csv was last written at
 
 FEED = columns(list(FEED_COLUMNS))
+# forms.csv: what a clerk needs to browse form by form (上一单/下一单), the statuses and 是否撤销 in Chinese.
+FORMS = (
+    "form_no",
+    "safe_status_zh",
+    "customs_status_zh",
+    "submission_status_zh",
+    "port",
+    "issue_date",
+    "unified_no",
+    "declaration_no",
+    "export_date",
+    "submit_date",
+    "revoked_zh",
+    "event_zh",
+    "at",
+)
 # Tells the front ends which file was written: ("result" | "errors" | "updates", path of the workbook).
 Announce = Callable[[str, Path], None]
 
@@ -125,16 +141,19 @@ class Delivery:
         )
 
     def _write_result(self, batch: dict[str, Any], answer: dict[str, Any], path: Path) -> Path:
-        """The result table (or XML) at ``path`` and its workbook beside it; returns the workbook's path."""
+        """The result table (or XML) at ``path`` and its workbook beside it; returns the workbook's path. A batch
+        that repeats an earlier copy of its file says so in every message (``repeats``)."""
         if "rows" in answer and all(r["status"] == "OK" for r in answer["results"]):
             header, rows = query_table(answer["rows"])
             return write_table(path, header, rows, say("sheet.query"))
         kind = KINDS[batch["kind"]]
         records = self.store.records(batch["id"])
-        header, rows = result_table(kind, records, answer["results"])
+        repeats = batch.get("repeats")
+        results = noted(answer["results"], tuple(json.loads(repeats)) if repeats else None)
+        header, rows = result_table(kind, records, results)
         if batch["format"] == "xml":
             write_workbook(workbook_of(path), header, rows, say("sheet.results"))
-            write_atomic(path, result_xml(kind, records, answer["results"]))
+            write_atomic(path, result_xml(kind, records, results))
             return workbook_of(path)
         return write_table(path, header, rows, say("sheet.results"))
 
@@ -195,7 +214,8 @@ class Delivery:
         forms_csv = self.folders.forms_csv
         if cursor == 0 or (written == str(cursor) and forms_csv.exists() and workbook_of(forms_csv).exists()):
             return
-        write_table(forms_csv, FEED, _feed_rows(self.store.forms()), say("sheet.forms"))
+        rows = [[form.get(name, "") for name in FORMS] for form in self.store.forms()]
+        write_table(forms_csv, columns(list(FORMS)), rows, say("sheet.forms"))
         self.store.set_meta(**{FORMS_WRITTEN_AT: str(cursor)})
 
     # -- housekeeping -----------------------------------------------------------------------------------------------

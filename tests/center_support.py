@@ -48,9 +48,17 @@ from center import db
 from center.app import create_app
 from center.cli import main as center_main
 from center.service import Center
-from sync.access import ACCOUNT_SUFFIX
+from sync.access import ACCOUNT_SUFFIX, LEGAL_PERSON_ROLE
 from sync.algorithms import ES256, PrivateKey, generate_private_key
-from sync.protocol import API_BATCHES, batch_document, canonical_json, sign_detached, software_signer, verify_answer
+from sync.protocol import (
+    API_BATCHES,
+    PROTOCOL_VERSION,
+    batch_document,
+    canonical_json,
+    sign_detached,
+    software_signer,
+    verify_answer,
+)
 
 ENTERPRISE = "3301960001"
 OTHER_ENTERPRISE = "4403960002"
@@ -317,12 +325,54 @@ def open_center(
 
 
 def enroll(
-    center: Center, enterprise: str = ENTERPRISE, name: str = "张三", days: int = 365, algorithm: str | None = None
+    center: Center,
+    enterprise: str = ENTERPRISE,
+    name: str = "张三",
+    days: int = 365,
+    algorithm: str | None = None,
+    *,
+    fx_days: int | None = 365,
+    card_serial: str = "CARD-0001",
 ) -> Card:
-    """A software 'card' of the center's algorithm (or ``algorithm``), certified by the center."""
+    """A software 'card' of the center's algorithm (or ``algorithm``), certified by the center for ``days``, with
+    the 出口收汇 permission SAFE grants at once for ``fx_days`` (None: a new card without it, FAQ 3 (2))."""
     key = generate_private_key(algorithm or center.algorithm)
-    cert = center.enroll_operator(enterprise, key.public_key(), name, card_serial="CARD-0001", days=days)
+    cert = center.enroll_operator(
+        enterprise, key.public_key(), name, card_serial=card_serial, days=days, fx_days=fx_days
+    )
     return Card(key, cert, enterprise)
+
+
+def legal_person(center: Center, enterprise: str = ENTERPRISE, serial: str = "LP-0001") -> Card:
+    """The enterprise's legal-person card (法人卡), which requests IC card permissions (a software key, like
+    :func:`enroll`'s)."""
+    key = generate_private_key(center.algorithm)
+    cert = center.enroll_operator(enterprise, key.public_key(), "法定代表人", serial, 3650, LEGAL_PERSON_ROLE)
+    return Card(key, cert, enterprise)
+
+
+_requests = itertools.count(1)
+
+
+def permission_request(card: Card, target: str, enterprise: str | None = None) -> dict[str, Any]:
+    """A permission request for the card ``target``, signed by ``card`` (the legal-person card, as the manual's
+    数据备案/备案变更 → IC卡权限 → 外汇 → 暂存 → 申报)."""
+    payload = {
+        "v": PROTOCOL_VERSION,
+        "request_id": f"r{next(_requests)}-{uuid.uuid4().hex[:8]}",
+        "enterprise": enterprise or card.enterprise,
+        "card": target,
+        "created_at": "2024-05-06T09:30:00+08:00",
+    }
+    return card.sign(payload)
+
+
+def approve_at_three_levels(center: Center, request: dict[str, Any]) -> dict[str, Any]:
+    """SAFE approves a permission request at its three levels, in order."""
+    approved = request
+    for level in (1, 2, 3):
+        approved = center.safe_approve_permission(request["request_no"], level)
+    return approved
 
 
 def filing_payload(

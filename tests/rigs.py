@@ -34,7 +34,9 @@ ENTERPRISE = "1101230001"
 
 def enrolled_card(center: Center, enterprise: str = ENTERPRISE, name: str = "操作员", **terms: Any) -> EmulatedPivCard:
     """An emulated card with its key, of the center's algorithm (P-256 or SM2), and the certificate the center issued
-    for it (``terms``: its days, its role)."""
+    for it (``terms``: its days, its role; ``fx_days``: the 出口收汇 permission SAFE grants at once, a year unless
+    given, None for a new card without it)."""
+    terms.setdefault("fx_days", 365)
     card = EmulatedPivCard(pin=PIN)
     session = PivSession(EmulatedConnection(card))
     authenticate(session, DEFAULT_MANAGEMENT_KEY)  # an emulated card keeps the well-known default

@@ -77,7 +77,7 @@ async def rig(tmp_path: Path, center: Center, vpcd_card: tuple[EmulatedPivCard, 
         enroll_card(
             connection,
             CARD_PIN,
-            lambda key, serial, _sign: center.enroll_operator(ENTERPRISE, key, "操作员", serial),
+            lambda key, serial, _sign: center.enroll_operator(ENTERPRISE, key, "操作员", serial, fx_days=365),
             lambda _info: DEFAULT_MANAGEMENT_KEY,
         )
     finally:

@@ -74,6 +74,7 @@ def business(center: Center) -> dict[str, list[dict[str, Any]]]:
         "submissions": [{**form, "declaration_no": ""}],
         "losses": [form],
         "queries": [{"business": "form", "attribute": "form_no", "op": "prefix", "value": form_no[:7]}],
+        "checks": [{**form, "operation": "filings", "port": "5300"}],
     }
 
 
@@ -148,8 +149,7 @@ def test_a_file_cannot_show_the_online_state_so_dial_up_cards_are_refused_there(
 def test_registration_needs_no_fx_permission_but_business_does_and_the_17999_gate_comes_first(
     center: Center, card: Card
 ) -> None:
-    with center.engine.begin() as conn:
-        conn.execute(sa.update(db.operators).values(fx_permission_until=dt.date(2020, 1, 1)))
+    center.safe_set_permission("CARD-0001", until="2020-01-01")
     assert refusal(center, card, "applications", {"copies": 1}).code == "ACCESS_ACCOUNT_REQUIRED"
     assert send(center, card, ACCESS_KIND, {"account": TIMED, "type": "old-annual"})["results"][0]["code"] == "OK"
     assert refusal(center, card, "applications", {"copies": 1}).code == "FX_PERMISSION_EXPIRED"
@@ -293,6 +293,8 @@ def test_at_expiry_the_account_is_removed_and_business_closes(center: Center, cl
     assert center.access_account(ENTERPRISE, TIMED)["status"] == "expired"
     assert center.access_accounts(ENTERPRISE) == {
         "enterprise": ENTERPRISE,
+        "enterprise_name": "杭州测试进出口有限公司",
+        "org_code": None,
         "open": False,
         "accounts": [],
         "emergency": None,
@@ -341,6 +343,21 @@ def test_hours_do_not_end_a_card_without_an_hour_limit(center: Center) -> None:
 
 
 # The emergency authorisation (manual 4.5, FAQ (七)).
+
+
+def test_the_fax_names_the_enterprise_by_its_organisation_code(center: Center, card: Card) -> None:
+    """FAQ (七): the fax gives the enterprise's name, 组织机构代码 and contact; the grant finds it by that code."""
+    center.create_enterprise(ENTERPRISE, "杭州测试进出口有限公司", "D2143569-x")  # GB 11714's check character: X
+    assert center.access_accounts(ENTERPRISE)["org_code"] == "D2143569-X"
+    granted = center.access_grant_emergency(None, 24, "传真 2024-019", org_code="D2143569X")
+    assert granted["enterprise"] == ENTERPRISE
+    for wrong, code in (("D2143569-1", "ORG_CODE_INVALID"), ("12345678-8", "ORG_CODE_NOT_FOUND")):
+        with pytest.raises(Refusal, match=code):
+            center.access_grant_emergency(None, 24, "传真", org_code=wrong)
+    with pytest.raises(Refusal, match="ARGUMENT_INVALID"):  # the code and the enterprise must agree
+        center.access_grant_emergency(OTHER_ENTERPRISE, 24, "传真", org_code="D2143569-X")
+    with pytest.raises(Refusal, match="ORG_CODE_TAKEN"):
+        center.create_enterprise(OTHER_ENTERPRISE, "深圳另一家贸易有限公司", "D2143569-X")
 
 
 def test_an_emergency_authorisation_opens_business_until_its_time_is_up(

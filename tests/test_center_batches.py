@@ -12,11 +12,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from center import db
 from center.app import start_center
 from center.refusals import Refusal
 from center.service import Center
@@ -281,8 +279,7 @@ async def test_revoked_operator(center: Center, card: Card, client: Client) -> N
 
 async def test_fx_permission_expired(center: Center, card: Card, client: Client) -> None:
     [form_no] = center.issue_forms(ENTERPRISE, 1)
-    with center.engine.begin() as conn:
-        conn.execute(sa.update(db.operators).values(fx_permission_until=dt.date(2020, 1, 1)))
+    center.safe_set_permission("CARD-0001", until="2020-01-01")
     status, answer = await post(client, card.sign(filing_payload("no-fx", filings((form_no, "5300")))))
     assert (status, answer["code"]) == (403, "FX_PERMISSION_EXPIRED")
     assert "法人卡" in answer["message_zh"] and "2020-01-01" in answer["message_en"]

@@ -1,6 +1,7 @@
-"""Operator-card permissions (rule 11 in docs/OPERATOR.md; the manual's part two, FAQ 3): a card whose FX permission has
-expired is refused with the manual's guidance; the legal-person card requests an extension; SAFE approves it at
-three levels, in order; after the third the card works again. On SQLite and PostgreSQL."""
+"""IC card permissions (rule 11 in docs/OPERATOR.md; the manual's part two, FAQ 3): the 出口收汇 permission is the
+card's own, apart from its certificate. A new card has none and one whose permission has expired is refused, each
+with the manual's guidance; the legal-person card requests it; SAFE approves it at three levels, in order; after the
+third the card works. SAFE can also set or end it. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -24,7 +24,7 @@ from center.cli import main
 from center.refusals import Refusal
 from center.service import Center
 from sync.access import API_PERMISSIONS, LEGAL_PERSON_ROLE
-from sync.protocol import PROTOCOL_VERSION, device_authorization, software_signer
+from sync.protocol import device_authorization, software_signer
 from tests.center_support import (
     ENTERPRISE,
     OTHER_ENTERPRISE,
@@ -33,7 +33,9 @@ from tests.center_support import (
     Clock,
     enroll,
     filing_payload,
+    legal_person,
     open_center,
+    permission_request,
 )
 
 CARD = "CARD-0001"  # the operator card's serial, as tests.center_support enrolls it
@@ -50,29 +52,15 @@ def operator(center: Center, clock: Clock) -> Card:
     """An operator card whose FX permission ended yesterday (its certificate is still good)."""
     card = enroll(center)
     yesterday = db.business_date(clock.now) - dt.timedelta(days=1)
-    with center.engine.begin() as conn:
-        conn.execute(sa.update(db.operators).values(fx_permission_until=yesterday))
+    center.safe_set_permission(CARD, until=yesterday.isoformat())
     return card
-
-
-def legal_person(center: Center, enterprise: str = ENTERPRISE) -> Card:
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = center.enroll_operator(enterprise, key.public_key(), "法定代表人", "LP-0001", 3650, LEGAL_PERSON_ROLE)
-    return Card(key, cert, enterprise)
 
 
 _ids = itertools.count(1)
 
 
 def request_document(card: Card, target: str = CARD, enterprise: str | None = None) -> dict[str, Any]:
-    payload = {
-        "v": PROTOCOL_VERSION,
-        "request_id": f"r{next(_ids)}",
-        "enterprise": enterprise or card.enterprise,
-        "card": target,
-        "created_at": "2024-05-06T09:30:00+08:00",
-    }
-    return card.sign(payload)
+    return permission_request(card, target, enterprise)
 
 
 def business(center: Center, card: Card) -> dict[str, Any]:
@@ -89,7 +77,13 @@ def refused(call: Any, *args: Any) -> Refusal:
 def test_an_expired_permission_is_refused_with_the_manuals_guidance(center: Center, operator: Card) -> None:
     refusal = refused(business, center, operator)
     assert (refusal.code, refusal.http_status) == ("FX_PERMISSION_EXPIRED", 403)
-    for words in ("法人卡", "【备案变更】->【IC卡权限】", "外管局有关负责人员在网上3级审批通过后", CARD):
+    for words in (
+        "“出口收汇”显示为灰色",
+        "法人卡",
+        "【备案变更】->【IC卡权限】",
+        "外管局有关负责人员在网上3级审批通过后",
+        CARD,
+    ):
         assert words in refusal.zh
     assert f"eport-agent permission request --card {CARD}" in refusal.en
 
@@ -119,14 +113,14 @@ def test_the_legal_person_card_requests_safe_approves_at_three_levels_then_the_c
     assert [a["level"] for a in approved["approvals"]] == [1, 2, 3]
     assert business(center, operator)["results"][0]["code"] == "OK"
     assert refused(center.safe_approve_permission, number, 3).code == "PERMISSION_ALREADY_APPROVED"
-    assert center.permission_requests(ENTERPRISE) == {"requests": [approved]}
+    assert center.permission_requests(ENTERPRISE)["requests"] == [approved]
 
 
 def test_an_operator_card_cannot_request_an_extension(center: Center, operator: Card) -> None:
     refusal = refused(center.request_permission, request_document(enroll(center, name="李四")))
     assert (refusal.code, refusal.http_status) == ("PERMISSION_NEEDS_LEGAL_PERSON", 403)
     assert refused(center.request_permission, request_document(operator)).code == "PERMISSION_NEEDS_LEGAL_PERSON"
-    assert center.permission_requests(ENTERPRISE) == {"requests": []}
+    assert center.permission_requests(ENTERPRISE)["requests"] == []
 
 
 def test_the_legal_person_role_is_the_cas_word_in_the_certificate(center: Center) -> None:
@@ -155,11 +149,66 @@ def test_a_card_enrolled_without_a_serial_is_named_by_its_certificate(center: Ce
     cert = center.enroll_operator(ENTERPRISE, key.public_key(), "王五")
     serial = format(cert.serial_number, "x").upper()
     number = center.request_permission(request_document(legal_person(center), serial))["request_no"]
+    assert refused(business, center, Card(key, cert, ENTERPRISE)).code == "FX_PERMISSION_NOT_GRANTED"
     for level in (1, 2, 3):
         center.safe_approve_permission(number, level)
-    with center.engine.connect() as conn:
-        until = conn.scalar(sa.select(db.operators.c.fx_permission_until).where(db.operators.c.name == "王五"))
-    assert until == max(add_months(db.business_date(clock.now), 12), db.business_date(cert.not_valid_after_utc))
+    [card] = [c for c in center.permission_requests(ENTERPRISE)["cards"] if c["name"] == "王五"]
+    assert (card["card"], card["permission"]) == (serial.lower(), "valid")
+    assert card["until"] == add_months(db.business_date(clock.now), 12).isoformat()
+    assert business(center, Card(key, cert, ENTERPRISE))["results"][0]["code"] == "OK"
+
+
+# A new card (FAQ 3 (2)) and SAFE's own moves.
+
+
+def test_a_new_card_has_no_permission_until_safe_approves_the_legal_person_cards_request(
+    center: Center, clock: Clock
+) -> None:
+    new = enroll(center, name="新操作员", fx_days=None, card_serial="CARD-NEW")
+    refusal = refused(business, center, new)
+    assert (refusal.code, refusal.http_status) == ("FX_PERMISSION_NOT_GRANTED", 403)
+    for words in (
+        "“出口收汇”显示为灰色",
+        "暂无“出口收汇”权限",
+        "【数据备案】->【IC卡权限】",
+        "3级审批通过后",
+        "CARD-NEW",
+    ):
+        assert words in refusal.zh
+    assert "eport-agent permission request --card CARD-NEW" in refusal.en
+    [card] = center.permission_requests(ENTERPRISE)["cards"]
+    assert (card["card"], card["permission"], card["until"]) == ("CARD-NEW", "not_granted", None)
+    number = center.request_permission(request_document(legal_person(center), "CARD-NEW"))["request_no"]
+    for level in (1, 2):
+        center.safe_approve_permission(number, level)
+        assert refused(business, center, new).code == "FX_PERMISSION_NOT_GRANTED"
+    center.safe_approve_permission(number, 3)
+    assert business(center, new)["results"][0]["code"] == "OK"
+
+
+def test_the_permission_is_the_cards_own_and_outlives_a_new_certificate(center: Center) -> None:
+    first = enroll(center, days=30, fx_days=400)
+    again = enroll(center, days=30, fx_days=None)  # the same card (CARD-0001) enrolled again keeps its permission
+    assert business(center, again)["results"][0]["code"] == "OK"
+    assert first.certificate.serial_number != again.certificate.serial_number
+
+
+def test_safe_sets_and_ends_a_permission_from_the_command_line(
+    center: Center, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    card = enroll(center, fx_days=None)
+    assert main(["safe", "set-permission", "--db", db_url, "--card", CARD, "--until", "2099/12/31", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["until"] == "2099-12-31"
+    assert business(center, card)["results"][0]["code"] == "OK"
+    assert main(["safe", "end-permission", "--db", db_url, "--card", CARD]) == 0
+    assert "已到期 expired" in capsys.readouterr().out
+    assert refused(business, center, card).code == "FX_PERMISSION_EXPIRED"
+    assert main(["safe", "set-permission", "--db", db_url, "--card", "NO-SUCH", "--days", "30"]) == 1
+    assert "PERMISSION_CARD_NOT_FOUND" in capsys.readouterr().err
+    assert main(["safe", "set-permission", "--db", db_url, "--card", CARD]) == 1  # neither --until nor --days
+    assert "ARGUMENT_INVALID" in capsys.readouterr().err
+    center.safe_set_permission(CARD, days=10)
+    assert business(center, card)["results"][0]["code"] == "OK"
 
 
 def test_an_extension_request_is_behind_the_17999_gate(center: Center) -> None:

@@ -9,7 +9,6 @@ import re
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from center import db
 from center.refusals import Refusal
@@ -341,7 +340,12 @@ async def test_report_lost_an_unused_and_a_filed_form(center: Center, desk: Desk
     answer = await desk.send("losses", [{"start_form_no": unused, "count": 2}])
     assert codes(answer) == ["OK", "OK"] and answer["results"][0]["message_zh"] == "核销单挂失成功"
     assert (center.form(unused) or {})["safe_status_zh"] == "挂失"
-    assert status(center, filed) == ("lost", "filed", "not_submitted")
+    # A filed form reported lost leaves customs' 可报关 state: its port filing is released (docs/OPERATOR.md).
+    assert status(center, filed) == ("lost", "unused", "not_submitted")
+    assert (center.form(filed) or {})["port"] is None
+    with pytest.raises(Refusal) as used:
+        center.customs_use(filed, center.new_declaration_no("5300", dt.date(2024, 5, 6)), "5300", "2024-05-06")
+    assert used.value.code == "FORM_NOT_VALID"
 
 
 async def test_loss_refusals(center: Center, desk: Desk) -> None:
@@ -364,7 +368,7 @@ async def test_a_lost_form_can_never_be_filed_used_or_submitted(center: Center, 
         assert (result["code"], "挂失" in result["message_zh"]) == ("FORM_NOT_VALID", True), kind
     refused("FORM_NOT_VALID", center.customs_use, form_no, "530020241000000001", "5300", "2024-05-06")
     refused("FORM_NOT_VALID", center.safe_verify, form_no)
-    assert status(center, form_no) == ("lost", "filed", "not_submitted")
+    assert status(center, form_no) == ("lost", "unused", "not_submitted")  # its filing released with the loss
 
 
 # Rule 8: SAFE verifies a submitted form.
@@ -403,8 +407,7 @@ async def test_expired_fx_permission_refuses_every_business_operation(
     center: Center, desk: Desk, client: Client, kind: str, record: dict[str, Any]
 ) -> None:
     center.issue_forms(ENTERPRISE, 2)
-    with center.engine.begin() as conn:
-        conn.execute(sa.update(db.operators).values(fx_permission_until=dt.date(2024, 1, 31)))
+    center.safe_set_permission("CARD-0001", until="2024-01-31")  # SAFE's term, apart from the certificate's
     payload = filing_payload("no-fx", [{"seq": 1, **record}], kind=kind)
     response = await client.post(API_BATCHES, json=desk.card.sign(payload))
     answer = await response.json()

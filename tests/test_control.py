@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from agent.card.emulated import EmulatedConnection, EmulatedPivCard
 from agent.card.errors import InvalidPinError
@@ -25,7 +24,6 @@ from agent.control import CONTROL_FILE, AgentNotRunning, ControlClient
 from agent.facade import Agent
 from agent.runtime import EMULATED_LABEL, build_agent
 from agent.workspace import Workspace
-from center.db import operators
 from center.service import Center
 from tests.center_support import eventually, free_port, open_center, serve, wait_for
 from tests.rigs import agent_cli as cli
@@ -57,7 +55,7 @@ async def running_agent(root: Path, center: Center, days: int = 365, start: bool
     enroll_card(
         connection,
         PIN,
-        lambda key, serial, _sign: center.enroll_operator(ENTERPRISE, key, "操作员", serial, days),
+        lambda key, serial, _sign: center.enroll_operator(ENTERPRISE, key, "操作员", serial, days, fx_days=365),
         lambda _info: DEFAULT_MANAGEMENT_KEY,
     )
     connection.close()
@@ -204,8 +202,8 @@ async def test_warnings_ahead_of_trouble_reach_status_and_the_tray(tmp_path: Pat
         assert code == 0 and f"注意：{warning}" in out
 
         # SAFE's permission on the card ended (the center refuses every batch): said as it is, with what to do.
-        with center.engine.begin() as conn:
-            conn.execute(sa.update(operators).values(fx_permission_until=dt.date.today() - dt.timedelta(days=1)))
+        [card] = center.permission_requests(ENTERPRISE)["cards"]
+        center.safe_end_permission(card["card"])
         await asyncio.to_thread(running.agent.unlock, PIN)
         (running.workspace.inbox / "filings" / "a.csv").write_text("form_no,port\nZZZ999999,2200\n", encoding="utf-8")
         await eventually(lambda: running.agent.status()["refused"] is not None, 10, "a.csv was not refused")

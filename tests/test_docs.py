@@ -20,3 +20,10 @@ def test_filling_rules_are_generated_from_the_validators_schema() -> None:
     assert (DOCS / "FILLING_RULES.md").read_text(encoding="utf-8") == filling_rules(), (
         "run: python -m inbox.rules > docs/FILLING_RULES.md"
     )
+
+
+def test_the_clerks_guide_shows_the_guide_pages_the_agent_carries() -> None:
+    from agent.guide import with_guide
+
+    text = (DOCS / "CLERK.md").read_text(encoding="utf-8")
+    assert with_guide(text) == text, "run: python -m agent.guide docs/CLERK.md"

@@ -67,7 +67,9 @@ async def rig(tmp_path: Path, center_db: Center, vpcd_card: tuple[EmulatedPivCar
     session = PivSession(connection)
     authenticate(session, DEFAULT_MANAGEMENT_KEY)  # the management key, as a real card wants it
     session.verify_pin(PIN)
-    certificate = center_db.enroll_operator(ENTERPRISE, session.generate_key(), "操作员", session.get_serial())
+    certificate = center_db.enroll_operator(
+        ENTERPRISE, session.generate_key(), "操作员", session.get_serial(), fx_days=365
+    )
     session.put_certificate(certificate)
     connection.close()
     card.reset()
@@ -252,16 +254,18 @@ async def test_a_file_with_mistakes_is_not_signed_and_gets_an_errors_file(rig: R
     assert not list(rig.workspace.results.iterdir())
 
 
-async def test_the_same_file_dropped_again_is_reported_not_resent(rig: Rig, agent: Agent) -> None:
+async def test_the_same_file_dropped_again_after_its_answer_is_sent_again_and_the_center_answers_it(
+    rig: Rig, agent: Agent
+) -> None:
     await unlock(agent, PIN)
     drop(rig.workspace, "d.csv", [(rig.mine[5], "2200")])
     await wait_for(rig.workspace.results / "d.result.csv")
     drop(rig.workspace, "d-again.csv", [(rig.mine[5], "2200")])
-    report = read_csv(await wait_for(rig.workspace.errors / "d-again.errors.csv"))
-    assert "duplicate" in report[0]["message"] and "d.csv" in report[0]["message"]
-    assert rig.card.signatures == 1
+    [row] = read_csv(await wait_for(rig.workspace.results / "d-again.result.csv"))
+    # A real double: the center's rule answers it, and the result names the earlier copy (agent.repeats).
+    assert row["code"] == "FORM_ALREADY_FILED" and "与 d.csv（" in row["message"] and "放入）内容相同" in row["message"]
+    assert rig.card.signatures == 2
     assert len(list(rig.workspace.archive.iterdir())) == 2  # both copies kept, neither lost
-    assert not (rig.workspace.results / "d-again.result.csv").exists()
 
 
 async def test_batches_wait_across_a_restart_until_the_card_is_unlocked(rig: Rig) -> None:

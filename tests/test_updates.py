@@ -78,9 +78,24 @@ async def test_changes_reach_the_outbox_once_and_forms_csv_shows_where_each_form
     assert [(r[0], r[2]) for r in rows[3:]] == [(rig.forms[0], "已口岸备案"), (rig.forms[0], "已用于出口报关")]
     forms = {row["form_no"]: row for row in read(rig.workspace.outbox / "forms.csv")}
     assert sorted(forms) == sorted(rig.forms)
-    assert forms[rig.forms[0]]["customs_status"] == "used" and forms[rig.forms[0]]["customs_status_zh"] == "已用"
-    assert forms[rig.forms[1]]["customs_status"] == "unused"
-    _header, form_rows, _sheet = read_workbook(rig.workspace.outbox / "forms.xlsx")
+    # Form by form, as the manual's 上一单/下一单 shows it: the three statuses, the port, the dates, the numbers, all
+    # in Chinese where they are words (是否撤销 否, the last change).
+    used = forms[rig.forms[0]]
+    assert (used["safe_status_zh"], used["customs_status_zh"], used["submission_status_zh"]) == (
+        "有效",
+        "已用",
+        "未交单",
+    )
+    assert (used["port"], used["declaration_no"], used["export_date"]) == ("2200", declaration, "2026-11-27")
+    assert (used["revoked_zh"], used["event_zh"], used["issue_date"]) == (
+        "否",
+        "已用于出口报关",
+        issued[0]["issue_date"],
+    )
+    assert forms[rig.forms[1]]["customs_status_zh"] == "未用" and forms[rig.forms[1]]["event_zh"] == "已发放"
+    form_header, form_rows, _sheet = read_workbook(rig.workspace.outbox / "forms.xlsx")
+    assert form_header[:4] == ["核销单号", "外汇局使用状态（中文）", "海关使用状态（中文）", "交单状态（中文）"]
+    assert {"发单日期", "统一编号", "报关单号", "出口日期", "交单日期", "是否撤销"} <= set(form_header)
     assert sorted(r[0] for r in form_rows) == sorted(rig.forms)
     assert not [a for a in announced if "forms" in a["path"]], "no notification for each rewrite of forms.csv"
 

@@ -64,7 +64,8 @@ def test_each_xlsx_template_filled_in_and_dropped_becomes_a_batch(intake: Intake
     ws = book.worksheets[0]
     assert ws.freeze_panes == "A2"
     if KINDS[kind].ranges:  # a second row, as a clerk adds it: a run of forms
-        ws.append([None, "260000101", 3, *(["5300"] if kind == "filings" else [])])
+        more = {"filings": ["5300"], "checks": ["口岸备案", "5300"]}.get(kind, [])
+        ws.append([None, "260000101", 3, *more])
     dropped = intake.workspace.inbox / kind / f"filled-{kind}.xlsx"
     book.save(dropped)
     batch_id = intake.take(dropped)
@@ -78,8 +79,8 @@ def test_identifier_columns_of_the_templates_are_text_and_choices_are_lists(inta
     assert ws["A2"].number_format == "@" and ws["D2"].number_format == "@"  # form and declaration numbers
     ws = load_workbook(intake.workspace.root / "templates" / "queries.xlsx").worksheets[0]
     lists = {str(v.sqref).split(":")[0]: v.formula1 for v in ws.data_validations.dataValidation if v.type == "list"}
-    assert "核销单" in lists["A2"] and "以…开始" in lists["C2"]
-    assert ws["A2"].value == "核销单" and ws["C2"].value == "以…开始", "the example row uses the listed names"
+    assert "核销单" in lists["A2"] and "以……开始" in lists["C2"]  # as the manual writes it
+    assert ws["A2"].value == "核销单" and ws["C2"].value == "以……开始", "the example row uses the listed names"
 
 
 def test_a_workbook_is_read_as_the_clerk_sees_it(intake: Intake) -> None:
@@ -183,7 +184,8 @@ def test_every_mistake_of_a_file_is_reported_in_one_pass(intake: Intake) -> None
     assert (
         "3",
         "口岸",
-        "port '9999' is not in the port table: give the 4-digit customs code or the port's exact name",
+        "port '9999' is not in the port table; give the 4-digit customs code or the port's exact name "
+        "('eport-agent ports search' looks ports up)",
     ) in got
     assert ("4", "口岸", "'port' is empty") in got, "the column named as the clerk's header named it"
     assert ("4", "核销单号", f"form {F1} appears more than once in this file (rows 2, 4)") in got

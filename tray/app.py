@@ -116,9 +116,11 @@ class TrayApp:
         dialogs: Dialogs | None = None,
         show_folder: Callable[[Path], None] = open_folder,
         show_page: Callable[[str], None] = open_link,
+        guide: Path | None = None,
     ) -> None:
         self.agent = agent
         self.inbox, self.outbox = inbox, outbox
+        self.guide = guide  # 业务规范: the workspace's guide/ folder (agent.guide)
         self._poll = poll
         self._dialogs = dialogs
         self._show_folder = show_folder
@@ -149,6 +151,7 @@ class TrayApp:
             item(lambda _item: say("menu.resume") if self.view.paused else say("menu.pause"), self.toggle_pause),
             item(say("menu.status"), self.show_status, default=lambda menu_item: not self._locked(menu_item)),
             item(say("menu.page"), self.open_page),
+            item(say("menu.guide"), self.open_guide, visible=self.guide is not None),
             menu.SEPARATOR,
             item(say("menu.quit"), self.stop),
         )
@@ -215,6 +218,11 @@ class TrayApp:
         link = self.agent.page_link()
         if link is not None:
             self._ui.submit(self._show_page, link)
+
+    def open_guide(self) -> None:
+        """业务规范: the guide pages copied into the workspace (业务介绍, 操作指南, 填写规范)."""
+        if self.guide is not None:
+            self._show_folder(self.guide)
 
     def show_status(self) -> None:
         self._ui.submit(self._show_status)

@@ -26,7 +26,7 @@ from center.ledger.identifiers import (
     require_text,
 )
 from center.ledger.state import DECLARATION_MODIFIED, DECLARED, Change, FormState
-from center.ports import resolve_port
+from center.ports import port_not_found, resolve_port
 from center.refusals import Refusal
 
 
@@ -62,7 +62,7 @@ class DeclarationData:
 def port_code(conn: Connection, text: str) -> str:
     code = resolve_port(conn, text)
     if code is None:
-        raise Refusal("PORT_NOT_FOUND", port=text)
+        raise port_not_found(conn, text)
     return code
 
 

@@ -107,7 +107,7 @@ def _bound(state: FormState, now: dt.datetime) -> dict[str, Any]:
     return {"b_form_no": state.form_no, "b_updated_at": now, **{f"b_{k}": getattr(state, k) for k in _STATE_COLUMNS}}
 
 
-def _hold_feeds(conn: Connection, enterprises: Iterable[str]) -> None:
+def hold_feeds(conn: Connection, enterprises: Iterable[str]) -> None:
     """On PostgreSQL, make the transactions that write an enterprise's events take turns until they commit.
 
     Sequence numbers are handed out when a row is inserted, not when its transaction commits: without this, a
@@ -130,7 +130,7 @@ def _hold_feeds(conn: Connection, enterprises: Iterable[str]) -> None:
 def record_events(conn: Connection, changes: Sequence[Change], now: dt.datetime) -> None:
     if not changes:
         return
-    _hold_feeds(conn, (c.state.enterprise_code for c in changes))
+    hold_feeds(conn, (c.state.enterprise_code for c in changes))
     _EVENTS.executemany(
         conn,
         [

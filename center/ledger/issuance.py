@@ -8,10 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from center import feed
 from center.db import applications, approvals, business_date, counters, enterprises, forms, issuance
 from center.ledger import forms as form_store
 from center.ledger.identifiers import check_copies
-from center.ledger.state import ISSUED, Change, FormState
+from center.ledger.state import APPLICATION_APPROVED, APPLICATION_ISSUED, ISSUED, Change, FormState
 from center.refusals import Refusal
 from center.statuses import CustomsStatus, SafeStatus, SubmissionStatus
 
@@ -87,6 +88,7 @@ def approve(conn: Connection, unified_no: str, copies: Any, now: dt.datetime) ->
             approved_at=now,
         )
     )
+    feed.record_application(conn, application.enterprise_code, unified_no, APPLICATION_APPROVED, granted, now)
     return {
         "unified_no": unified_no,
         "enterprise": application.enterprise_code,
@@ -106,6 +108,9 @@ def issue_approved(conn: Connection, unified_no: str, now: dt.datetime) -> dict[
         raise Refusal("APPROVAL_ALREADY_ISSUED", unified_no=unified_no)
     numbers = issue(conn, approval.enterprise_code, approval.approved_copies, now, unified_no)
     conn.execute(sa.update(approvals).where(approvals.c.unified_no == unified_no).values(issued_at=now))
+    feed.record_application(
+        conn, approval.enterprise_code, unified_no, APPLICATION_ISSUED, len(numbers), now, issued=numbers
+    )
     return {"unified_no": unified_no, "enterprise": approval.enterprise_code, "forms": numbers}
 
 
@@ -148,3 +153,12 @@ def issue(conn: Connection, enterprise: str, copies: Any, now: dt.datetime, unif
     )
     form_store.record_events(conn, [Change(f, ISSUED) for f in new], now)
     return numbers
+
+
+def entry_for_update(conn: Connection, form_no: str) -> Any:
+    """The form's row of the issuance register (发放登记表), locked; None for a form issued before it was kept."""
+    return conn.execute(sa.select(issuance).where(issuance.c.form_no == form_no).with_for_update()).first()
+
+
+def mark_revoked(conn: Connection, form_no: str) -> None:
+    conn.execute(sa.update(issuance).where(issuance.c.form_no == form_no).values(revoked=True))

@@ -7,7 +7,6 @@ conditions are ANDed. Names are accepted in English or Chinese. A query needs at
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +19,22 @@ from center.db import applications, approvals, declarations, forms, issuance
 from center.ledger.forms import form_record, plain_row
 from center.refusals import Refusal
 from center.statuses import LABELS_ZH, SafeStatus
+from sync.vocabulary import date_prefix, read_date
 
 EQ, PREFIX = "eq", "prefix"
-OPS = {"eq": EQ, "等于": EQ, "prefix": PREFIX, "以…开始": PREFIX, "以……开始": PREFIX, "以...开始": PREFIX}
+# The condition as the manual spells it (以……开始: the Chinese input method's ellipsis), and its variants.
+OPS = {
+    "eq": EQ,
+    "等于": EQ,
+    "=": EQ,
+    "prefix": PREFIX,
+    "以……开始": PREFIX,
+    "以…开始": PREFIX,
+    "以...开始": PREFIX,
+    "以......开始": PREFIX,
+    "以开始": PREFIX,
+    "开始于": PREFIX,
+}
 TRUE_WORDS = frozenset({"是", "true", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"否", "false", "no", "n", "0"})
 
@@ -161,14 +173,19 @@ def _bool_clause(column: sa.Column[Any], attribute: Attribute, op: str, value: s
 
 
 def _date_clause(column: sa.Column[Any], attribute: Attribute, op: str, value: str) -> ColumnElement[bool]:
+    """A date as the clerk or Excel writes it (2026-12-02, 2026/12/2, 2026年12月2日); 以……开始 also a year and a
+    month (2026/12, 2026年12月) or a year."""
     if op == EQ:
-        try:
-            return column == dt.date.fromisoformat(value)
-        except ValueError:
-            raise _invalid(attribute, value, "日期格式为YYYY-MM-DD", "a date is YYYY-MM-DD") from None
-    if not all(c.isdigit() or c == "-" for c in value):
+        day = read_date(value)
+        if day is None:
+            raise _invalid(
+                attribute, value, "日期格式为2026-12-02（或2026/12/2、2026年12月2日）", "a date is 2026-12-02"
+            )
+        return column == day
+    start = date_prefix(value)
+    if start is None:
         raise _invalid(attribute, value, "请输入日期的开始部分，如2024-05", "give the start of a date, e.g. 2024-05")
-    return _prefix(sa.cast(column, sa.String), value)
+    return _prefix(sa.cast(column, sa.String), start)
 
 
 def run(conn: Connection, enterprise: str, business: Business, conditions: list[Condition]) -> list[dict[str, Any]]:

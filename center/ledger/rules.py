@@ -8,6 +8,7 @@ voided form can do nothing more), then what customs did with it, then the operat
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from center.ledger.state import FormState
@@ -21,6 +22,8 @@ USE = ("用于报关", "used in a declaration")
 SUBMIT = ("交单", "submitted")
 LOSE = ("挂失", "reported lost")
 DECLARE = ("接收报关单数据", "given declaration data")
+VOID = ("注销", "voided")
+REVOKE = ("撤销发放", "have its issuing revoked")
 
 
 def _action(action: tuple[str, str]) -> dict[str, str]:
@@ -41,14 +44,15 @@ def _with(form: FormState, **changes: Any) -> FormState:
     return form._replace(**changes)
 
 
-def file(form: FormState, port: str | None, port_text: str) -> FormState:
-    """Rule 3, 口岸备案: a valid, unused form to an existing port. A filed form is cancelled (and confirmed) first."""
+def file(form: FormState, port: str | None, unknown_port: Callable[[], Refusal]) -> FormState:
+    """Rule 3, 口岸备案: a valid, unused form to an existing port (``port`` None: ``unknown_port()`` says why, with
+    the ports the clerk may have meant). A filed form is cancelled (and confirmed) first."""
     _require_valid(form)
     _refuse_used(form, FILE)
     if form.customs_status in (CustomsStatus.FILED, CustomsStatus.CANCEL_PENDING):
         raise Refusal("FORM_ALREADY_FILED", form_no=form.form_no, **form.status_facts("customs_status"))
     if port is None:
-        raise Refusal("PORT_NOT_FOUND", port=port_text)
+        raise unknown_port()
     return _with(form, customs_status=CustomsStatus.FILED.value, port=port)
 
 
@@ -125,13 +129,40 @@ def submit(form: FormState, data_arrived: bool, declaration_no: str, today: dt.d
     return _with(form, submission_status=SubmissionStatus.SUBMITTED.value, submit_date=today)
 
 
-def report_lost(form: FormState) -> FormState:
-    """Rule 7, 核销单挂失: SAFE status 有效 and customs status 未用 (either unused or filed); lost is final."""
-    _require_valid(form)
-    _refuse_used(form, LOSE)
+def _require_blank(form: FormState, action: tuple[str, str]) -> None:
+    """Customs status 未用 (unused, or filed and not used: "未用，已上传海关，可报关"), no cancellation pending."""
+    _refuse_used(form, action)
     if form.customs_status == CustomsStatus.CANCEL_PENDING:
-        raise Refusal("FORM_CANCEL_PENDING", form_no=form.form_no, **_action(LOSE))
-    return _with(form, safe_status=SafeStatus.LOST.value)
+        raise Refusal("FORM_CANCEL_PENDING", form_no=form.form_no, **_action(action))
+
+
+def _released(form: FormState, **changes: Any) -> FormState:
+    """The form taken out of use: a port filing it had is released (customs can no longer declare with it)."""
+    return _with(form, customs_status=CustomsStatus.UNUSED.value, port=None, **changes)
+
+
+def report_lost(form: FormState) -> FormState:
+    """Rule 7, 核销单挂失: SAFE status 有效 and customs status 未用 (either unused or filed); lost is final. A filed
+    form's filing is released with it (docs/OPERATOR.md, where the manual and the design differ)."""
+    _require_valid(form)
+    _require_blank(form, LOSE)
+    return _released(form, safe_status=SafeStatus.LOST.value)
+
+
+def void(form: FormState) -> FormState:
+    """SAFE voids a form (注销): a valid form customs has not used (its filing released), or a lost one; final."""
+    if form.safe_status != SafeStatus.LOST:
+        _require_valid(form)
+        _require_blank(form, VOID)
+    return _released(form, safe_status=SafeStatus.VOIDED.value)
+
+
+def revoke_issuance(form: FormState) -> FormState:
+    """SAFE revokes the issuing of a form (发放登记表: 是否撤销 = 是): a valid form customs has not used; it is voided
+    with it (its filing released)."""
+    _require_valid(form)
+    _require_blank(form, REVOKE)
+    return _released(form, safe_status=SafeStatus.VOIDED.value)
 
 
 def verify(form: FormState) -> FormState:

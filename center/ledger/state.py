@@ -52,3 +52,8 @@ DECLARATION_MODIFIED = "declaration_modified"
 SUBMITTED = "submitted"
 LOST = "lost"
 VERIFIED = "verified"
+VOIDED = "voided"
+ISSUANCE_REVOKED = "issuance_revoked"
+# The feed's entries about an application (application_events), not about one form.
+APPLICATION_APPROVED = "application_approved"
+APPLICATION_ISSUED = "application_issued"
