@@ -126,6 +126,9 @@ async def test_enrollment_end_to_end_through_pcsc_then_the_center_accepts_the_ca
     device = load_device(ws)
     assert device is not None and served.center.device_enterprise(device.chain[0]) == ENTERPRISE
 
+    # A new card has no 出口收汇 permission (FAQ 3 (2)) until SAFE gives it one: here SAFE does so at once.
+    [new_card] = served.center.permission_requests(ENTERPRISE)["cards"]
+    served.center.safe_set_permission(new_card["card"], days=365)
     agent = build_agent(ws)
     await agent.start()
     try:

@@ -62,6 +62,9 @@ async def test_an_sm2_card_is_enrolled_signs_once_and_its_batch_comes_back_with_
     device = load_device(ws)
     assert device is not None and algorithm_of_certificate(device.chain[0]) == SM2SM3
 
+    # A new card has no 出口收汇 permission (FAQ 3 (2)) until SAFE gives it one: here SAFE does so at once.
+    [new_card] = sm2_served.center.permission_requests(ENTERPRISE)["cards"]
+    sm2_served.center.safe_set_permission(new_card["card"], days=365)
     form_nos = sm2_served.center.issue_forms(ENTERPRISE, 3)
     agent = build_agent(ws)
     await agent.start()
