@@ -69,9 +69,7 @@ async def run(drops: int, rows: int, card_kind: str, moved_in: bool) -> dict[str
         session = PivSession(EmulatedConnection(card))
         authenticate(session, DEFAULT_MANAGEMENT_KEY)
         session.verify_pin(PIN)
-        session.put_certificate(
-            center.enroll_operator(ENTERPRISE, session.generate_key(), "bench", "BENCH", fx_days=365)
-        )
+        session.put_certificate(center.enroll_operator(ENTERPRISE, session.generate_key(), "bench", "BENCH"))
         card.reset()
         forms = [f for _ in range(0, drops * rows, 1000) for f in center.issue_forms(ENTERPRISE, 1000)]
 
@@ -95,7 +93,7 @@ async def run(drops: int, rows: int, card_kind: str, moved_in: bool) -> dict[str
             lines = ["form_no,port", *(f"{f},2200" for f in forms[n * rows : (n + 1) * rows])]
             target = workspace.results / f"drop{n:03d}.result.csv"
             dropped = workspace.inbox / "filings" / f"drop{n:03d}.csv"
-            staged = workspace.root / f"drop{n:03d}.csv"  # Excel's save, a move on the same disk: written elsewhere
+            staged = dropped.with_name(f"{n:08X}")  # how Excel saves: a temporary file beside it, then a rename
             start = time.perf_counter()
             (staged if moved_in else dropped).write_text("\r\n".join(lines), encoding="utf-8")
             if moved_in:
@@ -122,10 +120,10 @@ async def run(drops: int, rows: int, card_kind: str, moved_in: bool) -> dict[str
 
 
 async def both(drops: int, rows: int, card_kind: str) -> dict[str, Any]:
-    """In one run, with the agent's default settings: files renamed into the inbox whole (how Excel and most programs
-    save, and a move on the same disk), taken as they arrive; and files written in place (a copy), taken once their
-    writer closed them and wrote nothing more for the close settle — long enough for a network copy that appends one
-    piece a second."""
+    """In one run, with the agent's default settings: files saved as Excel saves (a temporary file in the folder, then
+    renamed to its name), taken as they arrive; and files written in place (a copy), taken once their writer closed
+    them and wrote nothing more for the close settle — long enough for a network copy that appends one piece a
+    second."""
     return {
         "benchmark": "drop_to_result_latency",
         "drops": drops,

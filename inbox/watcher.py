@@ -91,7 +91,6 @@ class InboxWatcher:
         self.settle = min(settle, quiet)  # after a close-write; never longer than the quiet period itself
         self.poll = poll
         self.observer = observer or Observer()
-        self.trust_close = True  # False: always wait out the quiet period (the benchmark's baseline)
         # path → (size, mtime, since when they stand still, how long they must stand still)
         self._pending: dict[Path, tuple[int, int, float, float]] = {}
         self._lock = threading.Lock()
@@ -124,9 +123,9 @@ class InboxWatcher:
         if not is_candidate(path):
             return
         wait = self.quiet
-        if self.trust_close and moved:
+        if moved:
             wait = 0.0
-        elif self.trust_close and closed:
+        elif closed:
             wait = self.settle
         with self._lock:
             size, mtime, since, _ = self._pending.get(path, (-1, -1, time.monotonic(), wait))
