@@ -86,7 +86,7 @@ class Intake:
 
     def _take(self, snap: Snapshot) -> str | None:
         path, sha = snap.source, snap.sha256
-        repeat = repeats.decide(self.store, sha, path.name, self._kind_name(snap))
+        repeat = repeats.decide(self.store, sha, path.name, lambda: self._kind_name(snap))
         if repeat.action is Action.FINISH:
             self._archive(snap, sha)  # recorded before a crash, not yet archived: finish, don't report it twice
             return None

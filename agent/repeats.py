@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,16 @@ class Repeat:
         return json.dumps(list(self.words), ensure_ascii=False) if self.action is Action.AGAIN and self.words else None
 
 
-def decide(store: Store, sha256: str, name: str, kind: str | None, now: dt.datetime | None = None) -> Repeat:
-    """What to do with a file of this content, named ``name``, of ``kind`` (None: not told yet)."""
+def decide(
+    store: Store, sha256: str, name: str, kind_of: Callable[[], str | None], now: dt.datetime | None = None
+) -> Repeat:
+    """What to do with a file of this content, named ``name``; ``kind_of()`` tells its kind (None: its folder and
+    name do not), asked only for a content taken before."""
     copies = store.copies(sha256)
     if not copies:
         return Repeat(Action.NEW)
     latest = copies[0]
+    kind = kind_of()
     if store.resend_pending(name, sha256):
         return Repeat(Action.AGAIN, latest, _words("repeat.resent", latest))
     if latest["archived_as"] is None:
