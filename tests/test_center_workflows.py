@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import jsonschema
 import pytest
 import sqlalchemy as sa
 
 from center import db
 from center.ledger.identifiers import check_org_code, org_check_character
+from center.openapi import openapi_spec
 from center.refusals import Refusal
 from center.service import Center
 from tests.center_support import (
@@ -212,3 +214,20 @@ def test_a_center_made_before_gets_the_organisation_code_and_keeps_its_cards_per
         [facts] = center.permission_requests(ENTERPRISE)["cards"]
         assert (facts["permission"], facts["until"]) == ("valid", "2099-01-01")  # what its enrollment gave it
         assert card.enterprise == ENTERPRISE
+
+
+async def test_the_new_answers_are_as_the_api_description_says(center: Center, desk: Desk) -> None:
+    spec = openapi_spec()
+
+    def check(name: str, instance: Any) -> None:
+        schema = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+        jsonschema.validate(instance, schema, cls=jsonschema.Draft202012Validator)
+
+    unified_no = (await desk.one("applications", copies=2))["unified_no"]
+    center.safe_approve(unified_no)
+    [form_no, _] = center.safe_issue(unified_no=unified_no)["forms"]
+    check("Updates", {"updates": feed(center)})
+    check("BatchAnswer", await desk.send("checks", [{"operation": "口岸备案", "form_no": form_no, "port": "5300"}]))
+    check("PermissionRequests", center.permission_requests(ENTERPRISE))
+    check("CardPermission", center.safe_end_permission("CARD-0001"))
+    check("AccessAccounts", center.access_accounts(ENTERPRISE))
