@@ -78,7 +78,7 @@ _KNOWN = [
     Column("amount", "成交总价", Cell.AMOUNT, 12),
     Column("currency", "币制", Cell.TEXT),
     Column("revoked", "是否撤销", Cell.TEXT),
-    Column("revoked_zh", "是否撤销", Cell.TEXT),
+    Column("revoked_zh", "是否撤销（中文）", Cell.TEXT),
     Column("event_zh", "变更（中文）", Cell.TEXT, 14),
     Column("forms", "核销单号", Cell.TEXT, 22),  # an issuing's forms, as runs (000000001-000000030)
     Column("operation", "操作", Cell.TEXT),

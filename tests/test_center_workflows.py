@@ -96,7 +96,7 @@ async def test_safe_voids_a_form_and_revokes_an_issuing(center: Center, desk: De
     assert refused(center.safe_revoke_issuance, used) == "FORM_ALREADY_USED"
     # 是否撤销 as the clerk asks for it, and as the feed tells it.
     answer = await desk.query(("核销单发放登记表", "是否撤销", "等于", "是"))
-    assert [row["form_no"] for row in answer["rows"]] == [revoked]
+    assert [(row["form_no"], row["revoked"], row["revoked_zh"]) for row in answer["rows"]] == [(revoked, True, "是")]
     last = feed(center)[-1]
     assert (last["form_no"], last["event_zh"], last["revoked_zh"], last["safe_status_zh"]) == (
         revoked,

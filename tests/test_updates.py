@@ -95,7 +95,7 @@ async def test_changes_reach_the_outbox_once_and_forms_csv_shows_where_each_form
     assert forms[rig.forms[1]]["customs_status_zh"] == "未用" and forms[rig.forms[1]]["event_zh"] == "已发放"
     form_header, form_rows, _sheet = read_workbook(rig.workspace.outbox / "forms.xlsx")
     assert form_header[:4] == ["核销单号", "外汇局使用状态（中文）", "海关使用状态（中文）", "交单状态（中文）"]
-    assert {"发单日期", "统一编号", "报关单号", "出口日期", "交单日期", "是否撤销"} <= set(form_header)
+    assert {"发单日期", "统一编号", "报关单号", "出口日期", "交单日期", "是否撤销（中文）"} <= set(form_header)
     assert sorted(r[0] for r in form_rows) == sorted(rig.forms)
     assert not [a for a in announced if "forms" in a["path"]], "no notification for each rewrite of forms.csv"
 

@@ -19,7 +19,7 @@ from center.db import applications, approvals, declarations, forms, issuance
 from center.ledger.forms import form_record, plain_row
 from center.refusals import Refusal
 from center.statuses import LABELS_ZH, SafeStatus
-from sync.vocabulary import date_prefix, read_date
+from sync.vocabulary import YES_NO, date_prefix, read_date
 
 EQ, PREFIX = "eq", "prefix"
 # The condition as the manual spells it (以……开始: the Chinese input method's ellipsis), and its variants.
@@ -81,6 +81,7 @@ BUSINESSES = (
         issuance,
         (Attribute("issue_date", "发单日期", "date"), Attribute("revoked", "是否撤销", "bool")),
         "id",
+        lambda row: {**plain_row(row), "revoked_zh": YES_NO[bool(row.revoked)]},  # 是否撤销 as the manual shows it
     ),
     Business(
         "application",
