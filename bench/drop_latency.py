@@ -69,7 +69,9 @@ async def run(drops: int, rows: int, card_kind: str, moved_in: bool) -> dict[str
         session = PivSession(EmulatedConnection(card))
         authenticate(session, DEFAULT_MANAGEMENT_KEY)
         session.verify_pin(PIN)
-        session.put_certificate(center.enroll_operator(ENTERPRISE, session.generate_key(), "bench", "BENCH"))
+        session.put_certificate(
+            center.enroll_operator(ENTERPRISE, session.generate_key(), "bench", "BENCH", fx_days=365)
+        )
         card.reset()
         forms = [f for _ in range(0, drops * rows, 1000) for f in center.issue_forms(ENTERPRISE, 1000)]
 
