@@ -76,7 +76,9 @@ def enroll_device(center: Center, workspace: Workspace, enterprise: str = ENTERP
 
 
 def agent_for(workspace: Workspace, center: Center, card: EmulatedPivCard, port: int, **options: Any) -> Agent:
-    """The resident agent, wired by agent.runtime as in production, on the emulated card in process."""
+    """The resident agent, wired by agent.runtime as in production, on the emulated card in process; a dropped file
+    counts as complete after 0.1 s of quiet unless ``settle_quiet`` says otherwise (tests write files whole)."""
+    options.setdefault("settle_quiet", 0.1)
     return assemble(
         workspace,
         CenterClient(f"http://127.0.0.1:{port}", timeout=5, device=load_device(workspace)),
