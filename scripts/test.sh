@@ -17,7 +17,7 @@ cleanup() {
   if [ -n "$started_pcscd" ]; then
     # The pcscd-restart test replaces the daemon it kills; that replacement is ours to stop too, found by the process
     # id in pcscd's pid file (never by name: another pcscd on the machine is not ours).
-    replacement="$(cat /run/pcscd/pcscd.pid 2>/dev/null || true)"
+    replacement="$(tr -d '\0' < /run/pcscd/pcscd.pid 2>/dev/null || true)"
     kill "$started_pcscd" 2>/dev/null || true
     wait "$started_pcscd" 2>/dev/null || true
     if [ -n "$replacement" ] && [ "$replacement" != "$started_pcscd" ] \
