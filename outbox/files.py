@@ -69,7 +69,7 @@ INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u
 
 
 def visible(text: str) -> str:
-    """``text`` with each control character or bidi override shown as ``<U+XXXX>``."""
+    """``text`` with each control character or bidi override shown by its code point, e.g. ``<U+202E>``."""
     return INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 

@@ -111,7 +111,7 @@ class EnrollmentCode:
         secret, sep, fingerprint = text.strip().partition(SEPARATOR)
         if not sep:
             raise CodeError(
-                "the code has two parts joined by a dot (XXXX-XXXX-XXXX-XXXX.<CA fingerprint>): paste all of it"
+                "the code has two parts joined by a dot (16 characters, then the CA fingerprint): paste all of it"
             )
         return cls(
             _typed(secret, "code's first part", SECRET_CHARS),
