@@ -168,7 +168,14 @@ class Intake:
                 raise Changed(path.name)  # written to since it was read: not answered from a mix, read again
             ingest.repeats = repeats_note
             batch_id = ingest.commit()
-        log.info("batch %s received from %s: %s, %d records", batch_id, path.name, kind.name, ingest.count)
+        log.info(
+            "batch %s received from %s: %s, %d records in %d part(s)",
+            batch_id,
+            path.name,
+            kind.name,
+            ingest.count,
+            ingest.parts,
+        )
         return batch_id
 
     def _folder_kind(self, path: Path) -> str | None:

@@ -38,12 +38,23 @@ STEP_STATE = {
 FINAL = (BatchState.DELIVERED, BatchState.REJECTED)
 _ORDER = list(BatchState)
 
-_FILES = """
-SELECT f.sha256, f.copy, f.name, f.received_at, f.outcome, f.report_file, f.archived_as, f.folder,
-       b.id AS batch_id, b.kind, b.record_count, b.state, b.updated_at, b.result_file, b.receipt_file, b.problem,
-       b.ok_count, b.error_count
-FROM files f LEFT JOIN batches b ON b.id = f.batch_id
+# A file split into parts (agent.store_ingest) is shown by its last part — signed, sent and answered last, so the
+# file is done when it is — with its rows and outcome counts summed over all its parts.
+_FROM = """
+FROM files f LEFT JOIN batches b ON b.id = coalesce(
+    (SELECT p.id FROM batches p WHERE p.first_part = f.batch_id ORDER BY p.part DESC LIMIT 1), f.batch_id)
 """
+_FILES = (
+    """
+SELECT f.sha256, f.copy, f.name, f.received_at, f.outcome, f.report_file, f.archived_as, f.folder,
+       b.id AS batch_id, b.kind, b.state, b.updated_at, b.result_file, b.receipt_file, b.problem, b.parts,
+       coalesce((SELECT sum(p.record_count) FROM batches p WHERE p.first_part = f.batch_id), b.record_count)
+           AS record_count,
+       coalesce((SELECT sum(p.ok_count) FROM batches p WHERE p.first_part = f.batch_id), b.ok_count) AS ok_count,
+       coalesce((SELECT sum(p.error_count) FROM batches p WHERE p.first_part = f.batch_id), b.error_count)
+           AS error_count"""
+    + _FROM
+)
 
 
 @dataclass(frozen=True)
@@ -85,17 +96,18 @@ def _where(store: Store, wanted: FileFilter) -> tuple[str, list[Any]]:
     if q:
         found = batches_naming(store, q.upper()) if FORM_NO.fullmatch(q.upper()) else []
         marks = ",".join("?" * len(found))
-        clauses.append(f"(instr(lower(f.name), lower(?)) > 0 OR f.batch_id IN ({marks}))")
-        values.extend([q, *found])
+        clauses.append(
+            f"(instr(lower(f.name), lower(?)) > 0 OR f.batch_id IN ({marks})"
+            f" OR f.batch_id IN (SELECT first_part FROM batches WHERE id IN ({marks})))"
+        )
+        values.extend([q, *found, *found])
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
 
 
 def files(store: Store, wanted: FileFilter) -> dict[str, Any]:
     """One page of files, newest first, with their timelines: ``{"files", "total", "page", "pages"}``."""
     where, values = _where(store, wanted)
-    (total,) = store.conn.execute(
-        f"SELECT count(*) FROM files f LEFT JOIN batches b ON b.id = f.batch_id{where}", values
-    ).fetchone()
+    (total,) = store.conn.execute(f"SELECT count(*) {_FROM}{where}", values).fetchone()
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, wanted.page), pages)
     cursor = store.conn.execute(
@@ -160,6 +172,7 @@ def _file(row: dict[str, Any], events: dict[str, str]) -> dict[str, Any]:
         "copy": row["copy"],
         "kind": row["kind"] or row["folder"],
         "rows": row["record_count"],
+        "parts": row["parts"] or 1,  # the batches it was signed as (a file over one batch's limits: several)
         "received_at": row["received_at"],
         "state": "errors" if refused_file else state,
         "outcome": outcome,

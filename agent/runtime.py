@@ -15,6 +15,7 @@ from agent.center_link import load_center_ca, load_device, pinned_tls
 from agent.config import AgentConfig
 from agent.facade import Agent
 from agent.intake import Intake
+from agent.intake_process import ProcessIntake
 from agent.operator_card import OperatorCard, PresenceWatcher
 from agent.roles import RESIDENT_LOCK, SENDER_LOCK, Role
 from agent.signer import Signer
@@ -98,7 +99,7 @@ def assemble(
         intake = Intake(workspace, store, announcer, on_batch=lambda: agent.request_sync())
         observer = PollingObserver(timeout=1) if polling else None  # network shares send no file events
         watcher = InboxWatcher(
-            workspace.inbox, intake.handle, quiet=settle_quiet, observer=observer, settle=settle_close
+            workspace.inbox, ProcessIntake(intake).handle, quiet=settle_quiet, observer=observer, settle=settle_close
         )
     agent = Agent(
         workspace,

@@ -218,7 +218,12 @@ class Store:
 
     def batches_in(self, *states: str) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(states))
-        return list(self.db.table("batches").rows_where(f"state IN ({marks})", states, order_by="created_at"))
+        return list(self.db.table("batches").rows_where(f"state IN ({marks})", states, order_by="created_at, part"))
+
+    def parts(self, batch_id: str) -> list[str]:
+        """The batches a file became, in order, from its first batch's id (one, unless the file was split)."""
+        rows = self.conn.execute("SELECT id FROM batches WHERE first_part = ? ORDER BY part", (batch_id,)).fetchall()
+        return [row[0] for row in rows] or [batch_id]
 
     def records(self, batch_id: str) -> list[dict[str, Any]]:
         return [record for body in self.record_texts(batch_id) for record in json.loads(f"[{body}]")]

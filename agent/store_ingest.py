@@ -1,4 +1,8 @@
-"""One dropped file becoming one batch in the store, in one transaction, fast enough for a million rows."""
+"""One dropped file becoming its batch in the store, in one transaction, fast enough for a million rows.
+
+A file over one batch's limits (sync/limits.py) becomes several batches, its parts, each within them and each
+signed and answered on its own; the file is still read, checked and recorded whole, in the one transaction, so a
+mistake anywhere in it refuses all of it before anything is signed."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from typing import Protocol
 from sqlite_utils import Database
 
 from agent.store_db import Transaction, now_iso
+from l10n import say
+from sync.limits import MAX_BATCH_FORMS, MAX_BATCH_RECORDS
 from sync.states import BatchState
 from sync.vocabulary import expand_range
 
@@ -29,8 +35,8 @@ class IngestStore(Protocol):
 
 
 class Ingest:
-    """One file becoming one batch, in one transaction: records stream in, duplicates are spotted on the way, and
-    the caller commits (the batch exists) or leaves without committing (nothing of it exists).
+    """One file becoming its batch (or parts), in one transaction: records stream in, duplicates are spotted on the
+    way, and the caller commits (the batches exist) or leaves without committing (nothing of it exists).
 
         with store.ingest(sha, name, stem, kind, fmt) as ingest:
             for seq, text, forms in records:
@@ -43,8 +49,11 @@ class Ingest:
 
     def __init__(self, store: IngestStore, sha256: str, name: str, stem: str, kind: str, fmt: str) -> None:
         self.store = store
-        self.batch_id = uuid.uuid4().hex
+        self.batch_id = uuid.uuid4().hex  # the part records go to now (the first part names the file)
         self.count = 0
+        self._parts: list[tuple[str, int]] = []  # the parts filled before this one: id and record count
+        self._part_records = 0
+        self._part_forms = 0
         self._file = (sha256, name, stem, kind, fmt)
         self._texts: list[str] = []
         self._chunks = 0
@@ -65,6 +74,13 @@ class Ingest:
 
     def add(self, seq: int, text: str, forms: list[str]) -> None:
         """Queue a valid record (its canonical JSON); ``forms`` are the form numbers it names."""
+        named = max(len(forms), 1)
+        if self._part_records and (
+            self._part_records >= MAX_BATCH_RECORDS or self._part_forms + named > MAX_BATCH_FORMS
+        ):
+            self._next_part()
+        self._part_records += 1
+        self._part_forms += named
         for form in forms:  # as _count_forms, inline: this runs once per row of a million-row file
             number = int(form, 36)
             if number in self._seen:
@@ -80,6 +96,16 @@ class Ingest:
         if forms:
             self._count_forms(forms)
             self._noted.append((seq, forms))
+
+    def _next_part(self) -> None:
+        self._flush()
+        self._parts.append((self.batch_id, self._part_records))
+        self.batch_id = uuid.uuid4().hex
+        self._chunks = 0
+        self._part_records = self._part_forms = 0
+
+    def _all_parts(self) -> list[tuple[str, int]]:
+        return [*self._parts, (self.batch_id, self._part_records)]
 
     def _count_forms(self, forms: list[str]) -> None:
         for form in forms:
@@ -104,7 +130,8 @@ class Ingest:
             return []
         self._flush()
         rows: dict[str, list[int]] = {form: [] for form in self._repeated}
-        for body in self.store.record_texts(self.batch_id):
+        bodies = (body for part, _ in self._all_parts() for body in self.store.record_texts(part))
+        for body in bodies:
             for record in json.loads(f"[{body}]"):
                 named = (
                     expand_range(record["start_form_no"], record["count"]) if "count" in record else [record["form_no"]]
@@ -117,38 +144,49 @@ class Ingest:
         return sorted(((form, sorted(seqs)) for form, seqs in rows.items()), key=lambda item: item[1])
 
     def commit(self) -> str:
+        """Record the file and its batch, or its parts; returns the (first) batch's id."""
         self._flush()
         sha256, name, stem, kind, fmt = self._file
         stamp = now_iso()
         db = self.store.db
+        parts = self._all_parts()
+        first = parts[0][0]
         copy = self.store.take_copy(sha256, name)  # a file the clerk asked to send again is a copy of its own
         db.table("files").insert(
-            {
-                "sha256": sha256,
-                "copy": copy,
-                "name": name,
-                "received_at": stamp,
-                "batch_id": self.batch_id,
-                "outcome": "batch",
-            }
+            {"sha256": sha256, "copy": copy, "name": name, "received_at": stamp, "batch_id": first, "outcome": "batch"}
         )
-        db.table("batches").insert(
-            {
-                "id": self.batch_id,
-                "kind": kind,
-                "source_name": name,
-                "stem": stem,
-                "format": fmt,
-                "state": BatchState.RECEIVED.value,
-                "created_at": stamp,
-                "updated_at": stamp,
-                "record_count": self.count,
-                "repeats": self.repeats,
-            }
-        )
+        batch = {
+            "kind": kind,
+            "source_name": name,
+            "format": fmt,
+            "state": BatchState.RECEIVED.value,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "repeats": self.repeats,
+        }
+        if len(parts) == 1:
+            db.table("batches").insert({**batch, "id": first, "stem": stem, "record_count": self.count})
+        else:
+            width = len(str(len(parts)))
+            db.table("batches").insert_all(
+                {
+                    **batch,
+                    "id": part_id,
+                    "stem": say("file.part", stem=stem, part=f"{number:0{width}d}", parts=len(parts)),
+                    "record_count": records,
+                    "part": number,
+                    "parts": len(parts),
+                    "first_part": first,
+                }
+                for number, (part_id, records) in enumerate(parts, start=1)
+            )
         self._transaction.commit()
         self._committed = True
-        return self.batch_id
+        return first
+
+    @property
+    def parts(self) -> int:
+        return len(self._parts) + 1
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None

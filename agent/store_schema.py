@@ -185,6 +185,16 @@ def _form_details(db: Database) -> None:
     db.table("batches").add_column("repeats", str)
 
 
+def _batch_parts(db: Database) -> None:
+    # A file too big for one batch is signed as several, its parts (agent.store_ingest): each part knows which it
+    # is and the first part's id, which the file's row names. Batches of one part leave them NULL.
+    batches = db.table("batches")
+    batches.add_column("part", int)
+    batches.add_column("parts", int)
+    batches.add_column("first_part", str)
+    batches.create_index(["first_part"], index_name="batches_first_part", if_not_exists=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("001_files_batches_records", _files_batches_records),
     ("002_forms_mirror", _forms_mirror),
@@ -194,6 +204,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("006_form_history", _form_history),
     ("007_batch_attempts", _batch_attempts),
     ("008_form_details", _form_details),
+    ("009_batch_parts", _batch_parts),
 ]
 
 

@@ -59,6 +59,20 @@ MESSAGES.update(
             "the file names more than the {limit} forms a batch may name (ranges counted out); it was not sent: "
             "split it into several files and drop them again",
         ),
+        "limits.file_rows": (
+            "文件超过 {limit} 行的上限，未读完、未发送：请拆分为多个文件后重新放入",
+            "the file has more than {limit} rows; it was not read further nor sent: split it into several files "
+            "and drop them again",
+        ),
+        "limits.file_forms": (
+            "文件涉及的核销单超过 {limit} 份的上限（号段按份数计），未发送：请拆分为多个文件后重新放入",
+            "the file names more than {limit} forms (ranges counted out); it was not sent: split it into several "
+            "files and drop them again",
+        ),
+        "file.part": (
+            "{stem}（第{part}部分，共{parts}部分）",
+            "{stem} (part {part} of {parts})",
+        ),
         "limits.conditions": (
             "查询条件超过 {limit} 个的上限，未发送：请减少条件后重新放入",
             "the query has more than {limit} conditions; it was not sent: use fewer conditions and drop it again",
@@ -376,5 +390,115 @@ MESSAGES.update(
         "cli.no_port_found": ("没有与“{text}”相符的口岸", "no port matches '{text}'"),
         "cli.no_guide_page": ("没有“{page}”这一页，可选：{pages}", "no page '{page}'; choose one of: {pages}"),
         "sheet.ports": ("口岸代码表", "ports"),
+    }
+)
+
+# Reading a clerk's file (inbox.sources): what makes a whole file unreadable, and what is wrong with the structure of
+# an XML file, record by record. The row and the field go into the errors file's own columns, beside the message.
+MESSAGES.update(
+    {
+        "read.binary": (
+            "文件不是文字（含有 NUL 字节），不能作为 CSV 读取："
+            "请放入 Excel 工作簿（.xlsx），或在 Excel 中另存为“CSV UTF-8”",
+            "the file is binary data (NUL bytes), not CSV text: drop the Excel workbook (.xlsx), or save it from "
+            "Excel as 'CSV UTF-8'",
+        ),
+        "read.encoding_unknown": (
+            "无法识别文件的编码（既不是 UTF-8，也不是 GB18030/GBK）：请在 Excel 中另存为“CSV UTF-8”、“CSV（逗号分隔）”"
+            "或“Excel 工作簿 (.xlsx)”",
+            "cannot read the file's text encoding (neither UTF-8 nor GB18030/GBK): save it from Excel as 'CSV UTF-8', "
+            "'CSV (comma delimited)' or 'Excel Workbook (.xlsx)'",
+        ),
+        "read.mixed_encoding": (
+            "这一行的文字无法按文件的编码（{codec}）读取：文件中混有不同编码（例如从别的文件粘贴来的内容），"
+            "请在 Excel 中另存为“CSV UTF-8”后重新放入",
+            "text in this row cannot be read in the file's encoding ({codec}): mixed encodings (pasted from another "
+            "file?); save it from Excel as 'CSV UTF-8' and drop it again",
+        ),
+        "read.cell_too_long": (
+            "这一行有一个单元格超过 {limit} 个字符，文件未读完、未发送。"
+            "如果并没有这么长的单元格，多半是某个引号没有配对，使后面的内容都算进了同一个单元格：请检查这一行的引号",
+            "this row cannot be read: a cell is over {limit} characters, and the file was not read further nor sent. "
+            "Without such a cell, an unmatched quote has likely made the rest of the file one cell: check the quotes "
+            "of this row",
+        ),
+        "read.csv_unreadable": (
+            "这一行无法读取（引号不配对或单元格格式异常），文件未发送：请在 Excel 中打开后另存为“CSV UTF-8”或 .xlsx",
+            "this row cannot be read (an unmatched quote or a malformed cell), the file was not sent: open it in "
+            "Excel and save it as 'CSV UTF-8' or .xlsx",
+        ),
+        "read.workbook_unreadable": (
+            "无法打开这个 Excel 文件：文件可能已损坏、设有密码，或者并不是 Excel 文件。"
+            "请在 Excel 中打开（如有密码请去掉）后另存为 .xlsx",
+            "cannot open this Excel file: it may be damaged, protected by a password, or not a workbook at all. Open "
+            "it in Excel (remove any password) and save it again as .xlsx",
+        ),
+        "xml.malformed": ("XML 格式错误（第 {line} 行）：{reason}", "malformed XML (line {line}): {reason}"),
+        "xml.not_a_record": (
+            "元素 <{tag}> 不是一条记录：每条记录应写成 <{item}>…</{item}>",
+            "element <{tag}> is not a record: each record is <{item}>…</{item}>",
+        ),
+        "xml.unknown_field": (
+            "未知的字段 <{tag}>：<{item}> 的字段为 {fields}",
+            "unknown field <{tag}>: a <{item}> has the fields {fields}",
+        ),
+        "xml.field_twice": (
+            "字段 <{tag}> 在这条记录中出现了两次（以第一个为准）",
+            "field <{tag}> appears twice in this record (the first one counts)",
+        ),
+        "xml.nested": (
+            "字段 <{tag}> 中只能写值，不能再有元素 <{inner}>",
+            "field <{tag}> holds its value only, not the element <{inner}>",
+        ),
+        "xml.attribute_field": (
+            "“{name}”写成了属性：请写成 <{item}> 中的元素 <{name}>…</{name}>",
+            "'{name}' is written as an attribute: write it as the element <{name}>…</{name}> inside <{item}>",
+        ),
+        "xml.attribute": (
+            "不认识的属性 {name}：文件中的值都写成元素，请删除这个属性",
+            "unknown attribute {name}: values are written as elements; remove the attribute",
+        ),
+        "xml.stray_text": (
+            "有不在任何字段中的文字：请把它写进相应的字段元素，或删除",
+            "text outside any field: put it inside its field element, or remove it",
+        ),
+        # Why expat could not parse the file (its own messages are English only).
+        "xml.reason.no_element": (
+            "文件不完整：没有元素，或在元素结束之前就结束了",
+            "the file is incomplete: no element, or it ends before its elements do",
+        ),
+        "xml.reason.invalid_token": (
+            "有不合法的字符或写法（例如值中未转义的 & 或 <，应写成 &amp; 和 &lt;）",
+            "an illegal character or construct (such as a bare & or < in a value: write &amp; and &lt;)",
+        ),
+        "xml.reason.unclosed_token": ("有没写完的标记", "an unfinished tag"),
+        "xml.reason.mismatched_tag": (
+            "开始标记与结束标记不配对（如 <port>…</form_no>）",
+            "a start tag and an end tag do not match (such as <port>…</form_no>)",
+        ),
+        "xml.reason.duplicate_attribute": ("同一个属性写了两次", "an attribute given twice"),
+        "xml.reason.junk_after": (
+            "根元素结束之后还有内容：一个文件只能有一个根元素",
+            "content after the root element: a file has one root element only",
+        ),
+        "xml.reason.undefined_entity": (
+            "使用了未定义的实体（如 &nbsp;）：值中的 & 请写成 &amp;",
+            "an undefined entity (such as &nbsp;): write & in a value as &amp;",
+        ),
+        "xml.reason.bad_character_reference": (
+            "字符引用 &#…; 指向 XML 中不允许的字符",
+            "a character reference &#…; names a character XML does not allow",
+        ),
+        "xml.reason.declaration_not_at_start": (
+            "XML 声明 <?xml …?> 不在文件的最开头",
+            "the XML declaration <?xml …?> is not at the very start of the file",
+        ),
+        "xml.reason.bad_declaration": ("XML 声明 <?xml …?> 写得不对", "the XML declaration <?xml …?> is malformed"),
+        "xml.reason.unclosed_cdata": ("CDATA 段没有结束", "an unclosed CDATA section"),
+        "xml.reason.unbound_prefix": (
+            "使用了未声明的命名空间前缀（如 <a:form_no>）",
+            "an undeclared namespace prefix (such as <a:form_no>)",
+        ),
+        "xml.reason.other": ("文件不是格式正确的 XML", "the file is not well-formed XML"),
     }
 )

@@ -10,6 +10,12 @@ from __future__ import annotations
 MAX_BATCH_RECORDS = 5000  # rows (records) in one batch
 MAX_BATCH_FORMS = 20000  # forms one batch names, each range row counted as the forms it names
 MAX_QUERY_CONDITIONS = 100  # conditions in one query batch (组合查询)
+# A dropped file of a kind whose rows stand alone (filings, losses ...) may hold more than one batch: the agent signs
+# it as several batches of at most the limits above, its parts. These bound the whole file.
+MAX_FILE_RECORDS = 2_000_000
+MAX_FILE_FORMS = 2_000_000
+# Kinds whose rows are read together, never split: a query's conditions combine, a check answers one question.
+WHOLE_KINDS = frozenset({"queries", "checks"})
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # a batch request's body, read before its signature is checked
 # JSON objects and arrays a batch body may hold before it is parsed: a record is one object, and the document
 # around them a handful more (a brace in a text value counts too, hence the margin).

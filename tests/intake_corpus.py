@@ -235,17 +235,26 @@ def cases() -> list[Case]:
         ),
         Case("escape.csv", "filings", csv(f"form_no,port\n{F1},22\x1b00\n"), error="control character (U+001B)"),
         Case("rlo.csv", "filings", csv("form_no,port\n2600\u202e00001,2200\n"), error="(U+202E) at character 5"),
-        Case(
+        Case(  # a check is one batch: never split
             "too-many-rows.csv",
-            "filings",
-            csv("form_no,port\n" + "".join(f"{260000000 + i:09d},2200\n" for i in range(5001))),
+            "checks",
+            csv("form_no,operation\n" + "".join(f"{260000000 + i:09d},losses\n" for i in range(5001))),
             error="more than the 5000 rows a batch may hold",
         ),
         Case(
             "too-many-forms.csv",
+            "checks",
+            csv(
+                "start_form_no,count,operation\n"
+                + "".join(f"{260000000 + i * 1000:09d},1000,losses\n" for i in range(21))
+            ),
+            error="more than the 20000 forms a batch may name",
+        ),
+        Case(  # a losses file over one batch's forms is signed as two batches, its parts (counted together here)
+            "losses-in-parts.csv",
             "losses",
             csv("start_form_no,count\n" + "".join(f"{260000000 + i * 1000:09d},1000\n" for i in range(21))),
-            error="more than the 20000 forms a batch may name",
+            records=21,
         ),
         Case(
             "too-many-conditions.csv",

@@ -1,0 +1,139 @@
+"""A file larger than one batch may be (sync/limits.py) is answered in parts: read and checked whole, signed as several
+batches of at most the limits, each answered on its own; large files are read in a short-lived worker process so the
+resident agent's memory comes back (issue 18)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.intake import Intake
+from agent.intake_process import ProcessIntake
+from agent.store import Store
+from agent.workspace import Workspace
+from inbox import budget
+from sync.limits import MAX_BATCH_RECORDS
+from tests.center_support import open_center, wait_for
+from tests.rigs import ENTERPRISE, loopback_agent
+from tests.tables import raw_rows, read_table
+
+PORTS = [{"code": "2200", "name": "上海海关"}]
+
+
+def filings(count: int, first: int = 260000000, bad_row: int | None = None) -> str:
+    """A filings CSV of ``count`` rows; ``bad_row`` (a row as Excel numbers it) gets a port that does not exist."""
+    rows = [f"{first + i:09d},{'9999' if i + 2 == bad_row else '2200'}\n" for i in range(count)]
+    return "form_no,port\n" + "".join(rows)
+
+
+@pytest.fixture
+def intake(tmp_path: Path) -> Intake:
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init()
+    store = Store(workspace.store_file)
+    store.replace_ports(PORTS)
+    return Intake(workspace, store, lambda kind, path: None)
+
+
+def drop(intake: Intake, name: str, text: str, folder: str = "filings") -> Path:
+    path = intake.workspace.inbox / folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_file_over_one_batch_becomes_parts_in_order_with_its_own_row_numbers(intake: Intake) -> None:
+    first = intake.take(drop(intake, "六月.csv", filings(2 * MAX_BATCH_RECORDS + 1)))
+
+    assert first is not None
+    parts = [intake.store.batch(part) for part in intake.store.parts(first)]
+    assert [(p["part"], p["parts"], p["record_count"]) for p in parts] == [(1, 3, 5000), (2, 3, 5000), (3, 3, 1)]
+    assert [p["stem"] for p in parts] == [f"六月（第{n}部分，共3部分）" for n in (1, 2, 3)]
+    assert parts[0]["id"] == first, "the file's row names its first part"
+    last = intake.store.records(parts[2]["id"])
+    assert last == [{"seq": 10002, "form_no": f"{260000000 + 10000:09d}", "port": "2200"}], (
+        "rows keep the file's numbers"
+    )
+    assert [b["id"] for b in intake.store.batches_in("received")] == [p["id"] for p in parts]
+
+
+def test_a_mistake_anywhere_refuses_the_whole_file_before_anything_is_signed(intake: Intake) -> None:
+    assert intake.take(drop(intake, "big.csv", filings(12000, bad_row=11000))) is None
+
+    assert intake.store.counts() == {}, "no part of it is kept"
+    rows = raw_rows(intake.workspace.errors / "big.errors.csv")
+    assert [r[:3] for r in rows[1:]] == [["11000", "port", "9999"]]
+
+
+def test_a_form_named_in_two_parts_is_found(intake: Intake) -> None:
+    text = filings(MAX_BATCH_RECORDS + 10) + "260000003,2200\n"  # row 5,012 repeats row 5, in another part
+
+    assert intake.take(drop(intake, "twice.csv", text)) is None
+    rows = raw_rows(intake.workspace.errors / "twice.errors.csv")
+    assert "5, 5012" in rows[1][3]
+
+
+def test_a_check_is_never_split(intake: Intake) -> None:
+    text = "form_no,operation\n" + "".join(f"{260000000 + i:09d},losses\n" for i in range(MAX_BATCH_RECORDS + 1))
+
+    assert intake.take(drop(intake, "check.csv", text, "checks")) is None
+    assert "5000 rows a batch may hold" in (intake.workspace.errors / "check.errors.csv").read_text("utf-8-sig")
+
+
+def test_a_file_over_the_per_file_limit_is_refused(intake: Intake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(budget, "MAX_FILE_RECORDS", 20)  # the real limit is two million rows
+
+    assert intake.take(drop(intake, "huge.csv", filings(21))) is None
+    text = (intake.workspace.errors / "huge.errors.csv").read_text("utf-8-sig")
+    assert "文件超过 20 行的上限" in text and intake.store.counts() == {}
+
+
+def test_a_large_file_is_taken_in_a_worker_process(intake: Intake) -> None:
+    announced: list[tuple[str, str]] = []
+    asked: list[bool] = []
+    intake.announce = lambda kind, path: announced.append((kind, path.name))
+    intake.on_batch = lambda: asked.append(True)
+    path = drop(intake, "large.csv", filings(300))
+
+    ProcessIntake(intake, worker_bytes=1000).handle(path)
+
+    assert not path.exists() and asked == [True], "taken, and a sync asked for"
+    assert intake.store.counts() == {"received": 1}
+    assert intake.store.conn.execute("SELECT name FROM files").fetchall() == [("large.csv",)]
+    bad = drop(intake, "bad.csv", filings(300, bad_row=7))
+    ProcessIntake(intake, worker_bytes=1000).handle(bad)
+    assert announced == [("errors", "bad.errors.xlsx")], "what the worker announced reaches the tray"
+    assert intake.problem is None
+
+
+def test_a_worker_that_cannot_start_leaves_the_file_to_the_resident_agent(
+    intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(intake.workspace.root / "no-such-python"))  # a fault, made here
+    path = drop(intake, "large.csv", filings(300))
+
+    ProcessIntake(intake, worker_bytes=1000).handle(path)
+
+    assert not path.exists() and intake.store.counts() == {"received": 1}
+
+
+async def test_a_split_file_comes_back_as_one_result_per_part(tmp_path: Path) -> None:
+    with open_center(tmp_path, [ENTERPRISE]) as center:
+        forms = center.issue_forms(ENTERPRISE, 3)
+        async with loopback_agent(center, tmp_path / "ws") as (_agent, workspace, _port):
+            rows = [f"{form},2200\n" for form in forms]  # three real forms, then unknown ones to fill the parts
+            rows += [f"{270000000 + i:09d},2200\n" for i in range(MAX_BATCH_RECORDS + 100)]
+            (workspace.inbox / "filings" / "月底.csv").write_text("form_no,port\n" + "".join(rows), encoding="utf-8")
+            results = [
+                await wait_for(workspace.results / f"月底（第{n}部分，共2部分）.result.csv", timeout=60) for n in (1, 2)
+            ]
+            first, second = (read_table(result) for result in results)
+            assert len(first) == MAX_BATCH_RECORDS and len(second) == 103
+            assert [row["status"] for row in first[:3]] == ["OK"] * 3, first[:3]
+            assert first[0]["row"] == "2" and second[-1]["row"] == str(len(rows) + 1), (
+                "rows as the clerk's file has them"
+            )
+            receipts = sorted(p.name for p in workspace.receipts.glob("*.receipt.jws"))
+            assert len(receipts) == 2, receipts
+            assert Store(workspace.store_file).counts() == {"delivered": 2}
