@@ -280,3 +280,14 @@ class Agent:
         from agent.resend import resend
 
         return resend(self.workspace, self.store, key)
+
+    def preview(self, **given: str) -> dict[str, Any]:
+        """A check (核对) asked for on the page: into inbox/checks/ if the files' rules take it (``agent.preview``)."""
+        from agent import preview
+
+        return preview.ask(self.workspace, self.store, **given)
+
+    def preview_answer(self, ref: str) -> dict[str, Any] | None:
+        from agent import preview
+
+        return preview.answer(self.store, ref)

@@ -25,6 +25,7 @@ from page.words import WORDS, language, words
 HERE = Path(__file__).resolve().parent
 SHOWN_ROWS = 500  # rows of a result or errors file shown on the page (the whole file is a download away)
 LINKS = ("result", "errors", "receipt", "source")
+PREVIEW_FIELDS = ("operation", "form_no", "start_form_no", "count", "port")  # the preview form's inputs
 MEDIA = {".csv": "text/csv", ".xml": "application/xml", ".jws": "application/jose", ".css": "text/css"}
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'",
@@ -49,6 +50,8 @@ class PageFacade(Protocol):
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def resend(self, key: str) -> dict[str, Any]: ...
+    def preview(self, **given: str) -> dict[str, Any]: ...
+    def preview_answer(self, ref: str) -> dict[str, Any] | None: ...
 
 
 _templates = jinja2.Environment(
@@ -83,13 +86,13 @@ class Page:
     def said(self, key: str, **values: Any) -> str:
         return self.say[key].format(**values)
 
-    def done(self, ok: bool, text: str) -> web.Response:
-        """Back to the page, which says ``text`` once."""
+    def done(self, ok: bool, text: str, **shown: str) -> web.Response:
+        """Back to the page, which says ``text`` once (and shows ``shown``: a preview's answer as it comes)."""
         if len(_notes) > 100:
             _notes.clear()
         note = secrets.token_urlsafe(8)
         _notes[note] = (ok, text)
-        return web.Response(status=303, headers={"Location": f"{access.PREFIX}/?{urlencode({'note': note})}"})
+        return web.Response(status=303, headers={"Location": f"{access.PREFIX}/?{urlencode({**shown, 'note': note})}"})
 
     # -- reading ------------------------------------------------------------------------------------------------
 
@@ -110,11 +113,24 @@ class Page:
             listed = await blocking(self.agent.files, **wanted)
         except ValueError:  # a day that is no date
             listed = await blocking(self.agent.files, **{**wanted, "day": ""})
-        return {"top": views.top(await blocking(self.agent.overview)), "listed": listed, "wanted": wanted}
+        ref = self.request.query.get("preview", "")[:400]  # a check asked for on the page, shown as it goes
+        preview = await blocking(self.agent.preview_answer, ref) if ref else None
+        top = views.top(await blocking(self.agent.overview))
+        return {"top": top, "listed": listed, "wanted": wanted, "preview": preview}
 
-    async def index(self) -> web.StreamResponse:
+    async def index(self, status: int = 200, **asked: Any) -> web.StreamResponse:
+        """The files page; ``asked``: the preview form as the clerk filled it and what was wrong with it."""
         note = _notes.pop(self.request.query.get("note", ""), None)
-        return self.render("index.html", note=note, outcomes=views.OUTCOME_KEYS, **await self._live())
+        return self.render(
+            "index.html",
+            status=status,
+            note=note,
+            outcomes=views.OUTCOME_KEYS,
+            operations=views.operations(self.lang),
+            asked=asked.get("asked", {}),
+            problems=asked.get("problems", []),
+            **await self._live(),
+        )
 
     async def live(self) -> web.StreamResponse:
         """The live part (the top and the files) for the page's script: 304 while nothing changed."""
@@ -207,6 +223,19 @@ class Page:
             return self.done(False, self.said("failed", message=str(exc)))
         return self.done(True, self.said("done_resent", name=copy["name"]))
 
+    async def preview(self, form: dict[str, str]) -> web.StreamResponse:
+        """A check of what an operation would do (核对), written for the agent to send; its answer shows on the page.
+        A mistake is said beside the form, which keeps what the clerk typed; nothing is written then."""
+        asked = {name: form.get(name, "") for name in PREVIEW_FIELDS}
+        try:
+            outcome = await blocking(self.agent.preview, **asked)
+        except Exception as exc:  # the file system's trouble (a full disk): said on the page
+            return self.done(False, self.said("failed", message=str(exc)))
+        if "problems" in outcome:
+            return await self.index(400, asked=asked, problems=outcome["problems"])
+        said = self.said("done_preview_same" if outcome["same"] else "done_preview", name=outcome["name"])
+        return self.done(True, said, preview=outcome["ref"])
+
 
 def as_excel_shows(cell: str) -> str:
     """A cell as Excel shows it: ``="0012"`` (kept as text, leading zeros and all) and ``'=SUM(1)`` (a formula
@@ -244,6 +273,7 @@ ACTIONS: dict[str, Action] = {
     "/page/pause": Page.pause,
     "/page/resume": Page.resume,
     "/page/resend": Page.resend,
+    "/page/preview": Page.preview,
 }
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import l10n
-from inbox.schema import KINDS
+from inbox.schema import CHECK_OPERATIONS, KINDS
 from l10n import times
 from l10n.catalog import MESSAGES
 from tray.state import Level, tray_view
@@ -35,6 +35,12 @@ def zone() -> str:
 def kinds(lang: str) -> dict[str, str]:
     """Each batch kind's label: 口岸备案 (filings)."""
     return {name: (kind.zh if lang == "zh" else name) for name, kind in KINDS.items()}
+
+
+def operations(lang: str) -> dict[str, str]:
+    """The operations a check (核对) can preview, each with its label: 口岸备案 (filings)."""
+    labels = kinds(lang)
+    return {name: labels[name] for name in CHECK_OPERATIONS}
 
 
 def state_word(state: str) -> str:
