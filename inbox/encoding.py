@@ -14,7 +14,11 @@ CANDIDATES = ["gb18030", "big5"]
 
 
 class EncodingUnknown(ValueError):
-    """The bytes are not text in an encoding the agent accepts."""
+    """The bytes are not text in an encoding the agent accepts; ``binary`` when they are not text at all."""
+
+    def __init__(self, reason: str, binary: bool = False) -> None:
+        super().__init__(reason)
+        self.binary = binary
 
 
 def detect(sample: bytes) -> str:
@@ -22,7 +26,7 @@ def detect(sample: bytes) -> str:
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     if b"\x00" in sample:
-        raise EncodingUnknown("binary data (NUL bytes)")
+        raise EncodingUnknown("binary data (NUL bytes)", binary=True)
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)  # a cut last character is fine
         return "utf-8-sig"

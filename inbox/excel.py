@@ -97,6 +97,9 @@ DATE_FORMS = (
     re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"),  # 2026-5-6
 )
 AMBIGUOUS_DATE = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}")  # 5/6/2026: May or June?
+# A date Excel shows as a number once its cell lost the date format: days since 1899-12-30 (five digits: 1927-2173).
+SERIAL_DATE = re.compile(r"[1-9]\d{4}")
+EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
 def iso_date(text: str) -> str | None:
@@ -112,6 +115,13 @@ def iso_date(text: str) -> str | None:
 
 
 def date_damage(text: str) -> tuple[str, str] | None:
+    if SERIAL_DATE.fullmatch(text):
+        day = (EXCEL_EPOCH + dt.timedelta(days=int(text))).isoformat()
+        return (
+            f"Excel 把日期存成了序列号（{text}，即 {day}）：请把该列设为文本格式，按 2026-05-06 这样填写",
+            f"Excel stored the date as its serial number ({text}, that is {day}): format the column as Text and "
+            "write dates as 2026-05-06",
+        )
     if AMBIGUOUS_DATE.fullmatch(text):
         return (
             f"Excel 把日期改成了“{text}”这样的格式，看不出年月日的顺序：请把该列设为文本格式，按 2026-05-06 这样填写",

@@ -14,11 +14,11 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
+from xml.parsers.expat import errors as expat_errors
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as parse_xml_safely
@@ -27,10 +27,11 @@ from inbox.encoding import SAMPLE_BYTES, EncodingUnknown, detect
 from inbox.schema import KINDS, BatchKind, Column, kind_from_name, kind_from_xml_root
 from inbox.workbook import WorkbookUnreadable, is_workbook, open_rows
 from inbox.xml_text import XmlEncodingError, xml_as_utf8
-from inbox.xsd import xsd_text
+from l10n import MESSAGES, pair
 
 MAX_XML_BYTES = 20 * 1024 * 1024
 MAX_CELL_CHARS = 100_000
+SHOWN_CHARS = 200  # of a value quoted back in an errors file from a file's structure (an attribute, stray text)
 # Columns clerks keep in their sheets that carry nothing for the center: accepted and left out.
 IGNORED_HEADERS = {"序号", "no", "no.", "#", "行号"}
 csv.field_size_limit(MAX_CELL_CHARS)
@@ -55,6 +56,19 @@ class FileRefused(Exception):
 
 def refuse(zh: str, en: str, row: int = 0, column: str = "", value: str = "") -> FileRefused:
     return FileRefused(FieldError(row, column, value, zh, en))
+
+
+def words(key: str, **values: object) -> tuple[str, str]:
+    """The catalogue's message ``key`` in Chinese and English; a value given as a (Chinese, English) pair fills
+    each language with its own half."""
+    zh, en = MESSAGES[key]
+    each = [{k: v[i] if isinstance(v, tuple) else v for k, v in values.items()} for i in (0, 1)]
+    return zh.format(**each[0]), en.format(**each[1])
+
+
+def shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """A value quoted back to the clerk, cut to ``limit`` characters (an attribute may hold megabytes)."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 RawRow = tuple[int, list[str]]  # the row's number (as Excel numbers it, or the XML record's position) and cells
@@ -156,11 +170,8 @@ def _workbook_source(path: Path, head: bytes, kind: BatchKind) -> Source:
     try:
         rows, close = open_rows(path, head)
     except WorkbookUnreadable as exc:
-        raise refuse(
-            f"无法打开这个 Excel 文件（{exc}）：文件可能已损坏或设有密码；请在 Excel 中去掉密码后另存为 .xlsx",
-            f"cannot open this Excel file ({exc}): it may be damaged or protected by a password; remove the "
-            "password and save it again as .xlsx",
-        ) from exc
+        zh, en = pair("read.workbook_unreadable")
+        raise refuse(zh, f"{en} ({exc})") from exc
     return _table_source(kind, rows, close)
 
 
@@ -171,48 +182,75 @@ def _csv_source(path: Path, head: bytes, kind: BatchKind) -> Source:
     try:
         codec = detect(head)
     except EncodingUnknown as exc:
-        raise refuse(
-            f"无法识别文件的编码（{exc}）：请在 Excel 中另存为“CSV UTF-8”、“CSV（逗号分隔）”或“Excel 工作簿 (.xlsx)”",
-            f"cannot read the file's text encoding ({exc}): "
-            "save it from Excel as 'CSV UTF-8', 'CSV (comma delimited)' or 'Excel Workbook (.xlsx)'",
-        ) from exc
-    first_line = codecs.getincrementaldecoder(codec)(errors="replace").decode(head).split("\n", 1)[0]
-    delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+        raise refuse(*pair("read.binary" if exc.binary else "read.encoding_unknown")) from exc
+    delimiter, named = _delimiter(codecs.getincrementaldecoder(codec)(errors="replace").decode(head))
     text = io.TextIOWrapper(path.open("rb"), encoding=codec, newline="")
     reader = csv.reader(text, delimiter=delimiter)
-    return _table_source(kind, _csv_rows(text, reader), text.close)
+    return _table_source(kind, _csv_rows(path, codec, delimiter, named, text, reader), text.close)
 
 
-def _csv_rows(text: io.TextIOWrapper, reader: Any) -> Iterator[RawRow]:
+LINE_END = re.compile(r"\r\n?|\n")  # Windows, old Mac Excel's "CSV (Macintosh)" (CR only), and Unix
+SEP_LINE = re.compile(r"sep=(.)", re.IGNORECASE)  # a first line naming the delimiter, for Excel: "sep=;"
+
+
+def _delimiter(head: str) -> tuple[str, bool]:
+    """The delimiter by the first line, whatever ends it: the one of comma, tab and semicolon (a PC whose regional
+    settings use a decimal comma saves CSV with semicolons) it holds most of, a comma if none. True when the first
+    line only names the delimiter ("sep=;"): Excel reads it and does not show it as a row."""
+    first_line = LINE_END.split(head, maxsplit=1)[0]
+    named = SEP_LINE.fullmatch(first_line.strip())
+    if named:
+        return named.group(1), True
+    counts = [(first_line.count(d), d) for d in (",", "\t", ";")]
+    most = max(counts, key=lambda counted: counted[0])  # the first of equals: a comma before the others
+    return (most[1] if most[0] else ","), False
+
+
+def _csv_rows(
+    path: Path, codec: str, delimiter: str, named: bool, text: io.TextIOWrapper, reader: Any
+) -> Iterator[RawRow]:
     """Rows numbered as Excel numbers them: one per record, so a cell with a line break in it (several lines of the
-    file) does not shift the numbers of the rows after it."""
+    file) does not shift the numbers of the rows after it, whatever ends the lines (CR LF, LF, or CR alone); a first
+    line that names the delimiter is no row."""
     number = 0
-    with text, _explained(reader, lambda: number):
-        for cells in reader:
-            number += 1
-            yield number, cells
+    with text:
+        try:
+            if named:
+                next(reader, None)
+            for cells in reader:
+                number += 1
+                yield number, cells
+        except UnicodeDecodeError as exc:
+            # The decoder reads ahead: the row it failed in is found by reading the file again, tolerantly.
+            raise _undecodable(path, codec, delimiter, named) from exc
+        except csv.Error as exc:
+            key = "read.cell_too_long" if "field limit" in str(exc) else "read.csv_unreadable"
+            raise refuse(*pair(key, limit=MAX_CELL_CHARS), row=number + 1) from exc
 
 
-@contextmanager
-def _explained(reader: Any, rows_read: Callable[[], int]) -> Iterator[None]:
-    """Reading errors of the csv module and the decoder, in words a clerk can act on."""
-    try:
-        yield
-    except UnicodeDecodeError as exc:
-        line = rows_read() + 1
-        raise refuse(
-            f"第 {line} 行附近的文字无法按文件的编码读取：文件中混有不同编码，请重新保存为 CSV UTF-8",
-            f"text near line {line} cannot be read in the file's encoding (mixed encodings?): "
-            "save the file again as CSV UTF-8",
-            row=line,
-        ) from exc
-    except csv.Error as exc:
-        line = rows_read() + 1
-        raise refuse(
-            f"第 {line} 行无法读取：{exc}（单元格过长或引号不配对）",
-            f"line {line} cannot be read: {exc} (a cell too long or an unmatched quote)",
-            row=line,
-        ) from exc
+def _undecodable(path: Path, codec: str, delimiter: str, named: bool) -> FileRefused:
+    """The first row (as Excel numbers it) and cell holding bytes that are not text in ``codec``, with the cell as
+    far as it can be read (the bytes that cannot shown as �)."""
+    zh, en = pair("read.mixed_encoding", codec=codec.upper().removesuffix("-SIG"))
+    with path.open("rb") as raw:
+        text = io.TextIOWrapper(raw, encoding=codec, errors="surrogateescape", newline="")
+        header: list[str] = []
+        number = 0
+        try:
+            reader = csv.reader(text, delimiter=delimiter)
+            if named:
+                next(reader, None)
+            for number, cells in enumerate(reader, start=1):
+                for index, cell in enumerate(cells):
+                    if any("\udc80" <= ch <= "\udcff" for ch in cell):
+                        column = header[index].strip().lstrip("\ufeff") if index < len(header) else ""
+                        value = cell.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                        return refuse(zh, en, row=number, column=column, value=shown(value.strip()))
+                if not header and any(c.strip() for c in cells):
+                    header = cells
+        except csv.Error:  # a row past the limits before the undecodable one: that row is where reading stops
+            return refuse(*pair("read.csv_unreadable"), row=number + 1)
+    return refuse(zh, en)
 
 
 def _header_columns(
@@ -283,42 +321,112 @@ def _xml_root(path: Path) -> Element:
             f"the XML file declares a DTD or entities, which are refused for safety ({type(exc).__name__})",
         ) from exc
     except ParseError as exc:
-        raise refuse(f"XML 格式错误：{exc}", f"malformed XML: {exc}", row=exc.position[0]) from exc
+        reason = pair(f"xml.reason.{EXPAT_REASONS.get(exc.code, 'other')}")
+        raise refuse(*words("xml.malformed", line=exc.position[0], reason=reason)) from exc
     return root
 
 
-XSD_PATH = re.compile(r"/\w+/\w+\[(\d+)\](?:/(\w+))?")
+def _expat_code(message: str) -> int:
+    return int(expat_errors.codes[message])
+
+
+# expat's errors a clerk's file can cause, by their code (the rest are "not well-formed XML").
+EXPAT_REASONS = {
+    _expat_code(expat_errors.XML_ERROR_NO_ELEMENTS): "no_element",
+    _expat_code(expat_errors.XML_ERROR_SYNTAX): "invalid_token",
+    _expat_code(expat_errors.XML_ERROR_INVALID_TOKEN): "invalid_token",
+    _expat_code(expat_errors.XML_ERROR_PARTIAL_CHAR): "invalid_token",
+    _expat_code(expat_errors.XML_ERROR_UNCLOSED_TOKEN): "unclosed_token",
+    _expat_code(expat_errors.XML_ERROR_TAG_MISMATCH): "mismatched_tag",
+    _expat_code(expat_errors.XML_ERROR_DUPLICATE_ATTRIBUTE): "duplicate_attribute",
+    _expat_code(expat_errors.XML_ERROR_JUNK_AFTER_DOC_ELEMENT): "junk_after",
+    _expat_code(expat_errors.XML_ERROR_UNDEFINED_ENTITY): "undefined_entity",
+    _expat_code(expat_errors.XML_ERROR_BAD_CHAR_REF): "bad_character_reference",
+    _expat_code(expat_errors.XML_ERROR_MISPLACED_XML_PI): "declaration_not_at_start",
+    _expat_code(expat_errors.XML_ERROR_XML_DECL): "bad_declaration",
+    _expat_code(expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION): "unclosed_cdata",
+    _expat_code(expat_errors.XML_ERROR_UNBOUND_PREFIX): "unbound_prefix",
+}
 
 
 def _xml_source(path: Path, kind: BatchKind) -> Source:
+    """Each child of the root is a record, numbered from 1 in the file's order, and each of its child elements a
+    field: the records' fields become rows of cells in the kind's column order, checked and normalised by the same
+    validator as a CSV file's. Every mistake of the structure (an element that is not a record, an unknown or
+    repeated field, an attribute, text outside the fields) is listed with its record, field and value, and the
+    records are still checked, so that one errors file names every mistake."""
     root = _xml_root(path)
     if root.tag != kind.name:
         raise refuse(
-            f"XML 根元素应为 <{kind.name}>，而不是 <{root.tag}>",
-            f"the XML root element must be <{kind.name}>, not <{root.tag}>",
-            value=root.tag,
-        )
-    for error in _schema(kind).iter_errors(root):
-        where = XSD_PATH.search(error.path or "")
-        row, column = (int(where.group(1)), where.group(2) or "") if where else (0, "")
-        raise refuse(
-            f"XML 不符合 {kind.name}.xsd：{error.reason}",
-            f"the XML does not follow {kind.name}.xsd: {error.reason}",
-            row=row,
-            column=column,
+            f"XML 根元素应为 <{kind.name}>，而不是 <{shown(root.tag)}>",
+            f"the XML root element must be <{kind.name}>, not <{shown(root.tag)}>",
+            value=shown(root.tag),
         )
     names = [c.name for c in kind.columns]
-    rows = ((number, [item.findtext(name) or "" for name in names]) for number, item in enumerate(root, start=1))
-    return Source(list(range(len(names))), len(names), rows, labels=names)
+    problems = _xml_stray(kind, root, 0)
+    for number, item in enumerate(root, start=1):
+        problems += _xml_record_problems(kind, names, number, item)
+    rows = ((number, _xml_cells(item, names)) for number, item in enumerate(root, start=1) if item.tag == kind.item)
+    return Source(list(range(len(names))), len(names), rows, labels=names, problems=problems)
 
 
-_SCHEMAS: dict[str, Any] = {}
+def _xml_cells(item: Element, names: list[str]) -> list[str]:
+    """A record's fields as cells in the kind's column order (the first of a repeated field counts)."""
+    cells = dict.fromkeys(names, "")
+    seen: set[str] = set()
+    for field_element in item:
+        tag = field_element.tag
+        if tag in cells and tag not in seen:
+            seen.add(tag)
+            cells[tag] = field_element.text or ""
+    return list(cells.values())
 
 
-def _schema(kind: BatchKind) -> Any:
-    """The kind's XSD, compiled on first use: xmlschema weighs 20 MB, and most agents never see an XML file."""
-    if kind.name not in _SCHEMAS:
-        import xmlschema
+def _xml_record_problems(kind: BatchKind, names: list[str], number: int, item: Element) -> list[FieldError]:
+    tag = shown(str(item.tag))
+    if item.tag != kind.item:
+        zh, en = words("xml.not_a_record", tag=tag, item=kind.item)
+        return [FieldError(number, tag, shown("".join(item.itertext()).strip()), zh, en)]
+    problems = _xml_stray(kind, item, number)
+    fields = ("、".join(f"{c.name}（{c.zh}）" for c in kind.columns), ", ".join(names))
+    seen: set[str] = set()
+    for field_element in item:
+        name = shown(str(field_element.tag))
+        value = shown("".join(field_element.itertext()).strip())
+        if field_element.tag not in names:
+            zh, en = words("xml.unknown_field", tag=name, item=kind.item, fields=fields)
+            problems.append(FieldError(number, name, value, zh, en))
+        elif field_element.tag in seen:
+            problems.append(FieldError(number, name, value, *words("xml.field_twice", tag=name)))
+        seen.add(str(field_element.tag))
+        if len(field_element):
+            inner = shown(str(field_element[0].tag))
+            problems.append(FieldError(number, name, value, *words("xml.nested", tag=name, inner=inner)))
+        problems += _xml_attributes(kind, field_element, number, name)
+    return problems
 
-        _SCHEMAS[kind.name] = xmlschema.XMLSchema(xsd_text(kind))
-    return _SCHEMAS[kind.name]
+
+def _xml_stray(kind: BatchKind, element: Element, number: int) -> list[FieldError]:
+    """The attributes of the root (``number`` 0) or of a record, and text standing between its elements."""
+    problems = _xml_attributes(kind, element, number, "")
+    stray = " ".join(t.strip() for t in [element.text, *(child.tail for child in element)] if t and t.strip())
+    if stray:
+        problems.append(FieldError(number, "", shown(stray), *words("xml.stray_text")))
+    return problems
+
+
+XSI = "{http://www.w3.org/2001/XMLSchema-instance}"  # xsi:noNamespaceSchemaLocation and the like: accepted
+
+
+def _xml_attributes(kind: BatchKind, element: Element, number: int, column: str) -> list[FieldError]:
+    problems = []
+    for name, value in element.attrib.items():
+        if name.startswith(XSI):
+            continue
+        name = shown(name)
+        if not column and name in (c.name for c in kind.columns) and element.tag == kind.item:
+            zh, en = words("xml.attribute_field", name=name, item=kind.item)
+        else:
+            zh, en = words("xml.attribute", name=name)
+        problems.append(FieldError(number, column or name, shown(value), zh, en))
+    return problems

@@ -59,8 +59,15 @@ class PortTable:
 NO_PORTS = PortTable(frozenset(), frozenset())
 
 
-# NUL and other control characters (a line break, a tab kept), and bidirectional overrides: never taken as data.
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# NUL and other control characters (a line break, a tab kept), bidirectional overrides, and the invisible spaces text
+# copied from a web page or a chat brings along (zero width space, word joiner, a byte-order mark inside a file two
+# files were joined into): never taken as data.
+CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]"
+)
+# An identifier a program wrote for a spreadsheet as a text formula (="000000001", as the agent's own CSV files do):
+# the spreadsheet shows the text between the quotes, and so that text is read.
+TEXT_FORMULA = re.compile(r'="([^"]*)"')
 
 
 def control_at(text: str) -> int | None:
@@ -76,6 +83,9 @@ def parse_cell(column: Column, raw: str) -> str | int | _Invalid | None:
         return INVALID
     value = raw.strip()
     if column.code:
+        if value.startswith("="):
+            quoted = TEXT_FORMULA.fullmatch(value)
+            value = quoted.group(1).strip() if quoted else value
         if not value.isascii():
             value = unicodedata.normalize("NFKC", value).strip()
         value = value.upper()

@@ -18,6 +18,8 @@ class Case:
     data: bytes
     records: int | None = None  # a batch of this many records ...
     error: str | None = None  # ... or an errors file containing this text (English part)
+    zh: str | None = None  # ... and this text (Chinese part, which comes first)
+    at: tuple[tuple[str, str, str], ...] | None = None  # ... listing exactly these (row, column, value)
 
 
 def csv(text: str, encoding: str = "utf-8") -> bytes:
@@ -169,13 +171,17 @@ def cases() -> list[Case]:
             "bad-pattern.xml",
             "filings",
             xml_filings("<filing><form_no>12</form_no><port>2200</port></filing>"),
-            error="does not follow filings.xsd",
+            error="'form_no': 2 digits where 9 are expected",
+            zh="“核销单号”：只有 2 位数字，应为 9 位",
+            at=(("1", "form_no", "12"),),
         ),
         Case(
             "unknown-element.xml",
             "filings",
             xml_filings(f"<filing><form_no>{F1}</form_no><port>2200</port><x>1</x></filing>"),
-            error="does not follow filings.xsd",
+            error="unknown field <x>: a <filing> has the fields form_no, start_form_no, count, port",
+            zh="未知的字段 <x>：<filing> 的字段为 form_no（核销单号）、start_form_no（起始核销单号）",
+            at=(("1", "x", "1"),),
         ),
         # -- the other kinds ---------------------------------------------------------------------------------------
         Case("apply.csv", "applications", csv("申请份数,备注\n50,四季度\n10,\n", "gbk"), records=2),

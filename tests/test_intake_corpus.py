@@ -62,6 +62,10 @@ def test_each_file_gets_a_batch_or_a_clear_errors_file(intake: Intake, case: Cas
         assert [r.name for r in reports] == [f"{Path(case.name).stem}.errors.csv"]
         text = reports[0].read_text(encoding="utf-8-sig")
         assert case.error is not None and case.error in text, text
+        if case.zh is not None:
+            assert case.zh in text and text.index(case.zh) < text.index(case.error), "Chinese first"
+        if case.at is not None:
+            assert tuple(tuple(row[:3]) for row in raw_rows(reports[0])[1:]) == case.at, text
         assert list(intake.workspace.errors.glob(".*")) == [], "no temporary file left behind"
 
 
