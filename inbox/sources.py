@@ -170,9 +170,23 @@ def _workbook_source(path: Path, head: bytes, kind: BatchKind) -> Source:
     try:
         rows, close = open_rows(path, head)
     except WorkbookUnreadable as exc:
-        zh, en = pair("read.workbook_unreadable")
-        raise refuse(zh, f"{en} ({exc})") from exc
-    return _table_source(kind, rows, close)
+        raise _unopenable(exc) from exc
+    return _table_source(kind, _sheet_rows(rows), close)
+
+
+def _sheet_rows(rows: Iterator[RawRow]) -> Iterator[RawRow]:
+    """A sheet's rows; a sheet damaged past the rows read so far refuses the file where the damage begins."""
+    number = 0
+    try:
+        for number, cells in rows:
+            yield number, cells
+    except WorkbookUnreadable as exc:
+        raise _unopenable(exc, number + 1) from exc
+
+
+def _unopenable(exc: WorkbookUnreadable, row: int = 0) -> FileRefused:
+    zh, en = pair("read.workbook_unreadable")
+    return refuse(zh, f"{en} ({exc})", row=row)
 
 
 # -- CSV -----------------------------------------------------------------------------------------------------------
@@ -194,13 +208,14 @@ SEP_LINE = re.compile(r"sep=(.)", re.IGNORECASE)  # a first line naming the deli
 
 
 def _delimiter(head: str) -> tuple[str, bool]:
-    """The delimiter by the first line, whatever ends it: the one of comma, tab and semicolon (a PC whose regional
-    settings use a decimal comma saves CSV with semicolons) it holds most of, a comma if none. True when the first
-    line only names the delimiter ("sep=;"): Excel reads it and does not show it as a row."""
-    first_line = LINE_END.split(head, maxsplit=1)[0]
-    named = SEP_LINE.fullmatch(first_line.strip())
+    """The delimiter by the first line that holds anything, whatever ends it: the one of comma, tab and semicolon (a
+    PC whose regional settings use a decimal comma saves CSV with semicolons) it holds most of, a comma if none. True
+    when the file's first line only names the delimiter ("sep=;"): Excel reads it and does not show it as a row."""
+    lines = LINE_END.split(head, maxsplit=100)[:100]  # the last one is the rest of the sample
+    named = SEP_LINE.fullmatch(lines[0])
     if named:
         return named.group(1), True
+    first_line = next((line for line in lines if line.strip()), "")
     counts = [(first_line.count(d), d) for d in (",", "\t", ";")]
     most = max(counts, key=lambda counted: counted[0])  # the first of equals: a comma before the others
     return (most[1] if most[0] else ","), False
@@ -228,12 +243,25 @@ def _csv_rows(
             raise refuse(*pair(key, limit=MAX_CELL_CHARS), row=number + 1) from exc
 
 
+# Bytes that are not text in the file's encoding, marked where they stand when the file is read again to find them: a
+# lone surrogate, which no decoder makes of valid text.
+UNDECODABLE = "\udc00"
+
+
+def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
+    assert isinstance(exc, UnicodeDecodeError)
+    return UNDECODABLE, exc.end
+
+
+codecs.register_error("eport-undecodable", _mark_undecodable)
+
+
 def _undecodable(path: Path, codec: str, delimiter: str, named: bool) -> FileRefused:
     """The first row (as Excel numbers it) and cell holding bytes that are not text in ``codec``, with the cell as
-    far as it can be read (the bytes that cannot shown as �)."""
+    far as it can be read (the bytes that cannot, shown as �)."""
     zh, en = pair("read.mixed_encoding", codec=codec.upper().removesuffix("-SIG"))
     with path.open("rb") as raw:
-        text = io.TextIOWrapper(raw, encoding=codec, errors="surrogateescape", newline="")
+        text = io.TextIOWrapper(raw, encoding=codec, errors="eport-undecodable", newline="")
         header: list[str] = []
         number = 0
         try:
@@ -242,10 +270,10 @@ def _undecodable(path: Path, codec: str, delimiter: str, named: bool) -> FileRef
                 next(reader, None)
             for number, cells in enumerate(reader, start=1):
                 for index, cell in enumerate(cells):
-                    if any("\udc80" <= ch <= "\udcff" for ch in cell):
+                    if UNDECODABLE in cell:
                         column = header[index].strip().lstrip("\ufeff") if index < len(header) else ""
-                        value = cell.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                        return refuse(zh, en, row=number, column=column, value=shown(value.strip()))
+                        value = shown(cell.replace(UNDECODABLE, "\ufffd").strip())
+                        return refuse(zh, en, row=number, column=column, value=value)
                 if not header and any(c.strip() for c in cells):
                     header = cells
         except csv.Error:  # a row past the limits before the undecodable one: that row is where reading stops

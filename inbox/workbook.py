@@ -66,13 +66,16 @@ def _xlsx_rows(path: Path) -> tuple[SheetRows, Callable[[], None]]:
     sheet.reset_dimensions()  # some programs write a wrong sheet size; read what is there
 
     def rows() -> SheetRows:
-        for cells in sheet.iter_rows():
-            if not cells:
-                continue
-            number = next((c.row for c in cells if getattr(c, "row", None)), None)
-            if number is None:
-                continue
-            yield number, [_cell_text(c.value, getattr(c, "number_format", "General")) for c in cells]
+        try:
+            for cells in sheet.iter_rows():
+                if not cells:
+                    continue
+                number = next((c.row for c in cells if getattr(c, "row", None)), None)
+                if number is None:
+                    continue
+                yield number, [_cell_text(c.value, getattr(c, "number_format", "General")) for c in cells]
+        except Exception as exc:  # the sheet is read as its rows are: a package damaged inside fails only here
+            raise WorkbookUnreadable(f"{type(exc).__name__}: {exc}") from exc
 
     return rows(), book.close
 
