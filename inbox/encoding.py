@@ -31,7 +31,8 @@ def detect(sample: bytes) -> str:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)  # a cut last character is fine
         return "utf-8-sig"
     except UnicodeDecodeError:
-        pass
+        if _mostly_utf8(sample):  # a row pasted from a GBK file: the reader names it, row and column
+            return "utf-8-sig"
     from charset_normalizer import from_bytes  # only for files that are not UTF-8: it is not small
 
     plausible = {match.encoding for match in from_bytes(sample, cp_isolation=CANDIDATES)}
@@ -40,3 +41,12 @@ def detect(sample: bytes) -> str:
     if "big5" in plausible:
         return "big5"
     raise EncodingUnknown("neither UTF-8 nor GB18030/GBK text")
+
+
+def _mostly_utf8(sample: bytes) -> bool:
+    """More characters beyond ASCII that are valid UTF-8 than bytes that are not: a UTF-8 file with a few rows in
+    another encoding. GBK text read as UTF-8 is nearly all invalid, the odd valid character an accident."""
+    text = sample.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd")
+    valid = sum(1 for ch in text if ch > "\x7f") - invalid
+    return valid > invalid

@@ -58,9 +58,11 @@ def _cell_text(value: Any, number_format: str) -> str:
 def _xlsx_rows(path: Path) -> tuple[SheetRows, Callable[[], None]]:
     from openpyxl import load_workbook
 
+    handle = path.open("rb")  # opened here, not by name: openpyxl refuses a workbook renamed .csv by its name alone
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        book = load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:  # zipfile, XML and openpyxl's own errors: all mean the same to the clerk
+        handle.close()
         raise WorkbookUnreadable(f"{type(exc).__name__}: {exc}") from exc
     sheet = book.worksheets[0]
     sheet.reset_dimensions()  # some programs write a wrong sheet size; read what is there
@@ -77,7 +79,11 @@ def _xlsx_rows(path: Path) -> tuple[SheetRows, Callable[[], None]]:
         except Exception as exc:  # the sheet is read as its rows are: a package damaged inside fails only here
             raise WorkbookUnreadable(f"{type(exc).__name__}: {exc}") from exc
 
-    return rows(), book.close
+    def close() -> None:
+        book.close()
+        handle.close()
+
+    return rows(), close
 
 
 def _xls_rows(path: Path) -> tuple[SheetRows, Callable[[], None]]:

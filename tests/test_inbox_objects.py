@@ -4,6 +4,7 @@ items 1-3). Intake runs without the center, as in test_intake_corpus.py; the wat
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -204,6 +205,45 @@ def test_a_name_of_80_chinese_characters_is_taken_and_archived(intake: Intake, d
     if not batch:
         [report] = intake.workspace.errors.glob("*.errors.csv")
         assert report.name.startswith("出口收汇核销单备案") and len(report.name.encode()) <= 200
+
+
+# Names a shared folder can hold that Windows Explorer would never make: the clerk's file is taken all the same, and
+# nothing the agent writes (archive, errors file) carries a control character, a bidi override or an overlong name.
+ODD_NAMES = [
+    pytest.param("a" * 251 + ".csv", id="ascii-255-bytes"),  # the longest name a file system allows
+    pytest.param("口岸备案\u202e0601.csv", id="bidi-override"),  # shows as "口岸备案1060.csv"
+    pytest.param("备案\x07\t0601.csv", id="bell-and-tab"),
+    pytest.param("备案\n0601.csv", id="line-break"),  # possible on a Linux or Samba share
+    pytest.param(" -备案 0601 .csv", id="spaces-and-dashes"),
+    pytest.param(  # 备案 in GBK, on a share mounted without the right charset: a name that is not UTF-8
+        "\udcb1\udcb8\udcb0\udcb8.csv",
+        id="gbk-bytes",
+        marks=pytest.mark.xfail(
+            strict=True,
+            raises=UnicodeEncodeError,
+            reason="open: the store and the errors file take the name as UTF-8 text (agent/intake.py)",
+        ),
+    ),
+]
+INVISIBLE_IN_NAMES = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069\udc80-\udcff]")
+
+
+@pytest.mark.parametrize("data, batch", [(V1, True), (b"form_no,port\n12,2200\n", False)], ids=["batch", "errors"])
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_an_odd_name_is_taken_and_nothing_written_carries_it_raw(
+    intake: Intake, name: str, data: bytes, batch: bool
+) -> None:
+    path = intake.workspace.inbox / "filings" / name
+    path.write_bytes(data)
+    assert (intake.take(path) is not None) is batch
+    assert not os.path.lexists(path), "the file left the inbox"
+    [kept] = intake.workspace.archive.iterdir()
+    written = [kept, *intake.workspace.errors.iterdir()]
+    assert kept.read_bytes() == data and len(written) == (1 if batch else 3)  # the errors file as .csv and .xlsx
+    for made in written:
+        assert len(os.fsencode(made.name)) <= 200 and not INVISIBLE_IN_NAMES.search(made.name), made.name
+    if not batch:
+        assert "“核销单号”：只有 2 位数字" in errors_text(intake)
 
 
 # -- item 2: complete means complete (the watcher) --------------------------------------------------------------------
