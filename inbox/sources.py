@@ -39,7 +39,8 @@ csv.field_size_limit(MAX_CELL_CHARS)
 
 @dataclass(frozen=True)
 class FieldError:
-    row: int  # the line in the CSV file (1 = header) or the record's position in the XML file; 0 = the file
+    row: int  # the row as Excel numbers it (one per record: a cell's line breaks add none), or the XML record's
+    # position (from 1); 0 = the file as a whole
     column: str
     value: str
     zh: str
