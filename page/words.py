@@ -33,6 +33,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "last_sync": ("上次同步", "Last sync"),
     "next_sync": ("下次同步", "Next sync"),
     "paused": ("已暂停", "paused"),
+    "parts": ("分 {n} 批发送", "sent as {n} batches"),
     "account": ("17999 帐号", "17999 account"),
     "account_none": ("未设置（agent.toml [access] account）", "not set (agent.toml [access] account)"),
     "account_open": ("业务开通", "business open"),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agent import listing
 from agent.intake import Intake
 from agent.intake_process import ProcessIntake
 from agent.store import Store
@@ -137,3 +138,14 @@ async def test_a_split_file_comes_back_as_one_result_per_part(tmp_path: Path) ->
             receipts = sorted(p.name for p in workspace.receipts.glob("*.receipt.jws"))
             assert len(receipts) == 2, receipts
             assert Store(workspace.store_file).counts() == {"delivered": 2}
+
+
+def test_the_page_lists_a_split_file_once_with_all_its_rows(intake: Intake) -> None:
+    intake.take(drop(intake, "六月.csv", filings(2 * MAX_BATCH_RECORDS + 1)))
+    intake.take(drop(intake, "small.csv", "form_no,port\n280000001,2200\n"))
+
+    listed = listing.files(intake.store, listing.FileFilter())["files"]
+    assert [(f["name"], f["rows"], f["parts"]) for f in listed] == [("small.csv", 1, 1), ("六月.csv", 10001, 3)]
+    in_last_part = f"{260000000 + 10000:09d}"
+    found = listing.files(intake.store, listing.FileFilter(q=in_last_part))["files"]
+    assert [f["name"] for f in found] == ["六月.csv"], "a form of any part finds the file"

@@ -43,7 +43,7 @@ def start_demo(workspace: Path, port: int) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(path: Path, timeout: float = 30) -> Path:
+def wait_for(path: Path, timeout: float = 60) -> Path:  # the demo starts a center and enrolls first
     deadline = time.monotonic() + timeout
     while not path.exists():
         assert time.monotonic() < deadline, f"{path} did not appear"
