@@ -321,6 +321,17 @@ enrollment_codes = sa.Table(
     sa.Column("cert_serial", sa.String(40)),  # what it enrolled
 )
 
+device_nonces = sa.Table(
+    # The nonces of the device authorizations the center has let through (sync.protocol), kept while an authorization
+    # could still be replayed (until its time plus the clock skew the center allows), so that each is good once,
+    # whichever process of the center receives it (center.replay).
+    "device_nonces",
+    metadata,
+    sa.Column("device", sa.String(40), primary_key=True),  # the device certificate's serial, lower-case hex
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("good_until", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
 
 # The ledger's dates (issue date, permission expiry) are Beijing calendar dates, as on the original system.
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")

@@ -316,6 +316,14 @@ REASONS: dict[str, Reason] = {
         "请求没有有效的设备凭证（{detail}）。",
         "The request carries no valid device credential ({detail}).",
     ),
+    "AUTH_REPLAYED": Reason(
+        401,
+        "本机的设备凭证已被使用过：每个请求的凭证只能使用一次，再次送达的同一请求不予受理。"
+        "如果本机没有重复发送，该请求可能被他人截获后重放，请联系数据中心。",
+        "This device authorization was already used: each request's authorization works once, and the same request "
+        "arriving again is refused. If this PC did not send it twice, it may have been captured and replayed: tell "
+        "the data center.",
+    ),
     "DEVICE_UNKNOWN": Reason(
         403,
         "本机（设备证书）未在数据中心登记或已被注销，请重新登记。",

@@ -8,6 +8,7 @@ device's registration is read from the database) and raise a :class:`Refusal` th
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,15 +78,18 @@ def json_object(body: bytes, detail: str = "the body must be a JSON object") -> 
 
 def device_enterprise(center: Center, request: PlainRequest) -> str:
     """The enterprise whose enrolled agent made this very request (the device authorization is bound to its method,
-    path and body); refused with DEVICE_UNAUTHORIZED, or as the center refuses an unknown or revoked device."""
+    path and body, and good once); refused with DEVICE_UNAUTHORIZED, AUTH_REPLAYED, or as the center refuses an
+    unknown or revoked device."""
+    now = time.time()
     try:
-        device = verify_device_authorization(
+        authorization = verify_device_authorization(
             request.headers.get("Authorization", ""),
             request.method,
             request.path_qs,
             request.body,
             center.ca_certificate(),
+            now,
         )
     except SignatureError as exc:
         raise Refusal("DEVICE_UNAUTHORIZED", detail=str(exc)) from None
-    return center.device_enterprise(device)
+    return center.authorize_device(authorization, now)

@@ -19,10 +19,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.engine import Connection, Engine
 
-from center import access, admin, authority, enrollment, feed, jobs, permissions
+from center import access, admin, authority, enrollment, feed, jobs, permissions, replay
 from center import enterprises as enterprises_register
 from center.batch_document import BatchHeader, parse_header, split_document
-from center.ca import Authority, certificate_pem
+from center.ca import Authority, cert_serial_hex, certificate_pem
 from center.db import (
     batches,
     is_retryable,
@@ -57,6 +57,7 @@ from sync.enroll import (
     read_check_request,
 )
 from sync.protocol import (
+    DeviceAuthorization,
     SignatureError,
     canonical_json,
     receipt_claims,
@@ -97,6 +98,7 @@ class Center:
         self._engine = engine
         self._authority = authority
         self._clock = clock
+        self._nonces_purged_at = 0.0  # real time (seconds) this process last purged old nonces (center.replay)
 
     @classmethod
     def open(
@@ -327,6 +329,24 @@ class Center:
     def device_enterprise(self, cert: x509.Certificate) -> str:
         """The enterprise an enrolled device acts for; refuses unknown, revoked or expired devices."""
         return self._read(lambda conn: self._authority.verify_device(conn, cert, self._clock()))
+
+    def authorize_device(self, authorization: DeviceAuthorization, seconds: float) -> str:
+        """The enterprise of the enrolled device whose authorization (already checked against its request at
+        ``seconds``, real time) this is, once: refuses unknown, revoked or expired devices, and an authorization
+        presented before (``AUTH_REPLAYED``, center.replay). Old nonces are purged on the way, now and then."""
+        purge = seconds - self._nonces_purged_at >= replay.PURGE_SECONDS
+
+        def work(conn: Connection, now: dt.datetime) -> str:
+            enterprise = self._authority.verify_device(conn, authorization.certificate, now)
+            replay.spend(conn, cert_serial_hex(authorization.certificate), authorization)
+            if purge:
+                replay.purge(conn, replay.moment(seconds))
+            return enterprise
+
+        enterprise = self._write(work)
+        if purge:
+            self._nonces_purged_at = seconds
+        return enterprise
 
     def updates(self, enterprise_code: str, after: int, limit: int) -> list[dict[str, Any]]:
         """The enterprise's form changes after ``after``, oldest first (the update feed)."""

@@ -33,9 +33,12 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import re
+import secrets
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
@@ -242,12 +245,33 @@ def verify_answer(answer: dict[str, Any], payload: dict[str, Any], trusted_ca: x
 
 
 # -- the device credential -----------------------------------------------------------------------------------------
-# Unattended requests (sending already-signed batches, pulling updates) are made by the agent's own device key, not
-# the card: each request carries ``Authorization: EPort-Device <compact JWS>`` over what it asks for. The JWS is
-# short-lived and bound to the method, the path and the body, so it cannot be replayed for anything else.
+# Unattended requests (pulling updates, 17999 accounts, the permissions listing) are made by the agent's own device
+# key, not the card: each request carries ``Authorization: EPort-Device <compact JWS>`` over what it asks for. The JWS
+# is bound to the method, the path and the body, so it cannot be used for anything else; it is good within
+# DEVICE_CLOCK_SKEW of its time, and only once: it carries a random nonce, which the center remembers until the
+# authorization's time is past (center.replay) and refuses to see again.
 
 DEVICE_SCHEME = "EPort-Device"
-DEVICE_CLOCK_SKEW = 300  # seconds a device's clock may differ from the center's
+# Seconds a device's clock may differ from the center's: five minutes, as Kerberos allows, because clerks' PCs are
+# often set by hand. The window no longer bounds replay (the nonce does); it bounds how long the center remembers a
+# nonce and how long an authorization that never arrived stays usable.
+DEVICE_CLOCK_SKEW = 300
+NONCE_BYTES = 16  # 128 random bits a request
+NONCE = re.compile(r"[A-Za-z0-9_-]{22,64}")  # base64url: what an agent sends, and a little room
+
+
+@dataclass(frozen=True)
+class DeviceAuthorization:
+    """A device authorization that is good for the request it came with: who, its nonce, and its time."""
+
+    certificate: x509.Certificate
+    nonce: str
+    issued_at: int  # seconds since the epoch, by the device's clock
+
+    @property
+    def good_until(self) -> int:
+        """After this moment (the center's clock) the authorization is refused for its age: its nonce may go."""
+        return self.issued_at + DEVICE_CLOCK_SKEW
 
 
 def device_authorization(
@@ -257,15 +281,24 @@ def device_authorization(
     chain: Sequence[x509.Certificate],
     sign_digest: DigestSigner,
     now: float | None = None,
+    nonce: str | None = None,
 ) -> str:
-    claims = {"m": method.upper(), "p": path, "b": sha256_hex(body), "t": int(now if now is not None else time.time())}
+    """The ``Authorization`` header of one request; a fresh random nonce unless ``nonce`` is given (tests)."""
+    claims = {
+        "m": method.upper(),
+        "p": path,
+        "b": sha256_hex(body),
+        "t": int(now if now is not None else time.time()),
+        "n": nonce if nonce is not None else b64url(secrets.token_bytes(NONCE_BYTES)),
+    }
     return f"{DEVICE_SCHEME} {sign_compact(canonical_json(claims), chain, sign_digest)}"
 
 
 def verify_device_authorization(
     header: str, method: str, path: str, body: bytes, trusted_ca: x509.Certificate, now: float | None = None
-) -> x509.Certificate:
-    """The device certificate behind a request, if its authorization is good for exactly this request, now."""
+) -> DeviceAuthorization:
+    """The device behind a request, if its authorization is good for exactly this request, now. Whether its nonce
+    was seen before is the center's to tell (center.replay)."""
     scheme, _, token = header.partition(" ")
     if scheme != DEVICE_SCHEME or not token:
         raise SignatureError("not a device authorization")
@@ -273,6 +306,10 @@ def verify_device_authorization(
     moment = now if now is not None else time.time()
     if claims.get("m") != method.upper() or claims.get("p") != path or claims.get("b") != sha256_hex(body):
         raise SignatureError("the device authorization is for another request")
-    if not isinstance(claims.get("t"), int) or abs(moment - claims["t"]) > DEVICE_CLOCK_SKEW:
+    issued_at = claims.get("t")
+    if not isinstance(issued_at, int) or isinstance(issued_at, bool) or abs(moment - issued_at) > DEVICE_CLOCK_SKEW:
         raise SignatureError("the device authorization is too old or from the future (check the clock)")
-    return chain[0]
+    nonce = claims.get("n")
+    if not isinstance(nonce, str) or not NONCE.fullmatch(nonce):
+        raise SignatureError("the device authorization carries no single-use nonce (update the agent)")
+    return DeviceAuthorization(chain[0], nonce, issued_at)

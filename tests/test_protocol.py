@@ -12,10 +12,13 @@ from cryptography.x509.oid import NameOID
 
 from agent.card.emulated import self_signed_certificate
 from sync.protocol import (
+    DEVICE_SCHEME,
     SignatureError,
     canonical_json,
     canonical_payload_chunks,
     device_authorization,
+    sha256_hex,
+    sign_compact,
     sign_detached,
     sign_detached_stream,
     software_signer,
@@ -87,7 +90,8 @@ def test_device_authorization_is_bound_to_the_request_and_the_moment(ca: tuple) 
     ca_key, ca_cert = ca
     key, cert = issued(ca_key, ca_cert)
     header = device_authorization("GET", "/api/v1/updates?after=5", b"", [cert], software_signer(key), now=1000)
-    assert verify_device_authorization(header, "GET", "/api/v1/updates?after=5", b"", ca_cert, now=1100) == cert
+    authorization = verify_device_authorization(header, "GET", "/api/v1/updates?after=5", b"", ca_cert, now=1100)
+    assert (authorization.certificate, authorization.issued_at, authorization.good_until) == (cert, 1000, 1300)
     for method, path, body, now in (
         ("POST", "/api/v1/updates?after=5", b"", 1100),
         ("GET", "/api/v1/updates?after=0", b"", 1100),
@@ -101,3 +105,26 @@ def test_device_authorization_is_bound_to_the_request_and_the_moment(ca: tuple) 
         verify_device_authorization(
             header, "GET", "/api/v1/updates?after=5", b"", self_signed_certificate(other_key), now=1100
         )
+
+
+def test_every_device_authorization_carries_a_nonce_of_its_own(ca: tuple) -> None:
+    """Two authorizations of the same request in the same second differ by their nonce (the center lets each through
+    once); one without a nonce, as an older agent made it, is not good."""
+    ca_key, ca_cert = ca
+    key, cert = issued(ca_key, ca_cert)
+    signer = software_signer(key)
+    nonces = {
+        verify_device_authorization(
+            device_authorization("GET", "/api/v1/updates", b"", [cert], signer, now=1000),
+            "GET", "/api/v1/updates", b"", ca_cert, now=1000,
+        ).nonce
+        for _ in range(20)
+    }  # fmt: skip
+    assert len(nonces) == 20 and all(len(n) == 22 for n in nonces)
+    claims = {"m": "GET", "p": "/api/v1/updates", "b": sha256_hex(b""), "t": 1000}
+    for nonce in (None, "", "short", "x" * 65, "not base64url!!!!!!!!!!!", 12345):
+        if nonce is not None:
+            claims["n"] = nonce
+        header = f"{DEVICE_SCHEME} {sign_compact(canonical_json(claims), [cert], signer)}"
+        with pytest.raises(SignatureError, match="nonce"):
+            verify_device_authorization(header, "GET", "/api/v1/updates", b"", ca_cert, now=1000)
