@@ -23,13 +23,14 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from center import access_api, logs, metrics
+from center.admin import FailedLogins
 from center.limits import check_batch, check_batch_body, read_body
 from center.openapi import API_METRICS, API_OPENAPI, openapi_spec
 from center.operations import ADMIN_PREFIX, OPERATIONS, Operation
@@ -41,6 +42,7 @@ from sync.limits import MAX_BATCH_BYTES, MAX_JSON_DEPTH
 from sync.protocol import API_BATCHES, API_PORTS, API_UPDATES
 
 log = logging.getLogger(__name__)
+admin_log = logging.getLogger("center.admin")
 
 API_PORT = API_PORTS + "/{port}"
 API_ADMIN_FORM = ADMIN_PREFIX + "/forms/{form_no}"
@@ -53,6 +55,7 @@ ACCESS_SWEEP_SECONDS = 600.0  # how often lapsed 17999 accounts of every enterpr
 
 CENTER = web.AppKey("center", Center)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+ADMIN_FAILURES = web.AppKey("admin_failures", FailedLogins)
 
 T = TypeVar("T")
 
@@ -62,7 +65,9 @@ def _dumps(obj: Any) -> str:
 
 
 def _refusal_response(refusal: Refusal) -> web.Response:
-    return web.json_response(refusal.as_json(), status=refusal.http_status, dumps=_dumps)
+    # A 429 says when to try again (RFC 9110, Retry-After), as its message does.
+    headers = {"Retry-After": str(refusal.facts["seconds"])} if refusal.http_status == 429 else None
+    return web.json_response(refusal.as_json(), status=refusal.http_status, headers=headers, dumps=_dumps)
 
 
 async def _blocking(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
@@ -189,12 +194,35 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def _require_admin(request: web.Request) -> None:
+    """A valid bearer token, from an address that has not failed too often just now (center.admin.FailedLogins)."""
+    failures = request.app[ADMIN_FAILURES]
+    address = request.remote or "unknown"
+    wait = failures.retry_after(address)
+    if wait is not None:  # refused without looking at the token: a guess made now tells nothing
+        raise Refusal("ADMIN_RATE_LIMITED", seconds=wait, limit=failures.allowed, window=int(failures.window))
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Refusal("ADMIN_UNAUTHORIZED")
+        _admin_failed(request, failures, address, "no bearer token")
     if await _blocking(request, request.app[CENTER].admin_token_name, token) is None:
-        raise Refusal("ADMIN_UNAUTHORIZED")
+        _admin_failed(request, failures, address, "unknown token")
+    failures.succeeded(address)
+
+
+def _admin_failed(request: web.Request, failures: FailedLogins, address: str, reason: str) -> NoReturn:
+    """Count and log a failed admin authentication (the address, the request and why; never what was presented)."""
+    count = failures.failed(address)
+    fields = {"remote": address, "method": request.method, "path": request.path, "reason": reason, "failures": count}
+    admin_log.warning("admin authentication failed from %s: %s", address, reason, extra=fields)
+    if count == failures.allowed:
+        admin_log.warning(
+            "admin authentication: %s failed %d times within %d s and is refused for a while",
+            address,
+            count,
+            int(failures.window),
+            extra=fields,
+        )
+    raise Refusal("ADMIN_UNAUTHORIZED")
 
 
 def admin_operation(operation: Operation) -> Handler:
@@ -278,12 +306,14 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     db_workers: int = DB_WORKERS,
     access_sweep_seconds: float = ACCESS_SWEEP_SECONDS,
+    admin_failures: FailedLogins | None = None,
 ) -> web.Application:
     """The HTTP application over ``center``. The caller owns the center (and closes it)."""
     app = web.Application(
         client_max_size=max_body_bytes, middlewares=[_metrics_middleware, _refusals_middleware(max_body_bytes)]
     )
     app[CENTER] = center
+    app[ADMIN_FAILURES] = admin_failures if admin_failures is not None else FailedLogins()
 
     async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(max_workers=db_workers, thread_name_prefix="center-db")

@@ -479,6 +479,12 @@ REASONS: dict[str, Reason] = {
         "管理接口需要有效的访问令牌（Authorization: Bearer ...），请用 eport-center admin token 生成。",
         "The admin API needs a valid token (Authorization: Bearer ...); make one with 'eport-center admin token'.",
     ),
+    "ADMIN_RATE_LIMITED": Reason(
+        429,
+        "管理接口认证失败次数过多（{window}秒内{limit}次），请{seconds}秒后再试。",
+        "Too many failed admin authentications from this address ({limit} within {window} s); try again in "
+        "{seconds} s.",
+    ),
     "APPLICATION_NOT_FOUND": Reason(
         404, "统一编号为{unified_no}的核销单申请不存在。", "No application has unified number {unified_no}."
     ),
