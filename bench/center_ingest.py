@@ -16,6 +16,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sqlite3
 import tempfile
@@ -54,7 +55,7 @@ def prepare(center: Center, batches: int, records: int) -> list[dict[str, Any]]:
             "batch_id": f"bench-{b:05d}",
             "kind": "filings",
             "enterprise": ENTERPRISE,
-            "created_at": "2024-05-06T09:30:00+08:00",
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),  # the center takes recent ones
             "records": rows,
         }
         signature = sign_detached(canonical_json(payload), [certificate], software_signer(key))

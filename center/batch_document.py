@@ -11,6 +11,7 @@ from typing import Any
 
 from center.ledger.identifiers import is_int
 from center.refusals import Refusal
+from sync.limits import MAX_BATCH_AGE, MAX_BATCH_AHEAD
 from sync.protocol import PROTOCOL_VERSION
 
 BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -25,6 +26,22 @@ class BatchHeader:
     kind: str
     enterprise: str
     records: list[dict[str, Any]]
+    created_at: dt.datetime  # when the agent made it (UTC when the text gives no offset); bounded by check_age
+
+
+def check_age(created_at: dt.datetime, now: dt.datetime) -> None:
+    """A batch made more than MAX_BATCH_AHEAD after the center's ``now`` (the PC's clock is wrong), or more than
+    MAX_BATCH_AGE before it (it waited too long to be sent: sent now, it would do business long out of date), is
+    refused whole."""
+    if created_at - now > MAX_BATCH_AHEAD:
+        raise Refusal(
+            "BATCH_CREATED_IN_FUTURE",
+            created_at=created_at.isoformat(timespec="seconds"),
+            now=now.isoformat(timespec="seconds"),
+            minutes=int(MAX_BATCH_AHEAD.total_seconds() // 60),
+        )
+    if now - created_at > MAX_BATCH_AGE:
+        raise Refusal("BATCH_TOO_OLD", created_at=created_at.isoformat(timespec="seconds"), days=MAX_BATCH_AGE.days)
 
 
 def _bad(detail: str) -> Refusal:
@@ -53,7 +70,8 @@ def parse_header(payload: dict[str, Any]) -> BatchHeader:
         raise _bad("'kind' must be a string")
     if not isinstance(enterprise, str):
         raise _bad("'enterprise' must be a string")
-    if not _is_iso_datetime(payload.get("created_at")):
+    created_at = _iso_datetime(payload.get("created_at"))
+    if created_at is None:
         raise _bad("'created_at' must be an ISO 8601 date-time")
     records = payload.get("records")
     if kind == KIND_QUERIES and records == []:
@@ -66,14 +84,14 @@ def parse_header(payload: dict[str, Any]) -> BatchHeader:
         raise _bad("every record must be an object with an integer 'seq'")
     if len({r["seq"] for r in records}) != len(records):
         raise _bad("two records have the same 'seq'")
-    return BatchHeader(batch_id, kind, enterprise, records)
+    return BatchHeader(batch_id, kind, enterprise, records, created_at)
 
 
-def _is_iso_datetime(value: Any) -> bool:
+def _iso_datetime(value: Any) -> dt.datetime | None:
     if not isinstance(value, str):
-        return False
+        return None
     try:
-        dt.datetime.fromisoformat(value)
+        moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        return False
-    return True
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)

@@ -339,6 +339,14 @@ REASONS: dict[str, Reason] = {
         "操作员卡已被注销，不能再进行业务操作。",
         "The operator card has been revoked and can no longer be used.",
     ),
+    "LEGAL_PERSON_CARD_NO_BUSINESS": Reason(
+        403,
+        "企业法人卡只用于在【企业管理】子系统中申请IC卡权限（eport-agent permission request），"
+        "不能办理“出口收汇”业务。请插入操作员卡，再将文件重新放入收件箱。",
+        "The enterprise's legal-person card only requests IC card permissions (Enterprise Management; 'eport-agent "
+        "permission request') and does no export FX collection business. Insert an operator card and drop the file "
+        "again.",
+    ),
     "FX_PERMISSION_NOT_GRANTED": Reason(
         403,
         "“出口收汇”显示为灰色：IC卡{card}暂无“出口收汇”权限（新申领的IC卡在外汇局审批之前没有此权限），"
@@ -378,6 +386,20 @@ REASONS: dict[str, Reason] = {
         403,
         "批次中的经营单位代码{enterprise}与操作员卡所属企业不符。",
         "The batch names enterprise {enterprise}, which is not the operator card's enterprise.",
+    ),
+    "BATCH_CREATED_IN_FUTURE": Reason(
+        422,
+        "批次的生成时间{created_at}比数据中心的时间{now}晚{minutes}分钟以上，"
+        "请检查本机的日期、时间和时区设置，改正后再将文件重新放入收件箱。",
+        "The batch says it was made at {created_at}, more than {minutes} minutes after the data center's time "
+        "({now}): check this PC's date, time and time zone, then drop the file again.",
+    ),
+    "BATCH_TOO_OLD": Reason(
+        422,
+        "批次生成于{created_at}，已超过{days}天，数据中心不再受理。如仍需办理，请将文件重新放入收件箱"
+        "（或执行 eport-agent resend 文件名）。",
+        "The batch was made at {created_at}, more than {days} days ago, and is no longer accepted. If it is still "
+        "wanted, drop the file again (or run 'eport-agent resend FILE').",
     ),
     "BATCH_ID_REUSED": Reason(
         409,

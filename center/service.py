@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from center import access, admin, authority, enrollment, feed, jobs, permissions, replay
 from center import enterprises as enterprises_register
-from center.batch_document import BatchHeader, parse_header, split_document
+from center.batch_document import BatchHeader, check_age, parse_header, split_document
 from center.ca import Authority, cert_serial_hex, certificate_pem
 from center.db import (
     batches,
@@ -45,7 +45,7 @@ from center.ports import (
 )
 from center.records import ACCESS_KIND, Answer, BatchContext, apply_batch, check_kind
 from center.refusals import Refusal
-from sync.access import OPERATOR_ROLE
+from sync.access import LEGAL_PERSON_ROLE, OPERATOR_ROLE
 from sync.algorithms import ES256, PublicKey
 from sync.enroll import (
     OPERATOR_KIND,
@@ -163,6 +163,10 @@ class Center:
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    def now(self) -> dt.datetime:
+        """The center's time: its clock's (tests and the simulator's tests move it on)."""
+        return self._clock()
 
     def _write(self, work: Callable[[Connection, dt.datetime], T]) -> T:
         """Run ``work`` in one write transaction, again if PostgreSQL rolled it back for a deadlock."""
@@ -605,6 +609,10 @@ class Center:
             if stored.payload_sha256 != batch_sha256:
                 raise Refusal("BATCH_ID_REUSED", batch_id=header.batch_id)
             return Received(header.kind, stored.answer, replayed=True)
+        # The legal-person card requests permissions and does no business (docs/SECURITY.md, Decisions).
+        if operator.role == LEGAL_PERSON_ROLE:
+            raise Refusal("LEGAL_PERSON_CARD_NO_BUSINESS")
+        check_age(header.created_at, now)
         # The two gates before business (rules 12 and 11); the 17999 registration subsystem is open before both.
         if header.kind != ACCESS_KIND:
             closed = access.gate(conn, now, header.enterprise)

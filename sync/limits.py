@@ -7,6 +7,8 @@ file in its errors file before anything is signed, so a clerk meets them there, 
 
 from __future__ import annotations
 
+import datetime as dt
+
 MAX_BATCH_RECORDS = 5000  # rows (records) in one batch
 MAX_BATCH_FORMS = 20000  # forms one batch names, each range row counted as the forms it names
 MAX_QUERY_CONDITIONS = 100  # conditions in one query batch (组合查询)
@@ -22,6 +24,13 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024  # a batch request's body, read before its sig
 MAX_BATCH_CONTAINERS = 2 * MAX_BATCH_RECORDS + 64
 MAX_JSON_DEPTH = 32  # nesting of any JSON body the center reads
 BODY_READ_SECONDS = 30.0  # a request's body must have arrived within this long
+# A batch's ``created_at`` (when the agent took the file), against the center's clock when the batch first arrives:
+# at most this far ahead (a PC's clock set wrong; the device credential already allows five minutes of difference),
+# and at most this old: an agent legitimately sends batches days after they were made (the card was out, the PC was
+# away from the network), but a month-old filing or loss sent now would act on forms long changed since. A resent
+# batch that was answered in time still gets its stored answer.
+MAX_BATCH_AHEAD = dt.timedelta(minutes=10)
+MAX_BATCH_AGE = dt.timedelta(days=30)
 
 
 def forms_named(record: dict[str, object]) -> int:

@@ -376,14 +376,21 @@ def approve_at_three_levels(center: Center, request: dict[str, Any]) -> dict[str
 
 
 def filing_payload(
-    batch_id: str, records: list[Any], enterprise: str = ENTERPRISE, kind: str = "filings"
+    batch_id: str,
+    records: list[Any],
+    enterprise: str = ENTERPRISE,
+    kind: str = "filings",
+    created_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
+    """A batch payload made ``created_at`` (default: now; a center whose clock a test moves on takes batches made
+    within 30 days of its own time: give it ``center.now()``)."""
+    made = created_at if created_at is not None else dt.datetime.now(dt.UTC)
     return {
         "v": 1,
         "batch_id": batch_id,
         "kind": kind,
         "enterprise": enterprise,
-        "created_at": "2024-05-06T09:30:00+08:00",
+        "created_at": made.astimezone(db.CHINA_TZ).isoformat(timespec="seconds"),
         "records": records,
     }
 
@@ -470,7 +477,9 @@ class Desk:
 
     async def send(self, kind: str, records: list[dict[str, Any]], batch_id: str | None = None) -> dict[str, Any]:
         numbered = [{"seq": i, **r} if "seq" not in r else r for i, r in enumerate(records, start=1)]
-        payload = filing_payload(batch_id or f"b{next(_batch_ids)}", numbered, self.card.enterprise, kind)
+        payload = filing_payload(
+            batch_id or f"b{next(_batch_ids)}", numbered, self.card.enterprise, kind, self.center.now()
+        )
         response = await self.client.post(API_BATCHES, json=self.card.sign(payload))
         answer: dict[str, Any] = await response.json()
         assert response.status == 200, answer

@@ -54,7 +54,8 @@ _ids = itertools.count(1)
 
 def send(center: Center, card: Card, kind: str, *records: dict[str, Any]) -> dict[str, Any]:
     numbered = [{"seq": i, **r} for i, r in enumerate(records, start=1)]
-    return center.receive_batch(card.sign(filing_payload(f"a{next(_ids)}", numbered, card.enterprise, kind)))
+    payload = filing_payload(f"a{next(_ids)}", numbered, card.enterprise, kind, center.now())
+    return center.receive_batch(card.sign(payload))
 
 
 def refusal(center: Center, card: Card, kind: str, *records: dict[str, Any]) -> Refusal:
@@ -285,7 +286,8 @@ def test_an_account_is_one_enterprises_at_a_time_and_keeps_the_cards_validity(ce
 def test_at_expiry_the_account_is_removed_and_business_closes(center: Center, clock: Clock, card: Card) -> None:
     center.access_register(ENTERPRISE, TIMED, "leased-line")
     clock.advance(days=364)
-    applied = send(center, card, "applications", {"copies": 1})
+    document = card.sign(filing_payload("kept", [{"seq": 1, "copies": 1}], ENTERPRISE, "applications", center.now()))
+    applied = center.receive_batch(document)
     clock.advance(days=2)
     assert refusal(center, card, "applications", {"copies": 1}).code == "ACCESS_ACCOUNT_REQUIRED"
     # The removal made on the way is committed although the batch was refused.
@@ -302,11 +304,7 @@ def test_at_expiry_the_account_is_removed_and_business_closes(center: Center, cl
     with pytest.raises(Refusal, match="ACCESS_ACCOUNT_EXPIRED"):
         center.access_register(ENTERPRISE, TIMED, "leased-line")
     # A batch already applied keeps its stored answer when it is sent again.
-    assert center.receive_batch(card.sign(applied_payload(applied, card))) == applied
-
-
-def applied_payload(answer: dict[str, Any], card: Card) -> dict[str, Any]:
-    return filing_payload(answer["batch_id"], [{"seq": 1, "copies": 1}], card.enterprise, "applications")
+    assert center.receive_batch(document) == applied
 
 
 def test_the_sweep_removes_every_enterprises_lapsed_accounts(center: Center, clock: Clock) -> None:
