@@ -24,7 +24,17 @@ from pathlib import Path
 from agent import repeats
 from agent.repeats import Action, Repeat
 from agent.store import Store
-from agent.taking import Changed, NotRegular, Snapshot, keep, leftovers, let_go, remove_object, snapshot
+from agent.taking import (
+    Changed,
+    NotRegular,
+    Snapshot,
+    keep,
+    leftovers,
+    let_go,
+    readable_name,
+    remove_object,
+    snapshot,
+)
 from agent.workspace import KINDS, Workspace
 from inbox.budget import Budget
 from inbox.encoding import SAMPLE_BYTES
@@ -85,8 +95,8 @@ class Intake:
             snap.discard()
 
     def _take(self, snap: Snapshot) -> str | None:
-        path, sha = snap.source, snap.sha256
-        repeat = repeats.decide(self.store, sha, path.name, lambda: self._kind_name(snap))
+        path, name, sha = snap.source, snap.name, snap.sha256
+        repeat = repeats.decide(self.store, sha, name, lambda: self._kind_name(snap))
         if repeat.action is Action.FINISH:
             self._archive(snap, sha)  # recorded before a crash, not yet archived: finish, don't report it twice
             return None
@@ -95,7 +105,7 @@ class Intake:
             return None
         errors = self._errors_draft()
         if repeat.action is Action.AGAIN and repeat.words is not None:  # its errors file says what it repeats too
-            _write_error(errors, FieldError(0, "", path.name, *repeat.words))
+            _write_error(errors, FieldError(0, "", name, *repeat.words))
         batch_id = None
         failure: Exception | None = None
         try:
@@ -108,23 +118,23 @@ class Intake:
             errors.discard()
             raise
         except Exception as exc:  # the reader failed on this file: said in its errors file, never retried as is
-            log.exception("reading %s failed", path.name)
+            log.exception("reading %s failed", name)
             failure = exc
             zh, en = pair("intake.reader_failed", error=f"{type(exc).__name__}: {exc}")
-            _write_error(errors, FieldError(0, "", path.name, zh, en))
-        stem = safe_stem(path.name)
+            _write_error(errors, FieldError(0, "", name, zh, en))
+        stem = safe_stem(name)
         if batch_id is None:
             self._retire_errors(stem)  # the newest errors file of a name replaces the older one
             report = errors.publish(f"{stem}.errors.csv", self.store.claimed_outputs())
-            self.store.add_rejected_file(sha, path.name, str(report), folder=self._folder_kind(path))
-            log.info("file %s rejected: %d errors, see %s", path.name, errors.count, report.name)
+            self.store.add_rejected_file(sha, name, str(report), folder=self._folder_kind(path))
+            log.info("file %s rejected: %d errors, see %s", name, errors.count, report.name)
             self.announce("errors", workbook_of(report))
         else:
             errors.discard()
             self._retire_errors(stem)  # the corrected file went through: its old mistakes are settled
         self._archive(snap, sha)
         if failure is not None:
-            self.problem = say("intake.unreadable", name=path.name, error=failure, report=workbook_of(report).name)
+            self.problem = say("intake.unreadable", name=name, error=failure, report=workbook_of(report).name)
         else:
             self.problem = None
         return batch_id
@@ -137,13 +147,13 @@ class Intake:
             self.store.report_moved(str(old), str(new))
 
     def _read(self, snap: Snapshot, errors: TableDraft, repeats_note: str | None = None) -> str | None:
-        path, sha = snap.copy, snap.sha256  # the bytes read, under the dropped file's name
+        path, sha = snap.copy, snap.sha256  # the bytes read, under the dropped file's (readable) name
         noted = errors.count  # a repeat's note is the errors file's first line, not a mistake
         kind = tell_kind(path, self._folder_kind(snap.source))
         with path.open("rb") as handle:
             fmt = file_format(path, handle.read(SAMPLE_BYTES))
         source = open_source(path, kind)
-        told = check_operation(snap.source.name) if kind.name == "checks" else None  # 预览批量备案…: a check of filings
+        told = check_operation(snap.name) if kind.name == "checks" else None  # 预览批量备案…: a check of filings
         validator = Validator(kind, source, PortTable.of(self.store.ports()), {"operation": told} if told else None)
         with closing(source), self.store.ingest(sha, path.name, safe_stem(path.name), kind.name, fmt) as ingest:
             for problem in source.problems:
@@ -193,16 +203,17 @@ class Intake:
         except FileNotFoundError:
             return
         zh, en = pair("intake.not_regular", what=odd.zh)[0], pair("intake.not_regular", what=odd.en)[1]
+        name = readable_name(path.name)
         draft = self._errors_draft()
-        _write_error(draft, FieldError(0, "", path.name, zh, en))
-        stem = safe_stem(path.name)
+        _write_error(draft, FieldError(0, "", name, zh, en))
+        stem = safe_stem(name)
         self._retire_errors(stem)
         report = draft.publish(f"{stem}.errors.csv", self.store.claimed_outputs())
         sha = hashlib.sha256(f"not-a-file:{path}:{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}".encode()).hexdigest()
-        self.store.add_rejected_file(sha, path.name, str(report), folder=self._folder_kind(path))
-        kept = remove_object(path, self._archive_path(path, sha))
+        self.store.add_rejected_file(sha, name, str(report), folder=self._folder_kind(path))
+        kept = remove_object(path, self._archive_path(name, sha))
         self.store.mark_archived(sha, str(kept or ""))
-        log.warning("inbox entry %s is %s, not a regular file: refused without reading it", path.name, odd.en)
+        log.warning("inbox entry %s is %s, not a regular file: refused without reading it", name, odd.en)
         self.announce("errors", workbook_of(report))
 
     def _kind_name(self, snap: Snapshot) -> str | None:
@@ -216,23 +227,23 @@ class Intake:
         """A copy of a file still on its way (answered once, with the first copy's outcome), or an applications file
         held: its errors file says why and what to do. A held file is recorded (it can be sent on purpose:
         agent.resend); a duplicate is not, since the first copy answers for it."""
-        path, sha = snap.source, snap.sha256
+        path, name, sha = snap.source, snap.name, snap.sha256
         assert repeat.words is not None and repeat.earlier is not None
         draft = self._errors_draft()
-        _write_error(draft, FieldError(0, "", path.name, *repeat.words))
-        stem = safe_stem(path.name)
+        _write_error(draft, FieldError(0, "", name, *repeat.words))
+        stem = safe_stem(name)
         self._retire_errors(stem)
         report = draft.publish(f"{stem}.errors.csv", self.store.claimed_outputs())
         held = repeat.action is Action.HOLD
         if held:
-            self.store.add_rejected_file(sha, path.name, str(report), folder=self._folder_kind(path))
-        log.info("file %s repeats %s (%s): not sent", path.name, repeat.earlier["name"], repeat.action.value)
+            self.store.add_rejected_file(sha, name, str(report), folder=self._folder_kind(path))
+        log.info("file %s repeats %s (%s): not sent", name, repeat.earlier["name"], repeat.action.value)
         self.announce("errors", workbook_of(report))
         self._archive(snap, sha, record=held)
 
-    def _archive_path(self, path: Path, sha: str) -> Path:
-        suffix = UNSAFE_NAME.sub("_", path.suffix[:10])
-        return free_path(self.workspace.archive, f"{archive_stamp()}-{sha[:8]}-{safe_stem(path.name)}{suffix}")
+    def _archive_path(self, name: str, sha: str) -> Path:
+        suffix = UNSAFE_NAME.sub("_", Path(name).suffix[:10])
+        return free_path(self.workspace.archive, f"{archive_stamp()}-{sha[:8]}-{safe_stem(name)}{suffix}")
 
     def _archive(self, snap: Snapshot, sha: str, record: bool = True) -> None:
         """Keep the bytes read in archive/ under a name that cannot collide (never deleted), then let the inbox
@@ -240,12 +251,12 @@ class Intake:
         Link (or copy) then unlink rather than rename: a rename out of the watched tree is held back by the
         inotify watcher for 0.5 s to pair it with a rename into it, and every later inbox event waits behind it.
         At every instant at least one name holds the clerk's file."""
-        target = self._archive_path(snap.source, sha)
+        target = self._archive_path(snap.name, sha)
         keep(snap, target)
         if not let_go(snap):
             log.info(
                 "file %s changed or was replaced after it was read: the new version is taken on its own",
-                snap.source.name,
+                snap.name,
             )
         if record:
             self.store.mark_archived(sha, str(target))

@@ -80,8 +80,26 @@ class Snapshot:
             return False
         return (now.st_dev, now.st_ino) != self.identity[:2]
 
+    @property
+    def name(self) -> str:
+        """The dropped file's name as the clerk reads it (:func:`readable_name`): what the store and outputs say."""
+        return self.copy.name
+
     def discard(self) -> None:
         shutil.rmtree(self.copy.parent, ignore_errors=True)
+
+
+def readable_name(name: str) -> str:
+    """A name as a clerk reads it. One that is not UTF-8 (its odd bytes kept as surrogates: a share mounted without
+    the right character set shows GBK names so) is read as GB18030 where it is that, else with � for its odd bytes:
+    the store, the errors file and the logs take text, never undecodable bytes."""
+    if not any("\udc80" <= char <= "\udcff" for char in name):
+        return name
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace")
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -106,7 +124,7 @@ def snapshot(path: Path, staging: Path) -> Snapshot:
         if not stat.S_ISREG(before.st_mode) or (before.st_dev, before.st_ino) != (first.st_dev, first.st_ino):
             raise Changed(str(path))  # replaced between lstat and open
         folder.mkdir(parents=True)
-        copy = folder / path.name
+        copy = folder / readable_name(path.name)
         digest, size = hashlib.sha256(), 0
         with open(fd, "rb", closefd=False) as source, copy.open("xb") as target:
             while chunk := source.read(CHUNK):

@@ -215,16 +215,21 @@ ODD_NAMES = [
     pytest.param("备案\x07\t0601.csv", id="bell-and-tab"),
     pytest.param("备案\n0601.csv", id="line-break"),  # possible on a Linux or Samba share
     pytest.param(" -备案 0601 .csv", id="spaces-and-dashes"),
-    pytest.param(  # 备案 in GBK, on a share mounted without the right charset: a name that is not UTF-8
-        "\udcb1\udcb8\udcb0\udcb8.csv",
-        id="gbk-bytes",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=UnicodeEncodeError,
-            reason="open: the store and the errors file take the name as UTF-8 text (agent/intake.py)",
-        ),
-    ),
+    # 备案 in GBK, on a share mounted without the right charset: a name that is not UTF-8
+    pytest.param("\udcb1\udcb8\udcb0\udcb8.csv", id="gbk-bytes"),
+    pytest.param("\udcff\udcfe0601.csv", id="not-any-encoding"),
 ]
+
+
+def test_a_name_in_gbk_bytes_is_read_as_the_clerk_wrote_it(intake: Intake) -> None:
+    path = intake.workspace.inbox / "filings" / "\udcb1\udcb8\udcb0\udcb80601.csv"  # 备案0601.csv, as GBK bytes
+    path.write_bytes(b"form_no,port\n12,2200\n")
+
+    assert intake.take(path) is None
+    assert sorted(p.name for p in intake.workspace.errors.iterdir()) == ["备案0601.errors.csv", "备案0601.errors.xlsx"]
+    assert [name for (name,) in intake.store.conn.execute("SELECT name FROM files")] == ["备案0601.csv"]
+
+
 INVISIBLE_IN_NAMES = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069\udc80-\udcff]")
 
 
