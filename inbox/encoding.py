@@ -1,6 +1,7 @@
 """Which text encoding a clerk's file is in: UTF-8 (with or without BOM) or GB18030/GBK, as Excel on Chinese
-Windows saves them. UTF-8 is tried first (strict, and almost never wrong when it decodes); otherwise a detector
-decides, and only the encodings clerks' files really come in are accepted."""
+Windows saves them (its GBK, code page 936, also writes € as the byte 0x80: read too). UTF-8 is tried first (strict,
+and almost never wrong when it decodes); otherwise a detector decides, and only the encodings clerks' files really
+come in are accepted."""
 
 from __future__ import annotations
 
@@ -40,7 +41,72 @@ def detect(sample: bytes) -> str:
         return "gb18030"
     if "big5" in plausible:
         return "big5"
+    if b"\x80" in sample and _chinese(sample):
+        return WINDOWS_GBK
     raise EncodingUnknown("neither UTF-8 nor GB18030/GBK text")
+
+
+# -- Windows' GBK: code page 936 writes € as the single byte 0x80, which GB18030 has not -----------------------------
+
+WINDOWS_GBK = "gb18030-windows"
+
+
+def _with_euro(errors: str) -> str:
+    """An error handler (by name) that reads 0x80 as € and leaves anything else to ``errors``."""
+    name = f"eport-euro-{errors}"
+    try:
+        codecs.lookup_error(name)
+    except LookupError:
+        otherwise = codecs.lookup_error(errors)
+
+        def euro(exc: UnicodeError) -> tuple[str | bytes, int]:
+            if isinstance(exc, UnicodeDecodeError) and exc.object[exc.start : exc.start + 1] == b"\x80":
+                return "€", exc.start + 1
+            return otherwise(exc)
+
+        codecs.register_error(name, euro)
+    return name
+
+
+class _WindowsGbkDecoder(codecs.IncrementalDecoder):
+    def __init__(self, errors: str = "strict") -> None:
+        super().__init__(errors)
+        self._gb18030 = codecs.getincrementaldecoder("gb18030")(_with_euro(errors))
+
+    def decode(self, data: bytes, final: bool = False) -> str:  # type: ignore[override]
+        return self._gb18030.decode(data, final)
+
+    def reset(self) -> None:
+        self._gb18030.reset()
+
+
+def _windows_gbk(name: str) -> codecs.CodecInfo | None:
+    if name.replace("_", "-") != WINDOWS_GBK:
+        return None
+    gb18030 = codecs.lookup("gb18030")
+    return codecs.CodecInfo(
+        name=WINDOWS_GBK,
+        encode=gb18030.encode,
+        decode=lambda data, errors="strict": gb18030.decode(data, _with_euro(errors)),
+        incrementalencoder=gb18030.incrementalencoder,
+        incrementaldecoder=_WindowsGbkDecoder,
+    )
+
+
+codecs.register(_windows_gbk)
+
+
+def _chinese(sample: bytes) -> bool:
+    """Text in Windows' GBK: it decodes so, and what it holds beyond ASCII is nearly all Chinese."""
+    try:
+        text = codecs.getincrementaldecoder(WINDOWS_GBK)().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    wide = [char for char in text if char > "\x7f" and char != "€"]
+    chinese = sum(
+        1 for char in wide if "\u4e00" <= char <= "\u9fff" or "\u3000" <= char <= "\u303f" or char >= "\uff00"
+    )
+    return bool(wide) and chinese >= 0.8 * len(wide)
 
 
 def _mostly_utf8(sample: bytes) -> bool:

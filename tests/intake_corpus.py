@@ -214,6 +214,12 @@ def cases() -> list[Case]:
         ),
         # -- the other kinds ---------------------------------------------------------------------------------------
         Case("apply.csv", "applications", csv("申请份数,备注\n50,四季度\n10,\n", "gbk"), records=2),
+        Case(  # Excel on Chinese Windows (code page 936) writes € as the one byte 0x80, which GB18030 has not
+            "apply-euro.csv",
+            "applications",
+            csv("申请份数,备注\n50,运费", "gbk") + b"\x80" + csv("100 四季度\n", "gbk"),
+            records=1,
+        ),
         Case("apply-zero.csv", "applications", csv("copies,remark\n0,x\n"), error="'copies' must be"),
         Case("apply-many.csv", "applications", csv("copies\n1001\n"), error="'copies' must be"),
         Case("cancel.csv", "cancellations", csv(f"核销单号\n{F1}\n{F2}\n"), records=2),

@@ -235,3 +235,12 @@ def test_a_date_excel_shows_as_its_serial_number_is_named_with_the_date_it_stand
     [[row, column, value, message]] = errors(intake, "serial.csv")
     assert (row, column, value) == ("2", "值", "46143")
     assert "Excel 把日期存成了序列号（46143，即 2026-05-01）" in message and "serial number" in message
+
+
+def test_a_euro_sign_saved_by_chinese_windows_is_read_as_the_clerk_typed_it(intake: Intake) -> None:
+    data = "申请份数,备注\r\n50,运费".encode("gbk") + b"\x80" + "100 四季度\r\n".encode("gbk")  # code page 936's €
+
+    batch = intake.take(drop(intake, Case("apply.csv", "applications", data)))
+
+    assert batch is not None, errors(intake, "apply.csv")
+    assert [r["remark"] for r in intake.store.records(batch)] == ["运费€100 四季度"]
