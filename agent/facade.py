@@ -18,7 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from agent import form_listing, listing, permission, port_table
+from agent import form_listing, listing, memory, permission, port_table
 from agent.control import CONTROL_FILE, ControlServer
 from agent.intake import Intake
 from agent.operator_card import OperatorCard
@@ -153,6 +153,7 @@ class Agent:
                 await permission.refresh(self.engine.client, self.store, serial, self._worker.run)
             await self._worker.run(self.delivery.keep_tidy)
             await self._worker.run(port_table.keep_current, self.workspace, self.store)  # templates/ports.csv
+            await self._worker.run(memory.give_back)
             self.last_sync = now_iso()
             status = self.status()
             shared = [name for name in SHARED_STATUS if name != "card" or self.card is not None]
