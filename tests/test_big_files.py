@@ -15,7 +15,7 @@ from agent.intake_process import ProcessIntake
 from agent.store import Store
 from agent.workspace import Workspace
 from inbox import budget
-from sync.limits import MAX_BATCH_RECORDS
+from sync.limits import MAX_BATCH_BYTES, MAX_BATCH_RECORDS
 from tests.center_support import open_center, wait_for
 from tests.rigs import ENTERPRISE, loopback_agent
 from tests.tables import raw_rows, read_table
@@ -149,3 +149,17 @@ def test_the_page_lists_a_split_file_once_with_all_its_rows(intake: Intake) -> N
     in_last_part = f"{260000000 + 10000:09d}"
     found = listing.files(intake.store, listing.FileFilter(q=in_last_part))["files"]
     assert [f["name"] for f in found] == ["六月.csv"], "a form of any part finds the file"
+
+
+def test_parts_also_fit_a_batch_body_when_rows_are_long(intake: Intake) -> None:
+    remark = "四季度出口运费" * 28  # 196 characters, as long as a remark may be
+    text = "申请份数,备注\n" + f"5,{remark}\n" * MAX_BATCH_RECORDS
+
+    first = intake.take(drop(intake, "long.csv", text, "applications"))
+
+    assert first is not None
+    parts = [intake.store.batch(part) for part in intake.store.parts(first)]
+    assert len(parts) >= 2 and sum(p["record_count"] for p in parts) == MAX_BATCH_RECORDS
+    for part in parts:  # each part's records, escaped at worst, leave room in a 4 MiB body
+        escaped = sum(len(body.encode("ascii", "backslashreplace")) for body in intake.store.record_texts(part["id"]))
+        assert escaped < MAX_BATCH_BYTES * 0.8
