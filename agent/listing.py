@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.store import Store
+from agent.store import FILE_BATCH, FILE_COUNTS, Store
 from sync.states import BatchState
 from sync.vocabulary import FORM_NO
 
 PAGE_SIZE = 50
 
-# What a file came to, as the page filters it: the SQL that picks it (over files f and batches b).
+# What a file came to, as the page filters it: the SQL that picks it (over the rows of _FILES). A file in parts
+# some of which were refused whole came partly through.
 OUTCOMES = {
-    "pending": "f.outcome = 'batch' AND b.state NOT IN ('delivered', 'rejected')",
-    "ok": "b.state = 'delivered' AND coalesce(b.error_count, 0) = 0",
-    "partly": "b.state = 'delivered' AND b.error_count > 0",
-    "refused": "b.state = 'rejected'",
-    "errors": "f.outcome = 'rejected'",
+    "pending": "outcome = 'batch' AND state NOT IN ('delivered', 'rejected')",
+    "ok": "state = 'delivered' AND coalesce(error_count, 0) = 0",
+    "partly": "(state = 'delivered' AND error_count > 0) OR (state = 'rejected' AND unrefused_parts > 0)",
+    "refused": "state = 'rejected' AND coalesce(unrefused_parts, 0) = 0",
+    "errors": "outcome = 'rejected'",
 }
 # The steps of a file's timeline, in order, and the batch state that marks each (received and checked are one
 # transaction: intake reads, checks and stores a file at once).
@@ -38,23 +39,16 @@ STEP_STATE = {
 FINAL = (BatchState.DELIVERED, BatchState.REJECTED)
 _ORDER = list(BatchState)
 
-# A file split into parts (agent.store_ingest) is shown by its last part — signed, sent and answered last, so the
-# file is done when it is — with its rows and outcome counts summed over all its parts.
-_FROM = """
-FROM files f LEFT JOIN batches b ON b.id = coalesce(
-    (SELECT p.id FROM batches p WHERE p.first_part = f.batch_id ORDER BY p.part DESC LIMIT 1), f.batch_id)
-"""
-_FILES = (
-    """
-SELECT f.sha256, f.copy, f.name, f.received_at, f.outcome, f.report_file, f.archived_as, f.folder,
-       b.id AS batch_id, b.kind, b.state, b.updated_at, b.result_file, b.receipt_file, b.problem, b.parts,
-       coalesce((SELECT sum(p.record_count) FROM batches p WHERE p.first_part = f.batch_id), b.record_count)
-           AS record_count,
-       coalesce((SELECT sum(p.ok_count) FROM batches p WHERE p.first_part = f.batch_id), b.ok_count) AS ok_count,
-       coalesce((SELECT sum(p.error_count) FROM batches p WHERE p.first_part = f.batch_id), b.error_count)
-           AS error_count"""
-    + _FROM
-)
+# One row per file taken in, with its batch as the store judges it (agent.store.FILE_BATCH: a file in parts is as far
+# as its least advanced part, its counts summed); the filters and the order apply to these rows.
+_FILES = f"""
+SELECT * FROM (
+    SELECT f.sha256, f.copy, f.name, f.received_at, f.outcome, f.report_file, f.archived_as, f.folder,
+           f.batch_id AS file_batch, f.rowid AS file_rowid,
+           b.id AS batch_id, b.kind, b.state, b.updated_at, b.result_file, b.receipt_file, b.problem, b.parts,
+           {FILE_COUNTS}
+    FROM files f {FILE_BATCH}
+) AS x"""
 
 
 @dataclass(frozen=True)
@@ -85,20 +79,20 @@ def _where(store: Store, wanted: FileFilter) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     values: list[Any] = []
     if wanted.day:
-        clauses.append("f.received_at >= ? AND f.received_at < ?")
+        clauses.append("received_at >= ? AND received_at < ?")
         values.extend(_day_bounds(wanted.day))
     if wanted.kind:
-        clauses.append("coalesce(b.kind, f.folder) = ?")
+        clauses.append("coalesce(kind, folder) = ?")
         values.append(wanted.kind)
     if wanted.outcome in OUTCOMES:
-        clauses.append(OUTCOMES[wanted.outcome])
+        clauses.append(f"({OUTCOMES[wanted.outcome]})")
     q = wanted.q.strip()
     if q:
         found = batches_naming(store, q.upper()) if FORM_NO.fullmatch(q.upper()) else []
         marks = ",".join("?" * len(found))
         clauses.append(
-            f"(instr(lower(f.name), lower(?)) > 0 OR f.batch_id IN ({marks})"
-            f" OR f.batch_id IN (SELECT first_part FROM batches WHERE id IN ({marks})))"
+            f"(instr(lower(name), lower(?)) > 0 OR file_batch IN ({marks})"
+            f" OR file_batch IN (SELECT first_part FROM batches WHERE id IN ({marks})))"
         )
         values.extend([q, *found, *found])
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
@@ -107,11 +101,11 @@ def _where(store: Store, wanted: FileFilter) -> tuple[str, list[Any]]:
 def files(store: Store, wanted: FileFilter) -> dict[str, Any]:
     """One page of files, newest first, with their timelines: ``{"files", "total", "page", "pages"}``."""
     where, values = _where(store, wanted)
-    (total,) = store.conn.execute(f"SELECT count(*) {_FROM}{where}", values).fetchone()
+    (total,) = store.conn.execute(f"SELECT count(*) FROM ({_FILES}){where}", values).fetchone()
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, wanted.page), pages)
     cursor = store.conn.execute(
-        f"{_FILES}{where} ORDER BY f.received_at DESC, f.rowid DESC LIMIT ? OFFSET ?",
+        f"{_FILES}{where} ORDER BY received_at DESC, file_rowid DESC LIMIT ? OFFSET ?",
         [*values, PAGE_SIZE, (page - 1) * PAGE_SIZE],
     )
     names = [column[0] for column in cursor.description]
@@ -130,7 +124,7 @@ def one_file(store: Store, key: str) -> dict[str, Any] | None:
     sha, _, copy = key.rpartition("-")
     if not sha or not copy.isdigit():
         return None
-    cursor = store.conn.execute(f"{_FILES} WHERE f.sha256 = ? AND f.copy = ?", (sha, int(copy)))
+    cursor = store.conn.execute(f"{_FILES} WHERE sha256 = ? AND copy = ?", (sha, int(copy)))
     names = [column[0] for column in cursor.description]
     row = cursor.fetchone()
     if row is None:
@@ -159,7 +153,7 @@ def _file(row: dict[str, Any], events: dict[str, str]) -> dict[str, Any]:
     outcome = (
         "errors"
         if refused_file
-        else "refused"
+        else ("partly" if row["unrefused_parts"] else "refused")
         if state == BatchState.REJECTED
         else ("partly" if row["error_count"] else "ok")
         if state == BatchState.DELIVERED

@@ -24,6 +24,7 @@ from sqlite_utils.db import quote_identifier
 from agent.store_db import Transaction, connect, now_iso
 from agent.store_ingest import Ingest
 from agent.store_schema import COUNT_OUTCOMES, migrate
+from sync.states import BatchState
 from sync.vocabulary import FORM_COLUMNS
 
 _FORM_COLUMNS_SQL = ", ".join(map(quote_identifier, FORM_COLUMNS))
@@ -50,6 +51,29 @@ _EVENT_COLUMNS = (
 _FORM_EVENT = (
     f"INSERT OR IGNORE INTO form_events ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(_EVENT_COLUMNS))})"
 )
+
+
+# A file's batch as front ends and repeats judge it. A file in parts is as far as its least advanced part (refused
+# counts before delivered: a part refused stays in sight), the last of equals; its counts are summed over its parts,
+# and ``unrefused_parts`` says how many of them the center did not refuse whole (NULL for a file of one batch).
+_ADVANCE = (
+    BatchState.RECEIVED,
+    BatchState.AWAITING_SIGNATURE,
+    BatchState.SIGNED,
+    BatchState.SENT,
+    BatchState.ACKNOWLEDGED,
+    BatchState.REJECTED,
+    BatchState.DELIVERED,
+)
+_RANK = " ".join(f"WHEN '{state.value}' THEN {rank}" for rank, state in enumerate(_ADVANCE))
+FILE_BATCH = f"""LEFT JOIN batches b ON b.id = coalesce(
+    (SELECT p.id FROM batches p WHERE p.first_part = f.batch_id ORDER BY CASE p.state {_RANK} END, p.part DESC LIMIT 1),
+    f.batch_id)"""
+FILE_COUNTS = """coalesce((SELECT sum(p.record_count) FROM batches p WHERE p.first_part = f.batch_id), b.record_count)
+        AS record_count,
+    coalesce((SELECT sum(p.ok_count) FROM batches p WHERE p.first_part = f.batch_id), b.ok_count) AS ok_count,
+    coalesce((SELECT sum(p.error_count) FROM batches p WHERE p.first_part = f.batch_id), b.error_count) AS error_count,
+    (SELECT count(*) FROM batches p WHERE p.first_part = f.batch_id AND p.state != 'rejected') AS unrefused_parts"""
 
 
 class Store:
@@ -158,11 +182,11 @@ class Store:
 
     def copies(self, sha256: str) -> list[dict[str, Any]]:
         """Every copy of this content taken in, newest first, with what became of it (its batch's kind, state,
-        outcome counts and result; a refused file's errors file)."""
+        outcome counts and result — of a file in parts, as :data:`FILE_BATCH` says; a refused file's errors file)."""
         cursor = self.conn.execute(
             "SELECT f.copy, f.name, f.received_at, f.outcome, f.report_file, f.archived_as, f.folder, f.batch_id,"
-            " b.kind, b.state, b.ok_count, b.error_count, b.result_file, b.updated_at"
-            " FROM files f LEFT JOIN batches b ON b.id = f.batch_id WHERE f.sha256 = ? ORDER BY f.copy DESC",
+            f" b.kind, b.state, {FILE_COUNTS}, b.result_file, b.updated_at"
+            f" FROM files f {FILE_BATCH} WHERE f.sha256 = ? ORDER BY f.copy DESC",
             (sha256,),
         )
         names = [column[0] for column in cursor.description]

@@ -12,6 +12,7 @@ import pytest
 from agent import listing
 from agent.intake import Intake
 from agent.intake_process import ProcessIntake
+from agent.resend import CannotResend, resend
 from agent.store import Store
 from agent.workspace import Workspace
 from inbox import budget
@@ -163,3 +164,50 @@ def test_parts_also_fit_a_batch_body_when_rows_are_long(intake: Intake) -> None:
     for part in parts:  # each part's records, escaped at worst, leave room in a 4 MiB body
         escaped = sum(len(body.encode("ascii", "backslashreplace")) for body in intake.store.record_texts(part["id"]))
         assert escaped < MAX_BATCH_BYTES * 0.8
+
+
+def _split_with_states(intake: Intake, *states: str) -> str:
+    """A file in three parts whose parts reached ``states`` (set directly: this is about how the file is judged)."""
+    first = intake.take(drop(intake, "六月.csv", filings(2 * MAX_BATCH_RECORDS + 1)))
+    assert first is not None
+    for part, state in zip(intake.store.parts(first), states, strict=True):
+        with intake.store.transaction():
+            intake.store.conn.execute("UPDATE batches SET state = ? WHERE id = ?", (state, part))
+    return first
+
+
+def _outcomes(intake: Intake) -> dict[str, list[str]]:
+    return {
+        outcome: [f["name"] for f in listing.files(intake.store, listing.FileFilter(outcome=outcome))["files"]]
+        for outcome in listing.OUTCOMES
+    }
+
+
+@pytest.mark.parametrize(
+    "states, outcome",
+    [
+        (("delivered", "delivered", "rejected"), "partly"),  # the last part refused whole
+        (("rejected", "delivered", "delivered"), "partly"),  # the first part refused whole
+        (("sent", "delivered", "delivered"), "pending"),  # a part still on its way
+        (("rejected", "rejected", "rejected"), "refused"),
+    ],
+)
+def test_a_split_file_is_judged_by_all_its_parts(intake: Intake, states: tuple[str, ...], outcome: str) -> None:
+    _split_with_states(intake, *states)
+
+    [shown] = listing.files(intake.store, listing.FileFilter())["files"]
+    assert shown["outcome"] == outcome
+    assert {name for name, files in _outcomes(intake).items() if files} == {outcome}
+    assert shown["resendable"] is (outcome == "refused"), "never sent again while a part of it went through"
+    if outcome != "refused":
+        with pytest.raises(CannotResend):
+            resend(intake.workspace, intake.store, shown["key"])
+
+
+def test_a_split_file_dropped_again_while_a_part_is_on_its_way_is_not_sent_twice(intake: Intake) -> None:
+    _split_with_states(intake, "delivered", "sent", "sent")
+
+    again = intake.workspace.inbox / "filings" / "六月 - 副本.csv"
+    again.write_text(filings(2 * MAX_BATCH_RECORDS + 1), encoding="utf-8")
+    assert intake.take(again) is None
+    assert intake.store.counts() == {"delivered": 1, "sent": 2}, "no second copy of it"
