@@ -16,7 +16,13 @@ from sqlite_utils import Database
 
 from agent.store_db import Transaction, now_iso
 from l10n import say
-from sync.limits import MAX_BATCH_FORMS, MAX_BATCH_RECORDS, MAX_PART_TEXT_BYTES
+from sync.limits import (
+    MAX_BATCH_FORMS,
+    MAX_BATCH_RECORDS,
+    MAX_PART_CONTAINERS,
+    MAX_PART_TEXT_BYTES,
+    WHOLE_KINDS,
+)
 from sync.states import BatchState
 from sync.vocabulary import expand_range
 
@@ -55,6 +61,8 @@ class Ingest:
         self._part_records = 0
         self._part_forms = 0
         self._part_bytes = 0
+        self._part_containers = 0
+        self._whole = kind in WHOLE_KINDS  # a query or a check is one batch (its reading bounds it: inbox.budget)
         self._file = (sha256, name, stem, kind, fmt)
         self._texts: list[str] = []
         self._chunks = 0
@@ -76,15 +84,22 @@ class Ingest:
     def add(self, seq: int, text: str, forms: list[str]) -> None:
         """Queue a valid record (its canonical JSON); ``forms`` are the form numbers it names."""
         named, size = max(len(forms), 1), 6 * len(text)  # its size on the wire at worst (sync.limits)
-        if self._part_records and (
-            self._part_records >= MAX_BATCH_RECORDS
-            or self._part_forms + named > MAX_BATCH_FORMS
-            or self._part_bytes + size > MAX_PART_TEXT_BYTES
+        containers = text.count("{") + text.count("[")  # as the center counts them before parsing, values' too
+        if (
+            self._part_records
+            and not self._whole
+            and (
+                self._part_records >= MAX_BATCH_RECORDS
+                or self._part_forms + named > MAX_BATCH_FORMS
+                or self._part_bytes + size > MAX_PART_TEXT_BYTES
+                or self._part_containers + containers > MAX_PART_CONTAINERS
+            )
         ):
             self._next_part()
         self._part_records += 1
         self._part_forms += named
         self._part_bytes += size
+        self._part_containers += containers
         for form in forms:  # as _count_forms, inline: this runs once per row of a million-row file
             number = int(form, 36)
             if number in self._seen:
@@ -106,7 +121,7 @@ class Ingest:
         self._parts.append((self.batch_id, self._part_records))
         self.batch_id = uuid.uuid4().hex
         self._chunks = 0
-        self._part_records = self._part_forms = self._part_bytes = 0
+        self._part_records = self._part_forms = self._part_bytes = self._part_containers = 0
 
     def _all_parts(self) -> list[tuple[str, int]]:
         return [*self._parts, (self.batch_id, self._part_records)]

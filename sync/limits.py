@@ -25,6 +25,7 @@ MAX_PART_TEXT_BYTES = MAX_BATCH_BYTES * 3 // 4
 # JSON objects and arrays a batch body may hold before it is parsed: a record is one object, and the document
 # around them a handful more (a brace in a text value counts too, hence the margin).
 MAX_BATCH_CONTAINERS = 2 * MAX_BATCH_RECORDS + 64
+MAX_PART_CONTAINERS = MAX_BATCH_CONTAINERS - 64  # a part's records' braces and brackets, values' included
 MAX_JSON_DEPTH = 32  # nesting of any JSON body the center reads
 BODY_READ_SECONDS = 30.0  # a request's body must have arrived within this long
 # A batch's ``created_at`` (when the agent took the file), against the center's clock when the batch first arrives:

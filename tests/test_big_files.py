@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from agent import listing
+from agent import listing, store_ingest
 from agent.intake import Intake
 from agent.intake_process import ProcessIntake
 from agent.resend import CannotResend, resend
 from agent.store import Store
 from agent.workspace import Workspace
 from inbox import budget
-from sync.limits import MAX_BATCH_BYTES, MAX_BATCH_RECORDS
+from sync.limits import MAX_BATCH_BYTES, MAX_BATCH_CONTAINERS, MAX_BATCH_RECORDS
 from tests.center_support import open_center, wait_for
 from tests.rigs import ENTERPRISE, loopback_agent
 from tests.tables import raw_rows, read_table
@@ -211,3 +211,25 @@ def test_a_split_file_dropped_again_while_a_part_is_on_its_way_is_not_sent_twice
     again.write_text(filings(2 * MAX_BATCH_RECORDS + 1), encoding="utf-8")
     assert intake.take(again) is None
     assert intake.store.counts() == {"delivered": 1, "sent": 2}, "no second copy of it"
+
+
+def test_parts_fit_the_centers_count_of_braces_and_brackets(intake: Intake) -> None:
+    text = "申请份数,备注\n" + "5,[加急][Q4]\n" * MAX_BATCH_RECORDS  # brackets in a value count at the center too
+
+    first = intake.take(drop(intake, "urgent.csv", text, "applications"))
+
+    assert first is not None
+    bodies = [",".join(intake.store.record_texts(part)) for part in intake.store.parts(first)]
+    assert len(bodies) >= 2
+    assert all(body.count("{") + body.count("[") <= MAX_BATCH_CONTAINERS - 64 for body in bodies)
+
+
+def test_a_check_stays_one_batch_whatever_its_size(intake: Intake, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_ingest, "MAX_PART_TEXT_BYTES", 1000)  # as if its records were long
+    rows = "".join(f"{260000000 + i:09d},losses\n" for i in range(20))
+
+    check = intake.take(drop(intake, "check.csv", "form_no,operation\n" + rows, "checks"))
+    filing = intake.take(drop(intake, "filing.csv", filings(20)))
+
+    assert check is not None and filing is not None
+    assert len(intake.store.parts(check)) == 1 and len(intake.store.parts(filing)) > 1
