@@ -81,20 +81,21 @@ class Intake:
         if self.take(path) is not None:
             self.on_batch()
 
-    def take(self, path: Path) -> str | None:
+    def take(self, path: Path, unreadable: Exception | None = None) -> str | None:
         """Handle one complete file; returns the new batch id, if it became a batch. Its bytes are read once, into
-        a private copy (agent.taking); ``Changed`` (raised) when it changed meanwhile: the watcher looks again."""
+        a private copy (agent.taking); ``Changed`` (raised) when it changed meanwhile: the watcher looks again.
+        ``unreadable``: reading it failed elsewhere (agent.intake_process): it is refused with that, not read."""
         try:
             snap = snapshot(path, self.workspace.state / "taking")
         except NotRegular as odd:
             self._refuse_object(path, odd)
             return None
         try:
-            return self._take(snap)
+            return self._take(snap, unreadable)
         finally:
             snap.discard()
 
-    def _take(self, snap: Snapshot) -> str | None:
+    def _take(self, snap: Snapshot, unreadable: Exception | None = None) -> str | None:
         path, name, sha = snap.source, snap.name, snap.sha256
         repeat = repeats.decide(self.store, sha, name, lambda: self._kind_name(snap))
         if repeat.action is Action.FINISH:
@@ -109,6 +110,8 @@ class Intake:
         batch_id = None
         failure: Exception | None = None
         try:
+            if unreadable is not None:
+                raise unreadable
             batch_id = self._read(snap, errors, repeat.note())
         except FileRefused as refused:
             _write_error(errors, refused.error)

@@ -6,8 +6,10 @@ therefore read, checked and recorded by ``python -m agent.intake_process`` — t
 on the same store — and the resident agent only waits for it and passes on what it announced. Small files, nearly
 all of them, are taken in the resident process as before (starting a process costs about half a second).
 
-A worker that fails to start or dies (killed, out of memory) is not the file's fault: the file is then taken in the
-resident process, so it is answered either way and never left in the inbox to fail again.
+A worker that cannot start is not the file's fault: the file is then taken in the resident process. A worker that
+dies on a file (out of memory, killed) or takes too long is: the file gets an errors file saying so and goes to
+archive/, so it is answered either way and never left in the inbox to fail again. The worker runs in a session of its
+own, so a Ctrl-C meant for the agent does not cut its transaction short; it finishes even if the agent stops.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from agent.config import use_workspace_language
 from agent.intake import Intake
@@ -29,6 +32,12 @@ log = logging.getLogger("eport.agent")
 
 WORKER_BYTES = 1 << 20  # a filing file of this size holds about 50,000 rows; a 5,000-row file is well under it
 AGAIN, LOCKED = 75, 77  # the worker's exit codes for "changed while read" and "locked by another program"
+# How long a worker may take: generous (a million rows take about 15 s), so only a worker that hangs meets it.
+BASE_SECONDS, SECONDS_PER_MB = 300, 10
+
+
+class WorkerFailed(Exception):
+    """The worker died on a file or took too long: the file's own trouble, said in its errors file."""
 
 
 class ProcessIntake:
@@ -45,50 +54,71 @@ class ProcessIntake:
         if size < self.worker_bytes:
             self.intake.handle(path)
             return
-        told = self._in_worker(path)
-        if told is None:  # no answer from the worker: taken here instead (see the module's docstring)
-            self.intake.handle(path)
-            return
-        for kind, where in told["announced"]:
-            self.intake.announce(kind, Path(where))
-        self.intake.problem = told["problem"]
-        if told["batch"] is not None:
-            self.intake.on_batch()
-
-    def _in_worker(self, path: Path) -> dict | None:
-        command = [sys.executable, "-m", "agent.intake_process", str(self.intake.workspace.root), str(path)]
-        log.info("file %s (%d MB) is taken in a worker process", path.name, os.lstat(path).st_size >> 20)
         try:
-            done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", check=False)
+            told = self._in_worker(path, size)
         except OSError as exc:
             log.warning("the intake worker for %s did not start (%s): taken here", path.name, exc)
-            return None
-        if done.returncode == AGAIN:
+            self.intake.handle(path)
+            return
+        except WorkerFailed as failed:
+            self.intake.take(path, unreadable=failed)
+            return
+        for kind, where in told.get("announced", []):
+            self.intake.announce(kind, Path(where))
+        if "problem" in told:  # only a file the worker read changes the problem, as in this process
+            self.intake.problem = told["problem"]
+        if told.get("batch") is not None or not told:  # a batch (or an answer not understood): ask for a sync
+            self.intake.on_batch()
+
+    def _in_worker(self, path: Path, size: int) -> dict[str, Any]:
+        """What the worker did with the file; Changed/PermissionError for the watcher to look again."""
+        command = [sys.executable, "-X", "utf8", "-m", "agent.intake_process", str(self.intake.workspace.root)]
+        seconds = BASE_SECONDS + SECONDS_PER_MB * (size >> 20)
+        log.info("file %s (%d MB) is taken in a worker process", path.name, size >> 20)
+        with subprocess.Popen(
+            [*command, str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=True,
+        ) as worker:
+            try:
+                out, err = worker.communicate(timeout=seconds)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.communicate()
+                raise WorkerFailed(f"reading took longer than {seconds} s") from None
+        for line in err.splitlines():  # the worker's log, into the agent's own, at its level
+            level, _, message = line.partition(" ")
+            log.log(logging.getLevelName(level) if level in LEVELS else logging.INFO, "(worker) %s", message or line)
+        if worker.returncode == AGAIN:
             raise Changed(path.name)
-        if done.returncode == LOCKED:
+        if worker.returncode == LOCKED:
             raise PermissionError(path.name)
-        if done.returncode != 0:
-            log.warning(
-                "the intake worker for %s ended with code %d: taken here; its last words: %s",
-                path.name,
-                done.returncode,
-                done.stderr.strip()[-500:],
-            )
-            return None
-        for line in done.stderr.splitlines():  # the worker's log, into the agent's own
-            log.info("(worker) %s", line)
-        told: dict = json.loads(done.stdout.strip().splitlines()[-1])
+        if worker.returncode != 0:
+            raise WorkerFailed(f"the reading process ended with code {worker.returncode}")
+        try:
+            told: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            log.warning("the intake worker for %s said nothing this agent understands: %r", path.name, out[-200:])
+            return {}
         return told
+
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+UNSET = object()
 
 
 def main(argv: list[str]) -> int:
     """Take one file into the workspace's store; the last line of output says what happened (JSON)."""
     root, path = Path(argv[0]), Path(argv[1])
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
     workspace = Workspace(root)
     use_workspace_language(workspace)
     announced: list[tuple[str, str]] = []
     intake = Intake(workspace, Store(workspace.store_file), lambda kind, where: announced.append((kind, str(where))))
+    intake.problem = UNSET  # type: ignore[assignment]  # to tell whether the file was read at all
     try:
         batch = intake.take(path)
     except Changed:
@@ -97,7 +127,10 @@ def main(argv: list[str]) -> int:
         return LOCKED
     except FileNotFoundError:
         batch = None
-    print(json.dumps({"batch": batch, "problem": intake.problem, "announced": announced}, ensure_ascii=False))
+    told: dict[str, Any] = {"batch": batch, "announced": announced}
+    if intake.problem is not UNSET:
+        told["problem"] = intake.problem
+    print(json.dumps(told, ensure_ascii=False))
     return 0
 
 

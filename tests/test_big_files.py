@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import listing, store_ingest
+from agent import intake_process, listing, store_ingest
 from agent.intake import Intake
 from agent.intake_process import ProcessIntake
 from agent.resend import CannotResend, resend
@@ -107,6 +107,22 @@ def test_a_large_file_is_taken_in_a_worker_process(intake: Intake) -> None:
     ProcessIntake(intake, worker_bytes=1000).handle(bad)
     assert announced == [("errors", "bad.errors.xlsx")], "what the worker announced reaches the tray"
     assert intake.problem is None
+
+
+def test_a_worker_that_takes_too_long_is_stopped_and_the_file_refused_with_why(
+    intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake_process, "BASE_SECONDS", 0)  # no time at all: the worker is stopped at once
+    monkeypatch.setattr(intake_process, "SECONDS_PER_MB", 0)
+    path = drop(intake, "slow.csv", filings(300))
+
+    ProcessIntake(intake, worker_bytes=1000).handle(path)
+
+    assert not path.exists() and intake.store.counts() == {}, "not read here instead, and not left in the inbox"
+    text = (intake.workspace.errors / "slow.errors.csv").read_text("utf-8-sig")
+    assert "读取文件时出错" in text and "longer than 0 s" in text
+    assert [p.name.endswith("slow.csv") for p in intake.workspace.archive.iterdir()] == [True]
+    assert intake.problem is not None and "slow.csv" in intake.problem
 
 
 def test_a_worker_that_cannot_start_leaves_the_file_to_the_resident_agent(
