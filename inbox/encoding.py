@@ -23,7 +23,7 @@ class EncodingUnknown(ValueError):
 
 
 def detect(sample: bytes) -> str:
-    """The codec to read a file whose first bytes are ``sample``: 'utf-8-sig', 'gb18030', ..."""
+    """The codec to read a file whose first bytes are ``sample``: 'utf-8-sig', 'gb18030-windows', ..."""
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     if b"\x00" in sample:
@@ -38,7 +38,7 @@ def detect(sample: bytes) -> str:
 
     plausible = {match.encoding for match in from_bytes(sample, cp_isolation=CANDIDATES)}
     if "gb18030" in plausible:
-        return "gb18030"
+        return WINDOWS_GBK  # GB18030 with Windows' € (0x80) too, wherever in the file it comes
     if "big5" in plausible:
         return "big5"
     if b"\x80" in sample and _chinese(sample):
@@ -49,6 +49,11 @@ def detect(sample: bytes) -> str:
 # -- Windows' GBK: code page 936 writes € as the single byte 0x80, which GB18030 has not -----------------------------
 
 WINDOWS_GBK = "gb18030-windows"
+
+
+def codec_label(codec: str) -> str:
+    """A codec as a clerk knows it: UTF-8, GB18030 ..."""
+    return codec.upper().removesuffix("-SIG").removesuffix("-WINDOWS")
 
 
 def _with_euro(errors: str) -> str:

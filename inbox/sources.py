@@ -23,7 +23,7 @@ from xml.parsers.expat import errors as expat_errors
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as parse_xml_safely
 
-from inbox.encoding import SAMPLE_BYTES, EncodingUnknown, detect
+from inbox.encoding import SAMPLE_BYTES, EncodingUnknown, codec_label, detect
 from inbox.schema import KINDS, BatchKind, Column, kind_from_name, kind_from_xml_root
 from inbox.workbook import WorkbookUnreadable, is_workbook, open_rows
 from inbox.xml_text import XmlEncodingError, xml_as_utf8
@@ -260,7 +260,7 @@ codecs.register_error("eport-undecodable", _mark_undecodable)
 def _undecodable(path: Path, codec: str, delimiter: str, named: bool) -> FileRefused:
     """The first row (as Excel numbers it) and cell holding bytes that are not text in ``codec``, with the cell as
     far as it can be read (the bytes that cannot, shown as �)."""
-    zh, en = pair("read.mixed_encoding", codec=codec.upper().removesuffix("-SIG"))
+    zh, en = pair("read.mixed_encoding", codec=codec_label(codec))
     with path.open("rb") as raw:
         text = io.TextIOWrapper(raw, encoding=codec, errors="eport-undecodable", newline="")
         header: list[str] = []

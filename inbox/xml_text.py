@@ -7,10 +7,13 @@ from __future__ import annotations
 import codecs
 import re
 
+from inbox.encoding import WINDOWS_GBK
+
 DECLARATION = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 # GB2312 and GBK files often hold characters of the wider sets (Excel, old ERP exports): read them as GB18030, which
 # contains both.
-WIDER = {"gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030", "euc-cn": "gb18030", "x-gbk": "gb18030"}
+# (Windows' GBK, with € as 0x80, inbox.encoding)
+WIDER = dict.fromkeys(("gb2312", "gbk", "cp936", "euc-cn", "x-gbk", "gb18030"), WINDOWS_GBK)
 BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 

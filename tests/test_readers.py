@@ -244,3 +244,12 @@ def test_a_euro_sign_saved_by_chinese_windows_is_read_as_the_clerk_typed_it(inta
 
     assert batch is not None, errors(intake, "apply.csv")
     assert [r["remark"] for r in intake.store.records(batch)] == ["运费€100 四季度"]
+
+
+def test_a_euro_sign_far_down_a_gbk_file_is_read_too(intake: Intake) -> None:
+    rows = "".join(f"{260000000 + i:09d},上海海关\r\n" for i in range(20000))  # well past the sample read first
+    data = f"核销单号,口岸\r\n{rows}".encode("gbk") + "260099999,上海海关".encode("gbk") + b"\x80\r\n"
+
+    assert intake.take(drop(intake, Case("far.csv", "filings", data))) is None
+    [[row, column, value, _message]] = errors(intake, "far.csv")
+    assert (row, column, value) == ("20002", "口岸", "上海海关€"), "read, and named as what it is: not a port"
