@@ -24,6 +24,7 @@ from pathlib import Path
 from agent import repeats
 from agent.repeats import Action, Repeat
 from agent.store import Store
+from agent.store_ingest import drop_scratch
 from agent.taking import (
     Changed,
     NotRegular,
@@ -72,9 +73,11 @@ class Intake:
         self.problem: str | None = None  # a file that could not be read, until a later one is
 
     def recover(self) -> None:
-        """At start: private copies a crash left half taken go to archive/ (as unfinished-…), never lost."""
+        """At start: private copies a crash left half taken go to archive/ (as unfinished-…), never lost; the scratch
+        files of its records are dropped (agent.store_ingest)."""
         for moved in leftovers(self.workspace.state / "taking", self.workspace.archive):
             log.warning("a copy left by an interrupted intake was kept as %s", moved.name)
+        drop_scratch(self.workspace.store_file)
 
     def handle(self, path: Path) -> None:
         """The inbox watcher's callback for a complete file (a PermissionError makes the watcher try again)."""

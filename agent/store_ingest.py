@@ -2,13 +2,21 @@
 
 A file over one batch's limits (sync/limits.py) becomes several batches, its parts, each within them and each
 signed and answered on its own; the file is still read, checked and recorded whole, in the one transaction, so a
-mistake anywhere in it refuses all of it before anything is signed."""
+mistake anywhere in it refuses all of it before anything is signed.
+
+The records are staged in a scratch SQLite file of their own while the file is read (a large file takes a minute);
+only the commit takes the store's write lock, so the rest of the agent (sync, signer, the page) is never held off
+by a reading longer than the moment it takes to copy them in."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
@@ -33,9 +41,9 @@ class IngestStore(Protocol):
     @property
     def db(self) -> Database: ...
 
-    def transaction(self) -> Transaction: ...
+    path: Path
 
-    def record_texts(self, batch_id: str) -> Iterator[str]: ...
+    def transaction(self) -> Transaction: ...
 
     def take_copy(self, sha256: str, name: str) -> int: ...
 
@@ -71,14 +79,19 @@ class Ingest:
         self._repeated: set[str] = set()
         self._noted: list[tuple[int, list[str]]] = []  # refused rows and the forms they name
         self._transaction: Transaction = store.transaction()
+        self._staging_path = store.path.with_name(f"{store.path.name}.ingest-{self.batch_id}")
+        self._staging: sqlite3.Connection | None = None
         self._committed = False
         self.repeats: str | None = None  # the earlier copy this content repeats, for the result (agent.repeats)
 
     def __enter__(self) -> Ingest:
-        self._transaction.begin()
-        # The chunks go in before their batch (its record count is known last): check their foreign key at COMMIT.
-        # The pragma ends with the transaction.
-        self._transaction.conn.execute("PRAGMA defer_foreign_keys = ON")
+        # Scratch space, thrown away after: no journal, no syncs.
+        self._staging = sqlite3.connect(self._staging_path, isolation_level=None, check_same_thread=False)
+        self._staging.execute("PRAGMA journal_mode = OFF")
+        self._staging.execute("PRAGMA synchronous = OFF")
+        self._staging.execute(
+            "CREATE TABLE chunks (batch_id TEXT, chunk INTEGER, body TEXT, PRIMARY KEY (batch_id, chunk))"
+        )
         return self
 
     def add(self, seq: int, text: str, forms: list[str]) -> None:
@@ -136,8 +149,9 @@ class Ingest:
     def _flush(self) -> None:
         # Plain SQL, not table.insert(): this runs hundreds of times for a large file (see docs/PERFORMANCE.md).
         if self._texts:
-            self._transaction.conn.execute(
-                "INSERT INTO record_chunks (batch_id, chunk, body) VALUES (?, ?, ?)",
+            assert self._staging is not None, "used inside its with block"
+            self._staging.execute(
+                "INSERT INTO chunks (batch_id, chunk, body) VALUES (?, ?, ?)",
                 (self.batch_id, self._chunks, ",".join(self._texts)),
             )
             self._chunks += 1
@@ -149,7 +163,7 @@ class Ingest:
             return []
         self._flush()
         rows: dict[str, list[int]] = {form: [] for form in self._repeated}
-        bodies = (body for part, _ in self._all_parts() for body in self.store.record_texts(part))
+        bodies = (body for part, _ in self._all_parts() for body in self._staged(part))
         for body in bodies:
             for record in json.loads(f"[{body}]"):
                 named = (
@@ -162,10 +176,24 @@ class Ingest:
                 rows[form].append(seq)
         return sorted(((form, sorted(seqs)) for form, seqs in rows.items()), key=lambda item: item[1])
 
+    def _staged(self, batch_id: str) -> Iterator[str]:
+        assert self._staging is not None, "used inside its with block"
+        query = "SELECT body FROM chunks WHERE batch_id = ? ORDER BY chunk"
+        yield from (body for (body,) in self._staging.execute(query, (batch_id,)))
+
     def commit(self) -> str:
-        """Record the file and its batch, or its parts; returns the (first) batch's id."""
+        """Record the file and its batch, or its parts, in one transaction; returns the (first) batch's id."""
         self._flush()
+        assert self._staging is not None, "used inside its with block"
         sha256, name, stem, kind, fmt = self._file
+        self._transaction.begin()
+        # The chunks go in before their batch (its record count is known last): check their foreign key at COMMIT.
+        # The pragma ends with the transaction.
+        self._transaction.conn.execute("PRAGMA defer_foreign_keys = ON")
+        self._transaction.conn.executemany(
+            "INSERT INTO record_chunks (batch_id, chunk, body) VALUES (?, ?, ?)",
+            self._staging.execute("SELECT batch_id, chunk, body FROM chunks ORDER BY batch_id, chunk"),
+        )
         stamp = now_iso()
         db = self.store.db
         parts = self._all_parts()
@@ -210,5 +238,16 @@ class Ingest:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        if not self._committed:
+        if self._transaction.conn.in_transaction and not self._committed:
             self._transaction.rollback()
+        if self._staging is not None:
+            self._staging.close()
+        self._staging_path.unlink(missing_ok=True)
+
+
+def drop_scratch(store_path: Path, older_than: float = 600.0) -> None:
+    """Scratch files an interrupted ingest left beside the store (nothing in them was ever recorded)."""
+    for scratch in store_path.parent.glob(f"{store_path.name}.ingest-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - scratch.stat().st_mtime > older_than:
+                scratch.unlink()

@@ -249,3 +249,21 @@ def test_a_check_stays_one_batch_whatever_its_size(intake: Intake, monkeypatch: 
 
     assert check is not None and filing is not None
     assert len(intake.store.parts(check)) == 1 and len(intake.store.parts(filing)) > 1
+
+
+def test_reading_a_file_holds_the_store_only_for_its_commit(intake: Intake) -> None:
+    other = Store(intake.workspace.store_file)  # the sync, the signer, the page: another connection
+    other.conn.execute("PRAGMA busy_timeout = 100")  # it would not wait a reading out
+    store_file = intake.workspace.store_file
+
+    with intake.store.ingest("a" * 64, "x.csv", "x", "filings", "csv") as ingest:
+        for i in range(2 * MAX_BATCH_RECORDS):
+            form = f"{260000000 + i:09d}"
+            ingest.add(i + 2, f'{{"form_no":"{form}","port":"2200","seq":{i + 2}}}', [form])
+        other.set_meta(probe="written while a file was read")
+        assert list(store_file.parent.glob(f"{store_file.name}.ingest-*")), "its records wait in scratch space"
+        first = ingest.commit()
+
+    assert other.meta()["probe"] == "written while a file was read"
+    assert sum(len(intake.store.records(part)) for part in intake.store.parts(first)) == 2 * MAX_BATCH_RECORDS
+    assert not list(store_file.parent.glob(f"{store_file.name}.ingest-*")), "and the scratch space is gone"
