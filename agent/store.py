@@ -240,6 +240,12 @@ class Store:
     def batch(self, batch_id: str) -> dict[str, Any]:
         return self.db.table("batches").get(batch_id)
 
+    def batch_ids_in(self, *states: str) -> list[str]:
+        """The ids of the batches in ``states``, in the order they are sent (their rows can be large: an answer)."""
+        marks = ",".join("?" * len(states))
+        query = f"SELECT id FROM batches WHERE state IN ({marks}) ORDER BY created_at, part"
+        return [row[0] for row in self.conn.execute(query, states)]
+
     def batches_in(self, *states: str) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(states))
         return list(self.db.table("batches").rows_where(f"state IN ({marks})", states, order_by="created_at, part"))

@@ -75,7 +75,9 @@ Announce = Callable[[str, Path], None]
 class DeliveryStore(Protocol):
     """What delivery needs of the store."""
 
-    def batches_in(self, *states: str) -> list[dict[str, Any]]: ...
+    def batch_ids_in(self, *states: str) -> list[str]: ...
+
+    def batch(self, batch_id: str) -> dict[str, Any]: ...
 
     def records(self, batch_id: str) -> list[dict[str, Any]]: ...
 
@@ -113,7 +115,8 @@ class Delivery:
         """Write the result and receipt of every answered batch; it is then delivered (or rejected, when the center
         refused it as a whole)."""
         first_failure: OSError | None = None
-        for batch in self.store.batches_in(BatchState.ACKNOWLEDGED):
+        for batch_id in self.store.batch_ids_in(BatchState.ACKNOWLEDGED):
+            batch = self.store.batch(batch_id)  # one answer in memory at a time: a file in 200 parts has 200
             try:
                 self._deliver(batch)
             except OSError as exc:  # this batch's files wait for the next sync; the others are delivered now
