@@ -36,20 +36,28 @@ _FORM_ENTRIES = (
 
 def updates_after(conn: Connection, enterprise_code: str, after: int, limit: int) -> list[dict[str, Any]]:
     limit = max(1, min(limit, FEED_PAGE))
-    rows = conn.execute(
-        _FORM_ENTRIES.where(form_events.c.enterprise_code == enterprise_code, form_events.c.seq > after)
-        .order_by(form_events.c.seq)
-        .limit(limit)
-    )
-    entries = [_form_entry(row._mapping) for row in rows]
-    applications = conn.execute(
-        sa.select(application_events)
-        .where(application_events.c.enterprise_code == enterprise_code, application_events.c.seq > after)
-        .order_by(application_events.c.seq)
-        .limit(limit)
-    )
-    entries += [_application_entry(row._mapping) for row in applications]
-    return sorted(entries, key=lambda entry: int(entry["seq"]))[:limit]
+    # Which entries, in one statement over both tables: one snapshot. Two statements could see a form's change and
+    # an application's entry committed between them, the later one without the earlier (PostgreSQL reads each
+    # statement afresh), and the agent's cursor would pass the entry it never saw.
+    chosen = sa.union_all(
+        sa.select(form_events.c.seq, sa.literal(True).label("form")).where(
+            form_events.c.enterprise_code == enterprise_code, form_events.c.seq > after
+        ),
+        sa.select(application_events.c.seq, sa.literal(False).label("form")).where(
+            application_events.c.enterprise_code == enterprise_code, application_events.c.seq > after
+        ),
+    ).subquery()
+    picked = conn.execute(sa.select(chosen.c.seq, chosen.c.form).order_by(chosen.c.seq).limit(limit)).all()
+    form_seqs = [seq for seq, form in picked if form]
+    application_seqs = [seq for seq, form in picked if not form]
+    entries = []
+    if form_seqs:  # the rows chosen are committed: reading their details in another statement is safe
+        rows = conn.execute(_FORM_ENTRIES.where(form_events.c.seq.in_(form_seqs)))
+        entries += [_form_entry(row._mapping) for row in rows]
+    if application_seqs:
+        rows = conn.execute(sa.select(application_events).where(application_events.c.seq.in_(application_seqs)))
+        entries += [_application_entry(row._mapping) for row in rows]
+    return sorted(entries, key=lambda entry: int(entry["seq"]))
 
 
 def _blank() -> dict[str, Any]:
