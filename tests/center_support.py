@@ -474,11 +474,15 @@ class Desk:
     client: Client
     card: Card
     sent: list[dict[str, Any]] = field(default_factory=list)
+    # When each batch id was made: a batch id sent again is the same batch, made when it was first, as an agent
+    # resends it (a new time would make it another content under the same id).
+    made: dict[str, dt.datetime] = field(default_factory=dict)
 
     async def send(self, kind: str, records: list[dict[str, Any]], batch_id: str | None = None) -> dict[str, Any]:
         numbered = [{"seq": i, **r} if "seq" not in r else r for i, r in enumerate(records, start=1)]
+        name = batch_id or f"b{next(_batch_ids)}"
         payload = filing_payload(
-            batch_id or f"b{next(_batch_ids)}", numbered, self.card.enterprise, kind, self.center.now()
+            name, numbered, self.card.enterprise, kind, self.made.setdefault(name, self.center.now())
         )
         response = await self.client.post(API_BATCHES, json=self.card.sign(payload))
         answer: dict[str, Any] = await response.json()

@@ -145,7 +145,7 @@ async def test_a_running_center_is_backed_up_and_restored(tmp_path: Path) -> Non
         assert center.ca_certificate_pem() == ca  # agents' pinned CA and receipts stay valid
         assert count_batches(center) == facts["batches"]
         async with loopback_client(center) as client:
-            desk = Desk(center, client, desk.card)
+            desk = Desk(center, client, desk.card, made=desk.made)  # the same agent, its batches as it made them
             records = [{"form_no": f, "port": "5300"} for f in forms[:10]]
             assert await desk.send("filings", records, batch_id="kept") == kept  # applied once, even after it
             await desk.send("filings", [{"form_no": forms[30], "port": "5300"}])
