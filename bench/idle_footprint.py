@@ -20,17 +20,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 
+from agent.workspace import Workspace  # noqa: E402
 from center.service import Center  # noqa: E402
 from sync.algorithms import CHOICES  # noqa: E402
-from tests.rigs import enrolled_card, free_port, workspace_for  # noqa: E402
+from tests.center_support import open_access  # noqa: E402
+from tests.rigs import ENTERPRISE, enrolled_card, free_port, workspace_for  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+HEADLESS = {**os.environ, "DISPLAY": ""}  # no tray: the agent alone
 # The budget: 70 MB since the store is on sqlite-utils again (docs/PERFORMANCE.md, "Idle footprint").
 TARGET_RSS_MB = 70
 TARGET_CPU_PERCENT = 1
@@ -53,42 +58,50 @@ def gmssl_loaded(pid: int) -> bool:
     return "gmsslext" in Path(f"/proc/{pid}/maps").read_text()
 
 
+@contextmanager
+def running_agent(root: Path, algorithm: str = "p256", business: bool = False) -> Iterator[tuple[Workspace, int]]:
+    """`eport-center serve` (SQLite) and `eport-agent run` on a fresh workspace under ``root`` with an emulated card
+    enrolled, both as processes; yields the workspace and the agent's pid once it has settled (start-up, first
+    sync, port table), and stops both after. ``business``: the enterprise's 17999 account is open."""
+    center = Center.open(str(root / "center.db"), algorithm=CHOICES[algorithm])
+    center.create_enterprise(ENTERPRISE, "bench")
+    if business:
+        open_access(center, ENTERPRISE)
+    port = free_port()
+    workspace = workspace_for(root / "ws", center, port, card=enrolled_card(center))
+    center.close()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "center.cli", "serve", "--db", str(root / "center.db"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "run", "--workspace", str(workspace.root)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=HEADLESS,
+    )
+    try:
+        time.sleep(5)  # start-up, first sync, port table
+        yield workspace, agent.pid
+    finally:
+        agent.terminate()
+        serve.terminate()
+        agent.wait()
+        serve.wait()
+
+
 def measure(seconds: float, algorithm: str = "p256") -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        center = Center.open(str(root / "center.db"), algorithm=CHOICES[algorithm])
-        center.create_enterprise("1101230001", "bench")
-        port = free_port()
-        workspace = workspace_for(root / "ws", center, port, card=enrolled_card(center))
-        center.close()
-        env = {**os.environ, "DISPLAY": ""}
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "center.cli", "serve", "--db", str(root / "center.db"), "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        agent = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", "--workspace", str(workspace.root)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        try:
-            time.sleep(5)  # start-up, first sync, port table
-            cpu_before, samples = cpu_seconds(agent.pid), []
-            start = time.monotonic()
-            while time.monotonic() - start < seconds:
-                samples.append(rss_mb(agent.pid))
-                time.sleep(1)
-            cpu = cpu_seconds(agent.pid) - cpu_before
-            elapsed = time.monotonic() - start
-            gmssl = gmssl_loaded(agent.pid)
-        finally:
-            agent.terminate()
-            serve.terminate()
-            agent.wait()
-            serve.wait()
+    with tempfile.TemporaryDirectory() as tmp, running_agent(Path(tmp), algorithm) as (_workspace, pid):
+        cpu_before, samples = cpu_seconds(pid), []
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            samples.append(rss_mb(pid))
+            time.sleep(1)
+        cpu = cpu_seconds(pid) - cpu_before
+        elapsed = time.monotonic() - start
+        gmssl = gmssl_loaded(pid)
     return {
         "benchmark": "idle_footprint",
         "algorithm": algorithm,

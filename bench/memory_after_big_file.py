@@ -28,10 +28,9 @@ HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 
 from agent.store import Store  # noqa: E402
-from bench.idle_footprint import rss_mb  # noqa: E402
-from center.service import Center  # noqa: E402
-from tests.center_support import open_access  # noqa: E402
-from tests.rigs import ENTERPRISE, PIN, enrolled_card, free_port, workspace_for  # noqa: E402
+from bench.idle_footprint import HEADLESS, rss_mb, running_agent  # noqa: E402
+from sync.limits import MAX_BATCH_RECORDS  # noqa: E402
+from tests.rigs import PIN  # noqa: E402
 
 TARGET_RATIO = 2.0
 
@@ -71,60 +70,33 @@ def settled_rss(pid: int, seconds: float = 5) -> float:
 
 
 def measure(rows: int, big_mb: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        center = Center.open(str(root / "center.db"))
-        center.create_enterprise(ENTERPRISE, "bench")
-        open_access(center, ENTERPRISE)  # the enterprise's 17999 account, which business needs
-        port = free_port()
-        workspace = workspace_for(root / "ws", center, port, card=enrolled_card(center))
-        center.close()
-        env = {**os.environ, "DISPLAY": ""}
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "center.cli", "serve", "--db", str(root / "center.db"), "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+    with tempfile.TemporaryDirectory() as tmp, running_agent(Path(tmp), business=True) as (workspace, pid):
+        subprocess.run(
+            [sys.executable, "-m", "agent.cli", "unlock", "--workspace", str(workspace.root), "--pin-stdin"],
+            input=PIN,
+            text=True,
+            check=True,
+            capture_output=True,
+            env=HEADLESS,
         )
-        agent = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", "--workspace", str(workspace.root)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        try:
-            time.sleep(5)  # start-up, first sync, port table (as bench/idle_footprint.py)
-            subprocess.run(
-                [sys.executable, "-m", "agent.cli", "unlock", "--workspace", str(workspace.root), "--pin-stdin"],
-                input=PIN,
-                text=True,
-                check=True,
-                capture_output=True,
-                env=env,
-            )
-            idle = settled_rss(agent.pid)
-            store = Store(workspace.store_file)
+        idle = settled_rss(pid)
+        store = Store(workspace.store_file)
 
-            filings_file(workspace.root / "million.csv", rows)
-            size_mb = (workspace.root / "million.csv").stat().st_size / 2**20
-            os.rename(workspace.root / "million.csv", workspace.inbox / "filings" / "million.csv")  # as Excel saves
-            parts = -(-rows // 5000)
-            seconds, peak = watch(agent.pid, lambda: all_answered(store, parts), 1800)
-            after_million = settled_rss(agent.pid)
+        filings_file(workspace.root / "million.csv", rows)
+        size_mb = (workspace.root / "million.csv").stat().st_size / 2**20
+        os.rename(workspace.root / "million.csv", workspace.inbox / "filings" / "million.csv")  # as Excel saves
+        parts = -(-rows // MAX_BATCH_RECORDS)  # filing rows are short: only the row count cuts parts
+        seconds, peak = watch(pid, lambda: all_answered(store, parts), 1800)
+        after_million = settled_rss(pid)
 
-            big = workspace.root / "big.csv"
-            filings_file(big, big_mb * 2**20 // 20, first=300000000)  # 20 bytes a row
-            big_size = big.stat().st_size / 2**20
-            dropped = workspace.inbox / "filings" / "big.csv"
-            os.rename(big, dropped)
-            big_seconds, big_peak = watch(agent.pid, lambda: not dropped.exists() and all_answered(store), 1800)
-            after_big = settled_rss(agent.pid)
-            refused = (workspace.errors / "big.errors.csv").exists()
-        finally:
-            agent.terminate()
-            serve.terminate()
-            agent.wait()
-            serve.wait()
+        big = workspace.root / "big.csv"
+        filings_file(big, big_mb * 2**20 // 20, first=300000000)  # 20 bytes a row
+        big_size = big.stat().st_size / 2**20
+        dropped = workspace.inbox / "filings" / "big.csv"
+        os.rename(big, dropped)
+        big_seconds, big_peak = watch(pid, lambda: not dropped.exists() and all_answered(store), 1800)
+        after_big = settled_rss(pid)
+        refused = (workspace.errors / "big.errors.csv").exists()
     return {
         "benchmark": "memory_after_big_file",
         "idle_rss_mb": round(idle, 1),

@@ -19,7 +19,7 @@ MAX_FILE_FORMS = 2_000_000
 # Kinds whose rows are read together, never split: a query's conditions combine, a check answers one question.
 WHOLE_KINDS = frozenset({"queries", "checks"})
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # a batch request's body, read before its signature is checked
-# A part of a split file holds records whose JSON, at worst escaped (\uXXXX: 6 bytes a character), fills at most
+# A part of a split file holds records whose JSON, at worst escaped (a \u escape: 6 bytes a character), fills at most
 # this much of a batch's body: the rest is for the document around them and the signature.
 MAX_PART_TEXT_BYTES = MAX_BATCH_BYTES * 3 // 4
 # JSON objects and arrays a batch body may hold before it is parsed: a record is one object, and the document

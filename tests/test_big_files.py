@@ -14,29 +14,18 @@ from agent.intake import Intake
 from agent.intake_process import ProcessIntake
 from agent.resend import CannotResend, resend
 from agent.store import Store
-from agent.workspace import Workspace
 from inbox import budget
 from sync.limits import MAX_BATCH_BYTES, MAX_BATCH_CONTAINERS, MAX_BATCH_RECORDS
 from tests.center_support import open_center, wait_for
 from tests.rigs import ENTERPRISE, loopback_agent
 from tests.tables import raw_rows, read_table
-
-PORTS = [{"code": "2200", "name": "上海海关"}]
+from tests.test_intake_corpus import intake as intake  # the fixture: a workspace with ports
 
 
 def filings(count: int, first: int = 260000000, bad_row: int | None = None) -> str:
     """A filings CSV of ``count`` rows; ``bad_row`` (a row as Excel numbers it) gets a port that does not exist."""
     rows = [f"{first + i:09d},{'9999' if i + 2 == bad_row else '2200'}\n" for i in range(count)]
     return "form_no,port\n" + "".join(rows)
-
-
-@pytest.fixture
-def intake(tmp_path: Path) -> Intake:
-    workspace = Workspace(tmp_path / "ws")
-    workspace.init()
-    store = Store(workspace.store_file)
-    store.replace_ports(PORTS)
-    return Intake(workspace, store, lambda kind, path: None)
 
 
 def drop(intake: Intake, name: str, text: str, folder: str = "filings") -> Path:

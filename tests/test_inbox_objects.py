@@ -17,23 +17,11 @@ from agent.intake import Intake
 from agent.taking import Changed
 from inbox.watcher import InboxWatcher, LookAgain
 from tests.center_support import wait_until
-from tests.test_intake_corpus import PORTS
+from tests.test_intake_corpus import intake as intake  # the fixture: a workspace with ports
 from tests.test_intake_units import drop_marker
 
 V1 = b"form_no,port\n260000001,2200\n"
 V2 = b"form_no,port\n260000002,2200\n260000003,2200\n"
-
-
-@pytest.fixture
-def intake(tmp_path: Path) -> Intake:
-    from agent.store import Store
-    from agent.workspace import Workspace
-
-    workspace = Workspace(tmp_path / "ws")
-    workspace.init()
-    store = Store(workspace.store_file)
-    store.replace_ports(PORTS)
-    return Intake(workspace, store, lambda kind, path: None)
 
 
 def archived(intake: Intake) -> list[bytes]:
