@@ -260,14 +260,30 @@ def test_any_xml_ends_in_records_or_readable_errors(data: bytes, folder: str) ->
 
 
 def xlsx_bytes(rows: list[list[Any]]) -> bytes:
+    """The workbook openpyxl writes for ``rows``, the same bytes every time (Hypothesis replays an example and wants
+    it drawn alike): its document times and its zip entries' times are fixed, not the moment it was saved."""
     from openpyxl import Workbook
+    from openpyxl.writer.excel import ExcelWriter
 
     book = Workbook()
+    book.properties.created = book.properties.modified = FIXED_TIME
     sheet = book.active
     for row in rows:
         sheet.append(row)
+    saved = io.BytesIO()
+    ExcelWriter(book, zipfile.ZipFile(saved, "w", zipfile.ZIP_DEFLATED)).save()  # workbook.save less its "now"
+    return _fixed_zip_times(saved.getvalue())
+
+
+FIXED_TIME = dt.datetime(2026, 1, 2, 3, 4, 5)
+
+
+def _fixed_zip_times(data: bytes) -> bytes:
+    """The same archive with every entry dated FIXED_TIME."""
     out = io.BytesIO()
-    book.save(out)
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(zipfile.ZipInfo(info.filename, FIXED_TIME.timetuple()[:6]), source.read(info.filename))
     return out.getvalue()
 
 

@@ -253,3 +253,12 @@ def test_a_euro_sign_far_down_a_gbk_file_is_read_too(intake: Intake) -> None:
     assert intake.take(drop(intake, Case("far.csv", "filings", data))) is None
     [[row, column, value, _message]] = errors(intake, "far.csv")
     assert (row, column, value) == ("20002", "口岸", "上海海关€"), "read, and named as what it is: not a port"
+
+
+def test_a_short_gbk_file_with_few_chinese_characters_is_read(intake: Intake) -> None:
+    data = "申请份数,备注\r\n1,AAA上\r\n".encode("gbk")  # too little text for a statistical detector to be sure
+
+    batch = intake.take(drop(intake, Case("short.csv", "applications", data)))
+
+    assert batch is not None, errors(intake, "short.csv")
+    assert [r["remark"] for r in intake.store.records(batch)] == ["AAA上"]
